@@ -1,0 +1,1 @@
+"""The ``moodlens`` command line: thin wrappers that parse, build config and call the modules."""

@@ -1,0 +1,66 @@
+"""``moodlens`` entry point: one sub-command per module, each in its own file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from moodlens._version import __version__
+from moodlens.errors import MoodlensError
+
+_COMMANDS = ("image", "video", "camera", "train", "evaluate", "export", "history", "serve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="moodlens",
+        description=(
+            "Find faces and recognise their apparent facial expression, locally. moodlens reports "
+            "how a face looks (an apparent expression), not what a person feels."
+        ),
+        epilog="Run 'moodlens COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"moodlens {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from moodlens.cli import image, train
+
+    image.register(sub)
+    train.register(sub)
+    for name in ("evaluate", "export", "video", "camera", "history", "serve"):
+        module = _optional_command(name)
+        if module is not None:
+            module.register(sub)
+    return parser
+
+
+def _optional_command(name: str) -> object | None:
+    import importlib
+
+    try:
+        return importlib.import_module(f"moodlens.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"moodlens.cli.{name}":
+            return None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except MoodlensError as exc:
+        print(f"moodlens {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Exceptions that carry a message meant for a person: what failed, on which input, what to do."""
+
+from __future__ import annotations
+
+
+class MoodlensError(Exception):
+    """Base class of every error moodlens raises on purpose."""
+
+
+class ImageError(MoodlensError):
+    """An image could not be read or decoded (missing, empty, corrupt, too large...)."""
+
+
+class ModelError(MoodlensError):
+    """A model file or its metadata is missing, malformed or does not follow the contract."""
+
+
+class DataError(MoodlensError):
+    """A training or evaluation data set is malformed (a bad CSV row, an unreadable image...)."""
+
+
+class VideoError(MoodlensError):
+    """A video source could not be opened or read, or an output could not be written."""
+
+
+class MissingExtraError(MoodlensError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"this feature needs the '{module}' package: pip install 'moodlens[{extra}]'"
+        )
+        self.module = module
+        self.extra = extra

@@ -1,0 +1,81 @@
+"""The 7 FER2013 expressions, in FER2013 index order, used everywhere in moodlens.
+
+What moodlens reports is an *apparent* facial expression: how a face looks to a model
+trained on posed and spontaneous photos, not what a person feels.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Expression(IntEnum):
+    """An apparent facial expression; the integer value is the FER2013 class index."""
+
+    ANGRY = 0
+    DISGUST = 1
+    FEAR = 2
+    HAPPY = 3
+    SAD = 4
+    SURPRISE = 5
+    NEUTRAL = 6
+
+    @property
+    def label(self) -> str:
+        """The short lower-case name used in JSON, CSV and the API (``"happy"``)."""
+        return self.name.lower()
+
+    @property
+    def display_name(self) -> str:
+        """What a user interface shows: it names an apparent expression, not an emotion."""
+        return f"apparent {self.label}"
+
+    @classmethod
+    def from_label(cls, name: str) -> Expression:
+        """Look up an expression by its label or a common synonym ("happiness", "Anger")."""
+        key = name.strip().lower()
+        if key in _SYNONYMS:
+            return cls[_SYNONYMS[key].upper()]
+        choices = ", ".join(LABELS)
+        raise ValueError(f"unknown expression {name!r}; expected one of: {choices}")
+
+
+#: The canonical label order (FER2013 indices 0..6).
+LABELS: tuple[str, ...] = tuple(e.label for e in Expression)
+NUM_CLASSES = len(LABELS)
+
+_SYNONYMS: dict[str, str] = {label: label for label in LABELS}
+_SYNONYMS.update(
+    {
+        "anger": "angry",
+        "angered": "angry",
+        "mad": "angry",
+        "disgusted": "disgust",
+        "fearful": "fear",
+        "afraid": "fear",
+        "scared": "fear",
+        "happiness": "happy",
+        "joy": "happy",
+        "sadness": "sad",
+        "surprised": "surprise",
+        "calm": "neutral",
+        "neutrality": "neutral",
+    }
+)
+
+#: One BGR colour per expression, shared by every drawing and chart.
+COLOURS_BGR: dict[Expression, tuple[int, int, int]] = {
+    Expression.ANGRY: (40, 40, 220),
+    Expression.DISGUST: (40, 140, 40),
+    Expression.FEAR: (160, 60, 150),
+    Expression.HAPPY: (0, 200, 255),
+    Expression.SAD: (200, 120, 40),
+    Expression.SURPRISE: (220, 200, 0),
+    Expression.NEUTRAL: (170, 170, 170),
+}
+
+
+def colour_hex(expression: Expression) -> str:
+    """The expression's colour as ``#rrggbb`` for web pages."""
+    b, g, r = COLOURS_BGR[expression]
+    return f"#{r:02x}{g:02x}{b:02x}"

@@ -1,0 +1,138 @@
+"""Training configuration: one frozen, validated dataclass, loaded from TOML and overridable."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moodlens.training.augment import AugmentConfig
+
+CLASS_WEIGHTINGS = ("none", "inverse_sqrt", "inverse")
+OPTIMIZERS = ("sgd", "adamw")
+FERPLUS_MODES = ("majority", "distribution")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run. Saved, resolved, next to its outputs."""
+
+    network: str = "vgg_m"
+    data: str = ""
+    ferplus: str | None = None
+    ferplus_mode: str = "majority"
+    skip_bad: bool = False
+    out: str = "runs/train"
+    epochs: int = 80
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    warmup_epochs: int = 3
+    label_smoothing: float = 0.1
+    class_weighting: str = "inverse_sqrt"
+    ema_decay: float = 0.999
+    patience: int = 25
+    seed: int = 0
+    bf16: bool = True
+    channels_last: bool = True
+    threads: int = 0
+    device: str = "auto"
+    limit: int = 0
+    freeze_backbone: bool = False
+    pretrained: bool = True
+    teacher: str | None = None
+    teacher_network: str = "vgg_l"
+    distill_alpha: float = 0.5
+    distill_temperature: float = 4.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        from moodlens.training.networks import NETWORKS
+
+        checks = [
+            (self.network in NETWORKS, f"network must be one of {', '.join(NETWORKS)}"),
+            (self.teacher_network in NETWORKS, f"teacher_network must be one of {', '.join(NETWORKS)}"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 2, "batch_size must be >= 2"),
+            (self.lr > 0, "lr must be > 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (0 <= self.momentum < 1, "momentum must lie in [0, 1)"),
+            (self.warmup_epochs >= 0, "warmup_epochs must be >= 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must lie in [0, 1)"),
+            (self.class_weighting in CLASS_WEIGHTINGS, f"class_weighting must be one of {CLASS_WEIGHTINGS}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.ferplus_mode in FERPLUS_MODES, f"ferplus_mode must be one of {FERPLUS_MODES}"),
+            (0 <= self.ema_decay < 1, "ema_decay must lie in [0, 1)"),
+            (self.patience >= 1, "patience must be >= 1"),
+            (self.threads >= 0 and self.limit >= 0, "threads and limit must be >= 0"),
+            (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
+            (0 <= self.distill_alpha <= 1, "distill_alpha must lie in [0, 1]"),
+            (self.distill_temperature > 0, "distill_temperature must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"invalid training config: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return from_dict({**self.to_dict(), **changes})
+
+
+def _check_keys(given: dict[str, Any], allowed: list[str], where: str) -> None:
+    for key in given:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(allowed)}"
+            raise ValueError(f"unknown {where} key {key!r}{hint}")
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Build a config from plain values; unknown keys fail with a suggestion."""
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    _check_keys(values, names, "training config")
+    values = dict(values)
+    aug = values.pop("augment", {})
+    if isinstance(aug, dict):
+        _check_keys(aug, [f.name for f in dataclasses.fields(AugmentConfig)], "augment")
+        if "erase_area" in aug:
+            aug = {**aug, "erase_area": tuple(aug["erase_area"])}
+        aug = AugmentConfig(**aug)
+    return TrainConfig(**values, augment=aug)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a TOML config (or the defaults) and apply command-line overrides on top."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        source = Path(path)
+        try:
+            values = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"{source}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{source}: not valid TOML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        if key.startswith("augment."):
+            values.setdefault("augment", {})[key.removeprefix("augment.")] = value
+        else:
+            values[key] = value
+    return from_dict(values)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` from the command line; the value is read as TOML (numbers, booleans, lists)."""
+    if "=" not in text:
+        raise ValueError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value

@@ -27,8 +27,6 @@ class MissingExtraError(MoodlensError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     def __init__(self, module: str, extra: str) -> None:
-        super().__init__(
-            f"this feature needs the '{module}' package: pip install 'moodlens[{extra}]'"
-        )
+        super().__init__(f"this feature needs the '{module}' package: pip install 'moodlens[{extra}]'")
         self.module = module
         self.extra = extra

@@ -87,7 +87,11 @@ class ModelMetadata:
                 "normalization": self.normalization,
             },
             "output": {"name": self.output_name, "kind": self.output},
-            "crop": {"scale": self.crop.scale, "shift_y": self.crop.shift_y, "align": self.crop.align},
+            "crop": {
+                "scale": self.crop.scale,
+                "shift_y": self.crop.shift_y,
+                "align": self.crop.align,
+            },
             "training": self.training,
             "metrics": self.metrics,
         }

@@ -1,9 +1,253 @@
-"""``moodlens image``: analyse photos (placeholder registered until the core lands)."""
+"""``moodlens image``: apparent expressions of the faces in photos."""
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import csv
+import glob
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from moodlens.cli.common import add_analyzer_options, build_analyzer
+from moodlens.labels import LABELS
+
+IMAGE_SUFFIXES = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".pgm",
+    ".ppm",
+    ".jfif",
+}
 
 
 def register(sub: Any) -> None:
-    del sub
+    parser = sub.add_parser(
+        "image",
+        help="analyse photos: faces and their apparent expressions",
+        description=(
+            "Find the faces in photos and print each one's apparent expression. A folder or a "
+            "glob is processed as a batch with a progress bar; files that cannot be read are "
+            "reported at the end and make the exit status 1 (a photo without faces is not an error)."
+        ),
+        epilog="examples:\n  moodlens image photo.jpg --out annotated.jpg\n"
+        "  moodlens image photos/ --output results.jsonl --out annotated/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("photos", nargs="+", metavar="PHOTO", help="image files, folders or glob patterns")
+    parser.add_argument(
+        "--out", metavar="FILE|DIR", help="write annotated copies (a folder for several photos)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image instead of text")
+    parser.add_argument("--output", metavar="FILE", help="also write results to FILE (.jsonl or .csv)")
+    parser.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders too")
+    parser.add_argument("--no-bars", action="store_true", help="draw no probability bars")
+    add_analyzer_options(parser)
+    parser.set_defaults(func=run)
+
+
+def expand_inputs(items: list[str], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to process (in order, without repeats) and inputs that matched nothing."""
+    files: list[Path] = []
+    missing: list[tuple[str, str]] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(
+                p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                missing.append((item, "the folder holds no images"))
+            files.extend(found)
+        elif any(ch in item for ch in "*?[") and not path.exists():
+            found = sorted(Path(p) for p in glob.glob(item, recursive=recursive) if Path(p).is_file())
+            if not found:
+                missing.append((item, "the pattern matches no file"))
+            files.extend(found)
+        else:
+            files.append(path)
+    seen: set[Path] = set()
+    unique = [f for f in files if not (f in seen or seen.add(f))]  # type: ignore[func-returns-value]
+    return unique, missing
+
+
+def _describe(file: str, result: Any) -> Iterator[str]:
+    if not result.faces:
+        yield f"{file}: no face found"
+        return
+    for i, face in enumerate(result.faces, 1):
+        b = face.box
+        top = sorted(zip(LABELS, face.probabilities, strict=True), key=lambda kv: -kv[1])[:3]
+        others = ", ".join(f"{name} {p:.2f}" for name, p in top[1:])
+        yield (
+            f"{file}: face {i} at ({b.x1:.0f},{b.y1:.0f})-({b.x2:.0f},{b.y2:.0f}): "
+            f"apparent {face.label} {face.confidence:.0%} ({others})"
+        )
+
+
+def _annotated_path(out: Path, source: Path, many: bool) -> Path:
+    if not many and out.suffix.lower() in IMAGE_SUFFIXES:
+        return out
+    name = (
+        source.stem
+        + "_moodlens"
+        + (source.suffix if source.suffix.lower() in {".jpg", ".jpeg", ".png"} else ".png")
+    )
+    return out / name
+
+
+class _Writer:
+    """JSONL or CSV results file; rows are flushed as they come so nothing is lost on Ctrl-C."""
+
+    def __init__(self, path: Path) -> None:
+        suffix = path.suffix.lower()
+        if suffix not in (".jsonl", ".json", ".csv"):
+            raise ValueError(f"--output must end in .jsonl or .csv, got {path.name!r}")
+        self.kind = "csv" if suffix == ".csv" else "jsonl"
+        try:
+            self.handle: IO[str] = path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self.csv = csv.writer(self.handle) if self.kind == "csv" else None
+        if self.csv:
+            self.csv.writerow(
+                [
+                    "file",
+                    "face",
+                    "x1",
+                    "y1",
+                    "x2",
+                    "y2",
+                    "score",
+                    "label",
+                    "confidence",
+                    *[f"p_{name}" for name in LABELS],
+                    "error",
+                ]
+            )
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.csv is None:
+            self.handle.write(json.dumps(record) + "\n")
+        elif "error" in record:
+            self.csv.writerow([record["file"], *[""] * (9 + len(LABELS)), record["error"]])
+        elif not record["faces"]:
+            self.csv.writerow([record["file"], 0, *[""] * (7 + len(LABELS)), ""])
+        else:
+            for i, face in enumerate(record["faces"], 1):
+                probs = [face["probabilities"][name] for name in LABELS]
+                self.csv.writerow(
+                    [
+                        record["file"],
+                        i,
+                        *face["box"],
+                        face["score"],
+                        face["label"],
+                        face["confidence"],
+                        *probs,
+                        "",
+                    ]
+                )
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from moodlens.errors import MoodlensError
+    from moodlens.images import read_image
+    from moodlens.render import default_annotator
+
+    files, failures = expand_inputs(args.photos, args.recursive)
+    many = len(files) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in args.photos)
+    out = Path(args.out) if args.out else None
+    if out is not None and (many or out.suffix.lower() not in IMAGE_SUFFIXES):
+        if out.exists() and not out.is_dir():
+            print(
+                f"moodlens image: error: --out {out} must be a folder when several photos are given",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(
+                f"moodlens image: error: cannot create {out}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        analyzer = build_analyzer(args)
+        writer = _Writer(Path(args.output)) if args.output else None
+    except ValueError as exc:
+        print(f"moodlens image: error: {exc}", file=sys.stderr)
+        return 2
+    annotator = default_annotator(bars=not args.no_bars)
+    progress = None
+    if many and sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(files), unit="image", dynamic_ncols=True)
+    faces_total = 0
+    try:
+        for path in files:
+            name = str(path)
+            try:
+                image = read_image(path, max_pixels=args.max_pixels)
+                result = analyzer.analyze(image)
+            except MoodlensError as exc:
+                failures.append((name, str(exc).removeprefix(f"{name}: ")))
+                record: dict[str, Any] = {"file": name, "error": str(exc)}
+                if args.json:
+                    print(json.dumps(record), flush=True)
+                if writer:
+                    writer.write(record)
+                if progress:
+                    progress.update()
+                continue
+            faces_total += len(result.faces)
+            record = {"file": name, **result.to_dict()}
+            record.pop("timings_ms", None)
+            if args.json:
+                print(json.dumps(record), flush=True)
+            elif progress is None:
+                for line in _describe(name, result):
+                    print(line, flush=True)
+            if writer:
+                writer.write(record)
+            if out is not None:
+                target = _annotated_path(out, path, many)
+                drawn = annotator.annotate(image.copy(), result)
+                if not cv2.imwrite(str(target), drawn):
+                    failures.append((name, f"cannot write the annotated copy to {target}"))
+            if progress:
+                progress.update()
+                progress.set_postfix(faces=faces_total, failed=len(failures), refresh=False)
+    finally:
+        if progress:
+            progress.close()
+        if writer:
+            writer.close()
+    if many and not args.json:
+        print(
+            f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)",
+            file=sys.stderr,
+        )
+    if failures:
+        print(f"{len(failures)} input(s) could not be processed:", file=sys.stderr)
+        for name, reason in failures:
+            print(f"  {name}: {reason}", file=sys.stderr)
+        return 1
+    return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from moodlens._version import __version__
 from moodlens.errors import MoodlensError
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _optional_command(name: str) -> object | None:
+def _optional_command(name: str) -> Any:
     import importlib
 
     try:

@@ -30,9 +30,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--skip-bad", action="store_true", default=None, help="skip malformed rows/images")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override any config key, e.g. --set lr=0.02 --set augment.rotation_deg=10",
-    )  # fmt: skip
+    )
     parser.add_argument("--list-networks", action="store_true", help="list the networks and exit")
     parser.set_defaults(func=run)
 
@@ -53,8 +56,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:20s} input {spec.input_size}x{spec.input_size}  {spec.description}")
         return 0
     overrides: dict[str, Any] = {}
-    for flag in ("data", "ferplus", "out", "network", "epochs", "batch_size", "seed", "limit",
-                 "teacher", "device", "skip_bad"):  # fmt: skip
+    for flag in (
+        "data",
+        "ferplus",
+        "out",
+        "network",
+        "epochs",
+        "batch_size",
+        "seed",
+        "limit",
+        "teacher",
+        "device",
+        "skip_bad",
+    ):
         value = getattr(args, flag)
         if value is not None:
             overrides[flag] = value
@@ -65,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"moodlens train: error: {exc}", file=sys.stderr)
         return 2
     if not config.data:
-        print("moodlens train: error: no data: pass --data PATH (FER2013 CSV or image folders)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "moodlens train: error: no data: pass --data PATH (FER2013 CSV or image folders)", file=sys.stderr
+        )
         return 2
     trainer = Trainer(config, command=["moodlens", *sys.argv[1:]])
     try:

@@ -13,7 +13,7 @@ __all__ = [
     "FaceDataset",
     "apply_ferplus",
     "load_dataset",
-    "read_ferplus_votes",
     "read_fer2013_csv",
+    "read_ferplus_votes",
     "read_image_folder",
 ]

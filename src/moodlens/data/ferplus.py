@@ -17,12 +17,22 @@ from moodlens.errors import DataError
 from moodlens.labels import Expression
 
 VOTE_COLUMNS = (
-    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
-    "contempt", "unknown", "NF",
-)  # fmt: skip
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
 # Position of each of our 7 classes among FERPlus's vote columns.
-_TO_FER = [VOTE_COLUMNS.index(name) for name in
-           ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")]  # fmt: skip
+_TO_FER = [
+    VOTE_COLUMNS.index(name)
+    for name in ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+]
 assert [Expression.from_label(VOTE_COLUMNS[i]) for i in _TO_FER] == list(Expression)
 
 

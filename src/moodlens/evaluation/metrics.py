@@ -36,7 +36,12 @@ class Metrics:
             "macro_f1": self.macro_f1,
             "count": self.count,
             "per_class": {
-                c.label: {"precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support}
+                c.label: {
+                    "precision": c.precision,
+                    "recall": c.recall,
+                    "f1": c.f1,
+                    "support": c.support,
+                }
                 for c in self.per_class
             },
             "confusion_matrix": self.confusion.tolist(),

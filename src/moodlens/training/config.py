@@ -56,7 +56,10 @@ class TrainConfig:
 
         checks = [
             (self.network in NETWORKS, f"network must be one of {', '.join(NETWORKS)}"),
-            (self.teacher_network in NETWORKS, f"teacher_network must be one of {', '.join(NETWORKS)}"),
+            (
+                self.teacher_network in NETWORKS,
+                f"teacher_network must be one of {', '.join(NETWORKS)}",
+            ),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 2, "batch_size must be >= 2"),
             (self.lr > 0, "lr must be > 0"),
@@ -64,7 +67,10 @@ class TrainConfig:
             (0 <= self.momentum < 1, "momentum must lie in [0, 1)"),
             (self.warmup_epochs >= 0, "warmup_epochs must be >= 0"),
             (0 <= self.label_smoothing < 1, "label_smoothing must lie in [0, 1)"),
-            (self.class_weighting in CLASS_WEIGHTINGS, f"class_weighting must be one of {CLASS_WEIGHTINGS}"),
+            (
+                self.class_weighting in CLASS_WEIGHTINGS,
+                f"class_weighting must be one of {CLASS_WEIGHTINGS}",
+            ),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.ferplus_mode in FERPLUS_MODES, f"ferplus_mode must be one of {FERPLUS_MODES}"),
             (0 <= self.ema_decay < 1, "ema_decay must lie in [0, 1)"),

@@ -42,10 +42,15 @@ def export_onnx(
         # onnxscript; the legacy one produces a plain, small graph that ORT runs well.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            wrapped, (dummy,), str(target), input_names=["input"], output_names=["probabilities"],
+            wrapped,
+            (dummy,),
+            str(target),
+            input_names=["input"],
+            output_names=["probabilities"],
             dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
-            opset_version=opset, dynamo=False,
-        )  # fmt: skip
+            opset_version=opset,
+            dynamo=False,
+        )
     training = dict(training or {})
     metrics = training.pop("metrics", {})
     metadata = ModelMetadata(
@@ -61,7 +66,9 @@ def export_onnx(
     return target
 
 
-def max_abs_difference(model: nn.Module, onnx_path: str | Path, input_size: int, n: int = 16, seed: int = 0) -> float:
+def max_abs_difference(
+    model: nn.Module, onnx_path: str | Path, input_size: int, n: int = 16, seed: int = 0
+) -> float:
     """Largest |torch - ONNX Runtime| over the probabilities of ``n`` random images."""
     import onnxruntime as ort
 

@@ -34,25 +34,34 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class SeedCNN(nn.Module):
-    """The seed project's Keras CNN (conv32-conv64-pool-conv128-pool-conv128-pool-dense1024), as a baseline."""
+    """The seed project's Keras CNN, as a baseline: conv32-conv64-pool-conv128-pool-conv128-pool-dense1024."""
 
     def __init__(self) -> None:
         super().__init__()
         self.norm = PerImageStandardize()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 64, 3), nn.ReLU(inplace=True),
-            nn.MaxPool2d(2), nn.Dropout(0.25),
-            nn.Conv2d(64, 128, 3), nn.ReLU(inplace=True),
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(128, 128, 3), nn.ReLU(inplace=True),
-            nn.MaxPool2d(2), nn.Dropout(0.25),
-        )  # fmt: skip
+            nn.Dropout(0.25),
+            nn.Conv2d(64, 128, 3),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(128, 128, 3),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.25),
+        )
         self.pool = nn.AdaptiveAvgPool2d(4)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(128 * 16, 1024), nn.ReLU(inplace=True), nn.Dropout(0.5),
+            nn.Flatten(),
+            nn.Linear(128 * 16, 1024),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
             nn.Linear(1024, NUM_CLASSES),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(self.norm(x))))
@@ -67,9 +76,12 @@ class VGGNet(nn.Module):
     """
 
     def __init__(
-        self, widths: tuple[int, ...] = (48, 96, 192, 384), depth: int = 2, hidden: int = 256,
-        dropout: float = 0.5,
-    ) -> None:  # fmt: skip
+        self,
+        widths: tuple[int, ...] = (48, 96, 192, 384),
+        depth: int = 2,
+        hidden: int = 256,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         self.norm = PerImageStandardize()
         layers: list[nn.Module] = []
@@ -82,9 +94,13 @@ class VGGNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(3)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin * 9, hidden), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(hidden, NUM_CLASSES),
-        )  # fmt: skip
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(cin * 9, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, NUM_CLASSES),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(self.norm(x))))

@@ -90,7 +90,9 @@ def split_data(data: FaceDataset, config: TrainConfig) -> tuple[FaceDataset, Fac
         mask[held] = True
         train, val = train.subset(~mask), train.subset(mask)
     if config.limit:
-        train = train.subset(np.isin(np.arange(len(train)), _stratified_limit(train.labels, config.limit, config.seed)))
+        train = train.subset(
+            np.isin(np.arange(len(train)), _stratified_limit(train.labels, config.limit, config.seed))
+        )
         val_limit = max(NUM_CLASSES * 2, config.limit // 4)
         val = val.subset(np.isin(np.arange(len(val)), _stratified_limit(val.labels, val_limit, config.seed)))
     return train, val
@@ -139,11 +141,15 @@ def _lr_at(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -152,9 +158,15 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_probabilities(
-    model: nn.Module, images: np.ndarray, size: int, device: torch.device, bf16: bool,
-    batch_size: int = 256, hflip_tta: bool = False,
-) -> np.ndarray:  # fmt: skip
+    model: nn.Module,
+    images: np.ndarray,
+    *,
+    size: int,
+    device: torch.device,
+    bf16: bool,
+    batch_size: int = 256,
+    hflip_tta: bool = False,
+) -> np.ndarray:
     """Softmax outputs of ``model`` on uint8 (N,H,W) images."""
     model.eval()
     out = []
@@ -224,7 +236,10 @@ class Trainer:
             )
         gen = _seed_everything(config.seed)
         data = load_dataset(
-            config.data, ferplus=config.ferplus, ferplus_mode=config.ferplus_mode, skip_bad=config.skip_bad
+            config.data,
+            ferplus=config.ferplus,
+            ferplus_mode=config.ferplus_mode,
+            skip_bad=config.skip_bad,
         )
         train, val = split_data(data, config)
         log(
@@ -245,7 +260,7 @@ class Trainer:
 
         model = create_network(config.network, **self._network_kwargs()).to(self.device)
         if config.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         ema = EMA(model, config.ema_decay)
         optimizer = self._optimizer(model)
         teacher = self._teacher()
@@ -269,10 +284,16 @@ class Trainer:
 
         log(
             f"network {config.network}: {count_parameters(model) / 1e6:.2f}M parameters, input "
-            f"{self.size}x{self.size}, device {self.device}, bf16={self.bf16}, threads={torch.get_num_threads()}"
+            f"{self.size}x{self.size}, device {self.device}, bf16={self.bf16}, "
+            f"threads={torch.get_num_threads()}"
         )
-        epochs = _progress(range(start_epoch, config.epochs), desc="epochs", unit="ep",
-                           initial=start_epoch, total=config.epochs)  # fmt: skip
+        epochs = _progress(
+            range(start_epoch, config.epochs),
+            desc="epochs",
+            unit="ep",
+            initial=start_epoch,
+            total=config.epochs,
+        )
         for epoch in epochs:
             if stale >= config.patience:
                 log(f"early stop: no PublicTest improvement for {config.patience} epochs")
@@ -297,10 +318,15 @@ class Trainer:
                         with torch.no_grad():
                             t_logits = teacher(x).float()
                         temp = config.distill_temperature
-                        kd = F.kl_div(
-                            F.log_softmax(logits / temp, dim=1), F.softmax(t_logits / temp, dim=1),
-                            reduction="batchmean",
-                        ) * temp * temp  # fmt: skip
+                        kd = (
+                            F.kl_div(
+                                F.log_softmax(logits / temp, dim=1),
+                                F.softmax(t_logits / temp, dim=1),
+                                reduction="batchmean",
+                            )
+                            * temp
+                            * temp
+                        )
                         loss = (1 - config.distill_alpha) * loss + config.distill_alpha * kd
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -310,17 +336,30 @@ class Trainer:
                 running_loss += loss.item() * len(idx)
                 running_correct += int((logits.argmax(1) == y).sum())
                 seen += len(idx)
-                batches.set_postfix(loss=f"{running_loss / seen:.3f}", acc=f"{running_correct / seen:.3f}",
-                                    lr=f"{optimizer.param_groups[0]['lr']:.4f}", refresh=False)  # fmt: skip
+                batches.set_postfix(
+                    loss=f"{running_loss / seen:.3f}",
+                    acc=f"{running_correct / seen:.3f}",
+                    lr=f"{optimizer.param_groups[0]['lr']:.4f}",
+                    refresh=False,
+                )
             batches.close()
 
-            probs = predict_probabilities(ema.model, val.images, self.size, self.device, self.bf16)
+            probs = predict_probabilities(
+                ema.model, val.images, size=self.size, device=self.device, bf16=self.bf16
+            )
             metrics = compute_metrics(val.labels, probs.argmax(1))
             improved = metrics.accuracy > best_acc
             if improved:
                 best_acc, best_epoch, stale = metrics.accuracy, epoch, 0
-                _atomic_save({"ema": ema.model.state_dict(), "epoch": epoch, "val_accuracy": best_acc,
-                              "network": config.network}, self.out / BEST)  # fmt: skip
+                _atomic_save(
+                    {
+                        "ema": ema.model.state_dict(),
+                        "epoch": epoch,
+                        "val_accuracy": best_acc,
+                        "network": config.network,
+                    },
+                    self.out / BEST,
+                )
             else:
                 stale += 1
             record = {
@@ -336,13 +375,19 @@ class Trainer:
                 handle.write(json.dumps(record) + "\n")
             _atomic_save(
                 {
-                    "model": model.state_dict(), "ema": ema.model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "rng": _rng_state(gen), "epoch": epoch,
-                    "step": step, "best_acc": best_acc, "best_epoch": best_epoch, "stale": stale,
+                    "model": model.state_dict(),
+                    "ema": ema.model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": _rng_state(gen),
+                    "epoch": epoch,
+                    "step": step,
+                    "best_acc": best_acc,
+                    "best_epoch": best_epoch,
+                    "stale": stale,
                     "config": config.to_dict(),
                 },
                 last_path,
-            )  # fmt: skip
+            )
             epochs.set_postfix(val_acc=f"{metrics.accuracy:.4f}", best=f"{best_acc:.4f}", refresh=False)
             log(
                 f"epoch {epoch + 1}/{config.epochs} loss {record['train_loss']:.4f} "
@@ -377,7 +422,11 @@ class Trainer:
         return teacher
 
     def _loss(
-        self, logits: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, weights: torch.Tensor
+        self,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        soft: torch.Tensor | None,
+        weights: torch.Tensor,
     ) -> torch.Tensor:
         if soft is None:
             return F.cross_entropy(logits, y, weight=weights, label_smoothing=self.config.label_smoothing)
@@ -396,7 +445,7 @@ class Trainer:
         test_metrics: dict[str, Any] = {}
         if "PrivateTest" in set(data.splits.tolist()) and not self.config.limit:
             test = data.split("PrivateTest")
-            probs = predict_probabilities(model, test.images, self.size, self.device, False)
+            probs = predict_probabilities(model, test.images, size=self.size, device=self.device, bf16=False)
             metrics = compute_metrics(test.labels, probs.argmax(1))
             test_acc, test_f1 = metrics.accuracy, metrics.macro_f1
             test_metrics = {"PrivateTest": {"accuracy": test_acc, "macro_f1": test_f1}}

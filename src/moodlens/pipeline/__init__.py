@@ -1,0 +1,5 @@
+"""Frame-level and stream-level processing: the analyzer, tracking, smoothing, sources, sinks."""
+
+from moodlens.pipeline.analyzer import Analyzer
+
+__all__ = ["Analyzer"]

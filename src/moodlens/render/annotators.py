@@ -1,0 +1,201 @@
+"""Annotators draw a ``FrameResult`` on a frame: ``annotate(frame, result) -> frame``.
+
+They draw in place and return the frame, so they chain; pass ``frame.copy()`` to keep the
+original. One colour per expression throughout (``moodlens.labels.COLOURS_BGR``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from moodlens.labels import COLOURS_BGR, LABELS, Expression
+from moodlens.results import Face, FrameResult
+
+Frame = npt.NDArray[np.uint8]
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+class Annotator(Protocol):
+    def annotate(self, frame: Frame, result: FrameResult) -> Frame: ...
+
+
+def _scale_for(frame: Frame) -> float:
+    """Text and line size relative to a 640-pixel-wide frame."""
+    return float(np.clip(max(frame.shape[:2]) / 900.0, 0.4, 2.5))
+
+
+def _text_box(
+    frame: Frame, text: str, origin: tuple[int, int], colour: tuple[int, int, int], scale: float
+) -> None:
+    thickness = max(1, round(scale * 1.5))
+    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
+    x, y = origin
+    x = int(np.clip(x, 0, max(0, frame.shape[1] - tw - 4)))
+    y = int(np.clip(y, th + base + 4, frame.shape[0]))
+    cv2.rectangle(frame, (x, y - th - base - 4), (x + tw + 4, y), colour, cv2.FILLED)
+    luminance = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2]
+    ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+    cv2.putText(frame, text, (x + 2, y - base - 2), _FONT, scale, ink, thickness, cv2.LINE_AA)
+
+
+def _colour(face: Face) -> tuple[int, int, int]:
+    return COLOURS_BGR[face.expression]
+
+
+@dataclass
+class BoxAnnotator:
+    """A rectangle around each face in its expression's colour."""
+
+    thickness: int | None = None
+
+    def annotate(self, frame: Frame, result: FrameResult) -> Frame:
+        t = self.thickness or max(1, round(2 * _scale_for(frame)))
+        for face in result.faces:
+            b = face.box
+            cv2.rectangle(
+                frame,
+                (round(b.x1), round(b.y1)),
+                (round(b.x2), round(b.y2)),
+                _colour(face),
+                t,
+                cv2.LINE_AA,
+            )
+        return frame
+
+
+@dataclass
+class LabelAnnotator:
+    """``#3 happy 87%`` above each face (the track id when there is one)."""
+
+    show_confidence: bool = True
+
+    def annotate(self, frame: Frame, result: FrameResult) -> Frame:
+        scale = _scale_for(frame) * 0.6
+        for face in result.faces:
+            parts = [] if face.track_id is None else [f"#{face.track_id}"]
+            parts.append(face.label)
+            if self.show_confidence:
+                parts.append(f"{face.confidence:.0%}")
+            _text_box(
+                frame,
+                " ".join(parts),
+                (round(face.box.x1), round(face.box.y1) - 2),
+                _colour(face),
+                scale,
+            )
+        return frame
+
+
+@dataclass
+class ProbabilityBarAnnotator:
+    """Seven horizontal bars beside each face (right of it, or left near the right edge)."""
+
+    width: int | None = None
+    min_face: int = 40
+
+    def annotate(self, frame: Frame, result: FrameResult) -> Frame:
+        scale = _scale_for(frame)
+        bar_w = self.width or round(70 * scale)
+        row = max(8, round(11 * scale))
+        text_scale = row / 28.0
+        for face in result.faces:
+            b = face.box
+            if b.height < self.min_face:
+                continue
+            label_w = round(62 * text_scale * 1.6)
+            total = label_w + bar_w + 4
+            x = round(b.x2) + 4
+            if x + total > frame.shape[1]:
+                x = max(0, round(b.x1) - total - 4)
+            y0 = int(np.clip(round(b.y1), 0, max(0, frame.shape[0] - row * len(LABELS))))
+            overlay = frame[y0 : y0 + row * len(LABELS), x : x + total]
+            overlay[:] = (overlay * 0.45).astype(np.uint8)  # darken behind the bars for legibility
+            for i, (name, p) in enumerate(zip(LABELS, face.probabilities, strict=True)):
+                y = y0 + i * row
+                cv2.putText(
+                    frame,
+                    name[:4],
+                    (x + 2, y + row - 3),
+                    _FONT,
+                    text_scale,
+                    (255, 255, 255),
+                    1,
+                    cv2.LINE_AA,
+                )
+                filled = round(bar_w * float(p))
+                colour = COLOURS_BGR[Expression(i)]
+                cv2.rectangle(
+                    frame,
+                    (x + label_w, y + 2),
+                    (x + label_w + filled, y + row - 2),
+                    colour,
+                    cv2.FILLED,
+                )
+        return frame
+
+
+@dataclass
+class FpsAnnotator:
+    """Frames per second in the top-left corner, from the results' ``timestamp_ms`` (smoothed),
+    or a fixed ``fps`` when given."""
+
+    fps: float | None = None
+    smoothing: float = 0.9
+    _last_ms: float | None = field(default=None, init=False, repr=False)
+    _rate: float | None = field(default=None, init=False, repr=False)
+
+    def annotate(self, frame: Frame, result: FrameResult) -> Frame:
+        rate = self.fps
+        if rate is None and result.timestamp_ms is not None:
+            if self._last_ms is not None and result.timestamp_ms > self._last_ms:
+                current = 1000.0 / (result.timestamp_ms - self._last_ms)
+                self._rate = (
+                    current
+                    if self._rate is None
+                    else self.smoothing * self._rate + (1 - self.smoothing) * current
+                )
+            self._last_ms = result.timestamp_ms
+            rate = self._rate
+        if rate is not None:
+            _text_box(
+                frame,
+                f"{rate:.1f} FPS",
+                (4, round(30 * _scale_for(frame))),
+                (40, 40, 40),
+                _scale_for(frame) * 0.6,
+            )
+        return frame
+
+
+@dataclass
+class Compose:
+    """Runs annotators in order."""
+
+    annotators: tuple[Annotator, ...]
+
+    def annotate(self, frame: Frame, result: FrameResult) -> Frame:
+        for annotator in self.annotators:
+            frame = annotator.annotate(frame, result)
+        return frame
+
+
+def default_annotator(*, fps: bool = False, bars: bool = True) -> Compose:
+    """Box + label (+ probability bars) (+ FPS): what the CLI draws."""
+    parts: list[Annotator] = [BoxAnnotator(), LabelAnnotator()]
+    if bars:
+        parts.append(ProbabilityBarAnnotator())
+    if fps:
+        parts.append(FpsAnnotator())
+    return Compose(tuple(parts))
+
+
+def annotate(frame: Frame, result: FrameResult, annotators: Iterable[Annotator] | None = None) -> Frame:
+    """Draw ``result`` on ``frame`` (in place) with the default annotators or the given ones."""
+    chain = default_annotator() if annotators is None else Compose(tuple(annotators))
+    return chain.annotate(frame, result)

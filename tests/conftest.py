@@ -1,0 +1,118 @@
+"""Shared fixtures. Data and media live outside the repository (../shared): tests that need them
+skip with the reason when they are absent, so a fresh clone elsewhere still passes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def media_dir() -> Path | None:
+    path = Path(os.environ.get("MOODLENS_MEDIA", SHARED / "media"))
+    return path if (path / "MANIFEST.csv").is_file() else None
+
+
+def fer_csv() -> Path | None:
+    path = Path(os.environ.get("MOODLENS_FER2013", SHARED / "data" / "fer2013" / "fer2013.csv.gz"))
+    return path if path.is_file() else None
+
+
+def ferplus_csv() -> Path | None:
+    path = Path(os.environ.get("MOODLENS_FERPLUS", SHARED / "data" / "ferplus" / "fer2013new.csv"))
+    return path if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def media() -> Path:
+    path = media_dir()
+    if path is None:
+        pytest.skip("test media not found: put ../shared/media beside the checkout or set MOODLENS_MEDIA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def manifest(media: Path) -> list[dict[str, str]]:
+    with (media / "MANIFEST.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def fer_path() -> Path:
+    path = fer_csv()
+    if path is None:
+        pytest.skip(
+            "FER2013 not found: put it at ../shared/data/fer2013/fer2013.csv.gz or set MOODLENS_FER2013"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def contract_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real ONNX model that follows the moodlens contract (gray 48x48 -> 7 probabilities),
+    built with onnx.helper: a fixed linear map of the mean-centred pixels, then softmax."""
+    return make_contract_model(tmp_path_factory.mktemp("models") / "linear.onnx")
+
+
+def make_contract_model(
+    path: Path,
+    *,
+    size: int = 48,
+    channels: int = 1,
+    output: str = "probabilities",
+    labels: list[str] | None = None,
+) -> Path:
+    onnx = pytest.importorskip("onnx", reason="building test models needs the onnx package ([dev] extra)")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from moodlens.labels import LABELS
+
+    rng = np.random.default_rng(0)
+    features = channels * size * size
+    weights = rng.normal(0, 0.01, size=(features, 7)).astype(np.float32)
+    nodes = [
+        helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+        helper.make_node("Div", ["flat", "scale"], ["scaled"]),
+        helper.make_node("MatMul", ["scaled", "w"], ["logits"]),
+    ]
+    if output == "probabilities":
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+        out_name = "probabilities"
+    else:
+        out_name = "logits"
+    graph = helper.make_graph(
+        nodes,
+        "contract",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", channels, size, size])],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["batch", 7])],
+        initializer=[
+            numpy_helper.from_array(weights, "w"),
+            numpy_helper.from_array(np.array([255.0], dtype=np.float32), "scale"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    meta = {
+        "format": "moodlens-classifier/1",
+        "name": path.stem,
+        "labels": labels or list(LABELS),
+        "input": {
+            "name": "input",
+            "size": [size, size],
+            "colour": "gray" if channels == 1 else "bgr",
+        },
+        "output": {"name": out_name, "kind": output},
+        "crop": {"scale": 1.0, "shift_y": 0.0, "align": True},
+        "training": {"note": "test model"},
+        "metrics": {},
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return path

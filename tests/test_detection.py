@@ -1,0 +1,141 @@
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from moodlens.detection import (
+    DETECTORS,
+    DetectorSettings,
+    FaceDetector,
+    FakeDetector,
+    create_detector,
+)
+from moodlens.detection.base import keep, scan_scale
+from moodlens.detection.centerface import find_model
+from moodlens.errors import ModelError
+from moodlens.images import read_image
+from moodlens.results import Box, Detection
+
+BLANK = np.full((240, 320, 3), 127, np.uint8)
+
+
+@pytest.mark.parametrize("name", ["yunet", "haar"])
+def test_blank_image_has_no_faces(name: str) -> None:
+    detector = create_detector(name)
+    assert isinstance(detector, FaceDetector)
+    assert detector.detect(BLANK) == []
+
+
+@pytest.mark.parametrize("name", ["yunet", "haar"])
+def test_tiny_image_is_not_an_error(name: str) -> None:
+    assert create_detector(name).detect(np.zeros((5, 5, 3), np.uint8)) == []
+
+
+def test_unknown_detector_lists_choices() -> None:
+    with pytest.raises(ValueError, match="choose one of: yunet, centerface, haar"):
+        create_detector("mtcnn")
+    assert next(iter(DETECTORS)) == "yunet"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_face": 0}, "min_face"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"max_side": 10}, "max_side"),
+    ],
+)
+def test_settings_are_validated(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DetectorSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_scan_scale_keeps_small_faces_findable() -> None:
+    settings = DetectorSettings(min_face=20, max_side=640)
+    assert scan_scale(480, 640, settings, 12) == 1.0
+    assert scan_scale(1536, 2048, settings, 12) == pytest.approx(0.6)  # 20 px faces must stay >= 12 px
+    assert scan_scale(1536, 2048, DetectorSettings(min_face=80), 12) == pytest.approx(640 / 2048)
+
+
+def test_keep_filters_sorts_and_clips() -> None:
+    dets = [
+        Detection(Box(-5, -5, 30, 30), 0.7),
+        Detection(Box(50, 50, 60, 60), 0.99),  # smaller than min_face
+        Detection(Box(10, 10, 50, 50), 0.9),
+        Detection(Box(10, 10, 50, 50), 0.2),  # under the threshold
+    ]
+    kept = keep(dets, DetectorSettings(min_face=20, threshold=0.5), 100, 100)
+    assert [d.score for d in kept] == [0.9, 0.7]
+    assert kept[1].box == Box(0, 0, 30, 30)
+
+
+def test_fake_detector_clips_and_counts() -> None:
+    fake = FakeDetector([Detection(Box(10, 10, 400, 100), 0.9), Detection(Box(500, 500, 600, 600), 0.9)])
+    found = fake.detect(BLANK)
+    assert len(found) == 1 and found[0].box.x2 == 320
+    assert fake.calls == 1
+
+
+def test_yunet_finds_a_synthetic_face_shape_only_when_present(media: Path) -> None:
+    detector = create_detector("yunet")
+    image = read_image(media / "obama.jpg")
+    faces = detector.detect(image)
+    assert len(faces) == 1
+    face = faces[0]
+    assert 0.87 <= face.score <= 1.0
+    cx, cy = face.box.center
+    assert 300 < cx < 650 and 150 < cy < 500
+    if getattr(detector, "gives_landmarks", False):
+        assert face.landmarks is not None
+        left_eye, right_eye = face.landmarks[0], face.landmarks[1]
+        assert left_eye[0] < right_eye[0]  # image-left eye first
+        assert face.box.x1 < left_eye[0] < face.box.x2
+
+
+def _counts(manifest: list[dict[str, str]]) -> list[tuple[str, int]]:
+    return [(row["file"], int(row["faces"])) for row in manifest if row["faces"].isdigit()]
+
+
+def test_default_detector_against_manifest(media: Path, manifest: list[dict[str, str]]) -> None:
+    """At least 90% of the listed faces found, and no face on the no-face images."""
+    detector = create_detector()
+    listed = found = 0
+    report = []
+    for name, expected in _counts(manifest):
+        got = len(detector.detect(read_image(media / name)))
+        listed += expected
+        found += min(got, expected)
+        report.append(f"{name}: expected {expected}, found {got}")
+        if expected == 0:
+            assert got == 0, f"false face(s) on {name}"
+    assert found >= 0.9 * listed, "\n".join(report)
+
+
+def test_min_face_parameter_drops_small_faces(media: Path) -> None:
+    image = read_image(media / "group7_small_faces.jpg")
+    assert len(create_detector(min_face=20).detect(image)) == 7
+    assert create_detector(min_face=80).detect(image) == []
+
+
+def test_haar_fallback_finds_frontal_face(media: Path) -> None:
+    faces = create_detector("haar").detect(read_image(media / "surprise_man.jpg"))
+    assert len(faces) == 1
+    assert faces[0].landmarks is None
+
+
+def test_centerface_needs_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOODLENS_CENTERFACE_MODEL", raising=False)
+    with pytest.raises(ModelError, match="CenterFace model not found"):
+        find_model(tmp_path / "missing.onnx")
+
+
+def test_centerface_when_available(media: Path) -> None:
+    try:
+        path = find_model()
+    except ModelError as exc:
+        pytest.skip(f"CenterFace model unavailable: {exc}")
+    detector = create_detector("centerface", model=path)
+    assert len(detector.detect(read_image(media / "group3_outdoor.jpg"))) == 3
+    assert detector.detect(read_image(media / "dogs_no_face.jpg")) == []
+    assert detector.detect(cv2.resize(BLANK, (640, 480))) == []

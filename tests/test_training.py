@@ -1,0 +1,175 @@
+"""Training tests: networks on random input (no weights), augmentation, configuration, and a
+smoke training run on a small synthetic data set (loss goes down, export and resume work)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch==2.13.0)")
+pytest.importorskip("onnx", reason="export needs the [train] extra (onnx)")
+
+from moodlens.classification import OnnxClassifier  # noqa: E402
+from moodlens.training.augment import AugmentConfig, augment_batch  # noqa: E402
+from moodlens.training.config import TrainConfig, from_dict, load_config, parse_override  # noqa: E402
+from moodlens.training.networks import NETWORKS, create_network  # noqa: E402
+from moodlens.training.trainer import Trainer, class_weights  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+@pytest.mark.parametrize("name", ["seed_cnn", "vgg_s", "vgg_m", "vgg_l"])
+def test_networks_map_faces_to_seven_logits(name: str) -> None:
+    model = create_network(name).eval()
+    size = NETWORKS[name].input_size
+    with torch.no_grad():
+        out = model(torch.rand(3, 1, size, size) * 255)
+    assert out.shape == (3, 7)
+    assert torch.isfinite(out).all()
+
+
+def test_unknown_network_lists_choices() -> None:
+    with pytest.raises(ValueError, match="choose one of: seed_cnn, vgg_s"):
+        create_network("resnet1000")
+
+
+def test_per_image_standardisation_ignores_brightness() -> None:
+    model = create_network("vgg_s").eval()
+    x = torch.rand(2, 1, 48, 48) * 100
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(x * 2 + 20), atol=1e-3)
+
+
+def test_augment_keeps_shape_range_and_is_seeded() -> None:
+    images = torch.rand(8, 1, 48, 48) * 255
+    gen = torch.Generator().manual_seed(1)
+    a = augment_batch(images, 48, AugmentConfig(), gen)
+    b = augment_batch(images, 48, AugmentConfig(), torch.Generator().manual_seed(1))
+    assert a.shape == (8, 1, 48, 48)
+    assert a.min() >= 0 and a.max() <= 255
+    assert torch.equal(a, b)
+    assert augment_batch(images, 96, AugmentConfig(), gen).shape == (8, 1, 96, 96)
+
+
+def test_no_augmentation_is_identity() -> None:
+    images = torch.rand(4, 1, 48, 48) * 255
+    none = AugmentConfig(
+        rotation_deg=0, scale=0, translate=0, hflip=False, brightness=0, contrast=0, erase_prob=0
+    )
+    out = augment_batch(images, 48, none, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, images, atol=1e-3)
+
+
+def test_config_validation_and_suggestions(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="did you mean 'epochs'"):
+        from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="network must be one of"):
+        TrainConfig(network="nope")
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="unknown augment key 'rotate'"):
+        load_config(None, {"augment.rotate": 3})
+    path = tmp_path / "c.toml"
+    path.write_text('network = "vgg_s"\nepochs = 3\n[augment]\nrotation_deg = 5.0\n')
+    config = load_config(path, {"epochs": 4, "augment.hflip": False})
+    assert (config.network, config.epochs, config.augment.rotation_deg, config.augment.hflip) == (
+        "vgg_s",
+        4,
+        5.0,
+        False,
+    )
+    assert parse_override("lr=0.1") == ("lr", 0.1)
+    assert parse_override("network=vgg_s") == ("network", "vgg_s")
+    path.write_text("epochs = [")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_class_weights_average_one_per_example() -> None:
+    counts = np.array([100, 10, 100, 400, 100, 100, 100])
+    w = class_weights(counts, "inverse_sqrt").numpy()
+    assert (w * counts).sum() / counts.sum() == pytest.approx(1.0)
+    assert w[1] > w[0] > w[3]
+    assert np.allclose(class_weights(counts, "none").numpy(), 1.0)
+
+
+def _synthetic_csv(path: Path, per_class: int = 24) -> Path:
+    """A learnable toy task: each class is a bright bar at its own height."""
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels,Usage"]
+    for usage, n in (("Training", per_class), ("PublicTest", 6), ("PrivateTest", 6)):
+        for c in range(7):
+            for _ in range(n):
+                img = rng.integers(0, 60, (48, 48))
+                img[4 + c * 6 : 8 + c * 6, 6:42] = 230
+                rows.append(f"{c},{' '.join(map(str, img.reshape(-1)))},{usage}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.slow
+def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
+    data = _synthetic_csv(tmp_path / "toy.csv")
+    config = TrainConfig(
+        network="vgg_s",
+        data=str(data),
+        out=str(tmp_path / "run"),
+        epochs=3,
+        batch_size=32,
+        lr=0.02,
+        warmup_epochs=0,
+        patience=10,
+        threads=2,
+        ema_decay=0.9,
+        augment=AugmentConfig(rotation_deg=3, scale=0.05, translate=0.02, hflip=False, erase_prob=0.0),
+    )
+    logs: list[str] = []
+    result = Trainer(config, command=["test"]).run(log=logs.append)
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 3
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert result.best_val_accuracy > 0.5
+    assert result.test_accuracy is not None and result.test_accuracy > 0.5
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["data_sha256"] and summary["seed"] == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["network"] == "vgg_s"
+
+    # The exported model follows the contract and agrees with torch.
+    assert result.onnx is not None
+    clf = OnnxClassifier(result.onnx)
+    assert clf.metadata.training["network"] == "vgg_s"
+    from moodlens.training.export import max_abs_difference
+    from moodlens.training.networks import load_state
+
+    model = create_network("vgg_s")
+    load_state(model, tmp_path / "run" / "best.pt")
+    assert max_abs_difference(model, result.onnx, 48) < 1e-4
+
+    # A finished run refuses to start again, and --resume extends it.
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(config).run(log=logs.append)
+    Trainer(config.replace(epochs=4)).run(resume=True, log=logs.append)
+    history = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 4
+    assert any("resumed from" in line for line in logs)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
+def test_transfer_networks_load_imagenet_weights(name: str) -> None:
+    from moodlens.errors import MissingExtraError
+
+    try:
+        model = create_network(name, pretrained=True, freeze_backbone=True)
+    except MissingExtraError as exc:
+        pytest.skip(str(exc))
+    size = NETWORKS[name].input_size
+    model.train()
+    assert not model.backbone.training  # frozen batch-norm statistics
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable == ["head.1.weight", "head.1.bias"]
+    with torch.no_grad():
+        assert model.eval()(torch.rand(2, 1, size, size) * 255).shape == (2, 7)
+    tuned = create_network(name, pretrained=False, freeze_backbone=False)
+    assert all(p.requires_grad for p in tuned.parameters())

@@ -149,7 +149,7 @@ class _EfficientNetFeatures(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.net.extract_features(x)
+        features = self.net.extract_features(x)  # type: ignore[operator]
         return nn.functional.adaptive_avg_pool2d(features, 1).flatten(1)
 
 

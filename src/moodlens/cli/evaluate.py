@@ -1,0 +1,47 @@
+"""``moodlens evaluate``: accuracy, per-class figures, confusion matrix and an error gallery."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "evaluate",
+        help="evaluate a classifier model on a FER2013 split",
+        description="Evaluate an ONNX classifier (default: the shipped one) on a split of FER2013 "
+        "(CSV or image folders) and write metrics.json, confusion.png, errors.png, predictions.csv "
+        "and report.html into --out.",
+    )
+    parser.add_argument("--model", help="ONNX model with its .json (default: the shipped model)")
+    parser.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or image-folder root")
+    parser.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
+    parser.add_argument("--out", required=True, help="folder for the report")
+    parser.add_argument("--tta", action="store_true", help="average with horizontally mirrored faces")
+    parser.add_argument("--ferplus", help="evaluate against FERPlus majority labels instead")
+    parser.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images")
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from moodlens.classification import OnnxClassifier, default_model_path
+    from moodlens.data import SPLITS, load_dataset
+    from moodlens.evaluation import evaluate, write_report
+
+    if args.split not in SPLITS:
+        print(f"moodlens evaluate: error: --split must be one of {', '.join(SPLITS)}", file=sys.stderr)
+        return 2
+    model = args.model or default_model_path()
+    classifier = OnnxClassifier(model, threads=args.threads, batch_size=256)
+    data = load_dataset(args.data, ferplus=args.ferplus, skip_bad=args.skip_bad)
+    result = evaluate(classifier, data, args.split, model=str(model), tta=args.tta)
+    paths = write_report(result, args.out)
+    m = result.metrics
+    print(f"{args.split}: {m.count} faces, accuracy {m.accuracy:.4f}, macro-F1 {m.macro_f1:.4f}")
+    for c in m.per_class:
+        print(f"  {c.label:9s} precision {c.precision:.3f} recall {c.recall:.3f} F1 {c.f1:.3f} ({c.support})")
+    print(f"report: {paths['report']}")
+    return 0

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from moodlens.render import (
     BoxAnnotator,
@@ -50,3 +51,24 @@ def test_fps_from_timestamps() -> None:
     fps.annotate(frame, _result([], timestamp_ms=40.0))
     assert fps._rate == 25.0
     assert frame.any()
+
+
+def test_fps_from_an_injected_clock() -> None:
+    ticks = iter([0.0, 0.1, 0.2])
+    fps = FpsAnnotator(smoothing=0.0, clock=lambda: next(ticks))
+    frame = np.zeros((240, 320, 3), np.uint8)
+    for _ in range(3):
+        fps.annotate(frame, _result([]))
+    assert fps._rate == pytest.approx(10.0)
+
+
+def test_stream_fields_drive_what_is_shown() -> None:
+    from moodlens.labels import Expression
+
+    sad = np.array([0.05, 0.05, 0.05, 0.1, 0.6, 0.05, 0.1])
+    face = Face(Detection(Box(50, 50, 150, 170), 0.9), PROBS, track_id=1, smoothed=sad, stable=Expression.SAD)
+    assert face.shown_expression is Expression.SAD
+    assert face.label == "happy"  # the raw top label is unchanged
+    data = face.to_dict()
+    assert data["stable_label"] == "sad"
+    assert data["smoothed_probabilities"]["sad"] == 0.6

@@ -124,14 +124,32 @@ def _as_probabilities(value: npt.ArrayLike) -> npt.NDArray[np.float32]:
 
 @dataclass(frozen=True)
 class Face:
-    """A detected face with the probabilities of the 7 apparent expressions (canonical order)."""
+    """A detected face with the probabilities of the 7 apparent expressions (canonical order).
+
+    In a stream, ``track_id`` identifies the person across frames, ``smoothed`` holds the
+    probabilities smoothed over time and ``stable`` the label shown (it changes with hysteresis).
+    """
 
     detection: Detection
     probabilities: npt.NDArray[np.float32]
     track_id: int | None = None
+    smoothed: npt.NDArray[np.float32] | None = None
+    stable: Expression | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probabilities", _as_probabilities(self.probabilities))
+        if self.smoothed is not None:
+            object.__setattr__(self, "smoothed", _as_probabilities(self.smoothed))
+
+    @property
+    def shown_probabilities(self) -> npt.NDArray[np.float32]:
+        """What a display should show: the smoothed probabilities in a stream, else the raw ones."""
+        return self.smoothed if self.smoothed is not None else self.probabilities
+
+    @property
+    def shown_expression(self) -> Expression:
+        """The label to display: the stable (hysteresis) label in a stream, else the top one."""
+        return self.stable if self.stable is not None else self.expression
 
     @property
     def box(self) -> Box:
@@ -156,10 +174,16 @@ class Face:
             out["track_id"] = self.track_id
         out["label"] = self.label
         out["confidence"] = round(self.confidence, 4)
-        out["probabilities"] = {
-            name: round(float(p), 4) for name, p in zip(LABELS, self.probabilities, strict=True)
-        }
+        out["probabilities"] = _named(self.probabilities)
+        if self.smoothed is not None:
+            out["smoothed_probabilities"] = _named(self.smoothed)
+        if self.stable is not None:
+            out["stable_label"] = self.stable.label
         return out
+
+
+def _named(probabilities: npt.NDArray[np.float32]) -> dict[str, float]:
+    return {name: round(float(p), 4) for name, p in zip(LABELS, probabilities, strict=True)}
 
 
 @dataclass(frozen=True)

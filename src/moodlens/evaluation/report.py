@@ -98,7 +98,10 @@ def write_report(evaluation: Evaluation, out: str | Path) -> dict[str, Path]:
         "report": folder / "report.html",
     }
     paths["metrics"].write_text(json.dumps(evaluation.to_dict(), indent=2) + "\n", encoding="utf-8")
-    title = f"{Path(evaluation.model).name} on {evaluation.split}\naccuracy {m.accuracy:.2%}, macro-F1 {m.macro_f1:.3f}"
+    title = (
+        f"{Path(evaluation.model).name} on {evaluation.split}\n"
+        f"accuracy {m.accuracy:.2%}, macro-F1 {m.macro_f1:.3f}"
+    )
     confusion = confusion_image(m.confusion, title)
     gallery = error_gallery(evaluation)
     for key, image in (("confusion", confusion), ("errors", gallery)):
@@ -121,8 +124,9 @@ def write_report(evaluation: Evaluation, out: str | Path) -> dict[str, Path]:
         for c in m.per_class
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>moodlens evaluation</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}</style></head>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
+td:first-child{{text-align:left}}</style></head>
 <body><h1>Apparent-expression classifier: evaluation</h1>
 <p>Model <code>{html.escape(evaluation.model)}</code> on split <b>{html.escape(evaluation.split)}</b> of
 <code>{html.escape(evaluation.data.source)}</code> (sha256 {evaluation.data.sha256[:16]}…),

@@ -27,7 +27,7 @@ class Evaluation:
 
     @property
     def predictions(self) -> npt.NDArray[np.int64]:
-        return self.probabilities.argmax(axis=1).astype(np.int64)
+        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,7 +50,8 @@ def predict_split(
         chunk = images[start : start + batch]
         probs = classifier.predict(chunk)
         if tta:
-            probs = (probs + classifier.predict(np.ascontiguousarray(chunk[:, :, ::-1]))) / 2
+            mirrored = classifier.predict(np.ascontiguousarray(chunk[:, :, ::-1]))
+            probs = np.asarray((probs + mirrored) / 2, dtype=np.float32)
         out.append(probs)
     if not out:
         return np.zeros((0, 7), dtype=np.float32)

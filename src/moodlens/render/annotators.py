@@ -6,7 +6,8 @@ original. One colour per expression throughout (``moodlens.labels.COLOURS_BGR``)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,7 +46,7 @@ def _text_box(
 
 
 def _colour(face: Face) -> tuple[int, int, int]:
-    return COLOURS_BGR[face.expression]
+    return COLOURS_BGR[face.shown_expression]
 
 
 @dataclass
@@ -79,9 +80,10 @@ class LabelAnnotator:
         scale = _scale_for(frame) * 0.6
         for face in result.faces:
             parts = [] if face.track_id is None else [f"#{face.track_id}"]
-            parts.append(face.label)
+            shown = face.shown_expression
+            parts.append(shown.label)
             if self.show_confidence:
-                parts.append(f"{face.confidence:.0%}")
+                parts.append(f"{float(face.shown_probabilities[shown]):.0%}")
             _text_box(
                 frame,
                 " ".join(parts),
@@ -116,7 +118,7 @@ class ProbabilityBarAnnotator:
             y0 = int(np.clip(round(b.y1), 0, max(0, frame.shape[0] - row * len(LABELS))))
             overlay = frame[y0 : y0 + row * len(LABELS), x : x + total]
             overlay[:] = (overlay * 0.45).astype(np.uint8)  # darken behind the bars for legibility
-            for i, (name, p) in enumerate(zip(LABELS, face.probabilities, strict=True)):
+            for i, (name, p) in enumerate(zip(LABELS, face.shown_probabilities, strict=True)):
                 y = y0 + i * row
                 cv2.putText(
                     frame,
@@ -142,25 +144,28 @@ class ProbabilityBarAnnotator:
 
 @dataclass
 class FpsAnnotator:
-    """Frames per second in the top-left corner, from the results' ``timestamp_ms`` (smoothed),
-    or a fixed ``fps`` when given."""
+    """Frames per second in the top-left corner (smoothed).
+
+    With a ``clock`` (seconds, e.g. ``time.perf_counter``) it shows how fast frames are being
+    processed; without one, the rate of the results' ``timestamp_ms`` (the stream's own rate).
+    A fixed ``fps`` is shown as given.
+    """
 
     fps: float | None = None
     smoothing: float = 0.9
+    clock: Callable[[], float] | None = None
     _last_ms: float | None = field(default=None, init=False, repr=False)
     _rate: float | None = field(default=None, init=False, repr=False)
 
     def annotate(self, frame: Frame, result: FrameResult) -> Frame:
         rate = self.fps
-        if rate is None and result.timestamp_ms is not None:
-            if self._last_ms is not None and result.timestamp_ms > self._last_ms:
-                current = 1000.0 / (result.timestamp_ms - self._last_ms)
-                self._rate = (
-                    current
-                    if self._rate is None
-                    else self.smoothing * self._rate + (1 - self.smoothing) * current
-                )
-            self._last_ms = result.timestamp_ms
+        now = self.clock() * 1000.0 if self.clock is not None else result.timestamp_ms
+        if rate is None and now is not None:
+            if self._last_ms is not None and now > self._last_ms:
+                current = 1000.0 / (now - self._last_ms)
+                k = self.smoothing
+                self._rate = current if self._rate is None else k * self._rate + (1 - k) * current
+            self._last_ms = now
             rate = self._rate
         if rate is not None:
             _text_box(
@@ -191,7 +196,7 @@ def default_annotator(*, fps: bool = False, bars: bool = True) -> Compose:
     if bars:
         parts.append(ProbabilityBarAnnotator())
     if fps:
-        parts.append(FpsAnnotator())
+        parts.append(FpsAnnotator(clock=time.perf_counter))
     return Compose(tuple(parts))
 
 

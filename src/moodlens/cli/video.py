@@ -1,0 +1,68 @@
+"""``moodlens video``: track faces through a video file and follow their apparent expressions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from typing import Any
+
+from moodlens.cli.common import (
+    add_analyzer_options,
+    add_stream_options,
+    build_analyzer,
+    build_stream,
+    report_run,
+)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "video",
+        help="analyse a video file: tracked faces, smoothed expressions, timeline",
+        description="Process every frame of a video: faces get a stable track id, their expression "
+        "probabilities are smoothed over time, and the results can be drawn into a new video and "
+        "written as a per-frame timeline. Ctrl-C stops cleanly, keeping what was written.",
+    )
+    parser.add_argument("input", help="a video file (or a URL OpenCV can open)")
+    add_stream_options(parser)
+    add_analyzer_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from moodlens.pipeline.runner import run_stream
+    from moodlens.pipeline.sinks import TimelineSink, VideoSink
+    from moodlens.pipeline.sources import VideoSource
+    from moodlens.render import default_annotator
+
+    try:
+        analyzer = build_analyzer(args)
+        stream = build_stream(args, analyzer)
+    except ValueError as exc:
+        print(f"moodlens video: error: {exc}", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        source = stack.enter_context(VideoSource(args.input))
+        info = source.info
+        video = None
+        if args.out:
+            video = stack.enter_context(VideoSink(args.out, fps=info.fps, size=(info.width, info.height)))
+        timeline = stack.enter_context(TimelineSink(args.timeline)) if args.timeline else None
+        progress = None
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            progress = stack.enter_context(tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True))
+        annotator = default_annotator(fps=True, bars=not args.no_bars) if video else None
+        stats = run_stream(
+            source, stream, annotator=annotator, video=video, timeline=timeline, progress=progress
+        )
+        stats.corrupt = source.corrupt_frames
+    report_run(stats, stream.summaries(), args.summary)
+    if args.out:
+        print(f"annotated video: {args.out}", file=sys.stderr)
+    if stats.interrupted:
+        print("interrupted: outputs were closed cleanly", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,212 @@
+"""Frame sources: video files, camera indices and URLs that OpenCV can open, as iterators of
+timestamped frames.
+
+Files yield every frame with its presentation time; a corrupt frame in the middle is skipped
+and counted. Live sources (cameras, streams) can be read through :class:`LatestFrameReader`,
+which keeps only the newest frame so that a slow consumer drops frames instead of falling
+behind (bounded latency).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from moodlens.errors import VideoError
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """A decoded frame: ``timestamp_ms`` is its time in the stream (presentation time for
+    files, time since opening for live sources); ``captured_s`` is ``time.monotonic()`` when it
+    was read, for latency measurements."""
+
+    image: npt.NDArray[np.uint8]
+    index: int
+    timestamp_ms: float
+    captured_s: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    name: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None
+    live: bool
+
+
+def _is_camera(spec: str | int) -> bool:
+    return isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit())
+
+
+class VideoSource:
+    """Opens ``spec`` (a file path, a camera index such as ``0``, or a URL) and yields frames.
+
+    Use as a context manager, or call :meth:`close`. ``max_corrupt`` consecutive unreadable
+    frames end a file early (with the count kept in ``corrupt_frames``).
+    """
+
+    def __init__(self, spec: str | int | Path, *, max_corrupt: int = 30) -> None:
+        self.spec = spec
+        self.name = str(spec)
+        self.max_corrupt = max_corrupt
+        self.corrupt_frames = 0
+        self.frames_read = 0
+        self.live = _is_camera(spec if not isinstance(spec, Path) else str(spec)) or "://" in self.name
+        if not self.live:
+            path = Path(str(spec))
+            if not path.exists():
+                raise VideoError(f"{path}: no such file")
+            if path.is_dir():
+                raise VideoError(f"{path}: is a folder, not a video")
+            if path.stat().st_size == 0:
+                raise VideoError(f"{path}: the file is empty (0 bytes)")
+        target: str | int = int(str(spec)) if _is_camera(str(spec)) else str(spec)
+        self._capture = cv2.VideoCapture(target)
+        if not self._capture.isOpened():
+            what = "camera" if isinstance(target, int) else "video"
+            hint = (
+                "is a camera connected, and is it free?"
+                if isinstance(target, int)
+                else "missing codec, unsupported format or a corrupt file"
+            )
+            raise VideoError(f"{self.name}: cannot open the {what} ({hint})")
+        fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self._first: npt.NDArray[np.uint8] | None = self._read_first()
+        height, width = self._first.shape[:2]
+        self.info = SourceInfo(
+            name=self.name,
+            width=int(width),
+            height=int(height),
+            fps=fps if 1.0 <= fps <= 1000.0 else 30.0,
+            frame_count=count if count > 0 and not self.live else None,
+            live=self.live,
+        )
+        self._started = time.monotonic()
+
+    def _read_first(self) -> npt.NDArray[np.uint8]:
+        for _ in range(self.max_corrupt + 1):
+            ok, frame = self._capture.read()
+            if ok and frame is not None and frame.size:
+                return np.asarray(frame, dtype=np.uint8)
+            if not self.live and self._past_end():
+                break
+            self.corrupt_frames += 1
+        self._capture.release()
+        raise VideoError(f"{self.name}: the video has no readable frame")
+
+    def _past_end(self) -> bool:
+        count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
+        position = self._capture.get(cv2.CAP_PROP_POS_FRAMES) or 0
+        return count <= 0 or position >= count
+
+    def _timestamp(self, index: int) -> float:
+        if self.live:
+            return (time.monotonic() - self._started) * 1000.0
+        position = float(self._capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
+        if position > 0 or index == 0:
+            return position
+        return index * 1000.0 / self.info.fps
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        index = 0
+        if self._first is not None:
+            first, self._first = self._first, None
+            self.frames_read += 1
+            yield VideoFrame(first, 0, 0.0 if not self.live else self._timestamp(0))
+            index = 1
+        misses = 0
+        count = self.info.frame_count
+        while self._capture.isOpened():
+            ok, frame = self._capture.read()
+            if not ok or frame is None or frame.size == 0:
+                misses += 1
+                if misses > self.max_corrupt or (count is not None and index + misses > count):
+                    return  # the end (trailing failures are not counted as corrupt frames)
+                if self.live:
+                    time.sleep(0.01)
+                continue
+            if misses:
+                # Frames that failed to decode between two good ones: skipped, counted.
+                self.corrupt_frames += misses
+                index += misses
+                misses = 0
+            self.frames_read += 1
+            yield VideoFrame(np.asarray(frame, dtype=np.uint8), index, self._timestamp(index))
+            index += 1
+
+    def close(self) -> None:
+        self._capture.release()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class LatestFrameReader:
+    """Reads a live source on a background thread and hands out only the newest frame.
+
+    Frames that arrive while the consumer is busy are overwritten and counted in ``dropped``,
+    so latency stays bounded by one frame plus the processing time.
+    """
+
+    def __init__(self, source: VideoSource) -> None:
+        self.source = source
+        self.dropped = 0
+        self._latest: VideoFrame | None = None
+        self._done = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="moodlens-reader", daemon=True)
+        self._stop = threading.Event()
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for frame in self.source:
+                if self._stop.is_set():
+                    break
+                with self._cond:
+                    if self._latest is not None:
+                        self.dropped += 1
+                    self._latest = frame
+                    self._cond.notify()
+        except BaseException as exc:  # surfaced to the consumer in __iter__
+            self._error = exc
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify()
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        while True:
+            with self._cond:
+                while self._latest is None and not self._done:
+                    self._cond.wait(timeout=0.5)
+                frame, self._latest = self._latest, None
+                finished = self._done
+            if frame is not None:
+                yield frame
+            elif finished:
+                if self._error is not None:
+                    raise self._error
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)

@@ -1,0 +1,289 @@
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from moodlens import Analyzer, FakeClassifier, FakeDetector
+from moodlens.cli.main import main
+from moodlens.errors import VideoError
+from moodlens.pipeline.runner import run_stream
+from moodlens.pipeline.sinks import TimelineSink, VideoSink
+from moodlens.pipeline.sources import LatestFrameReader, VideoSource
+from moodlens.pipeline.stream import StreamAnalyzer, StreamSettings
+from moodlens.results import Box, Detection
+
+
+def _write_avi(
+    path: Path, frames: int, size: tuple[int, int] = (160, 120), fps: float = 25, texture: bool = False
+) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+    pattern = cv2.GaussianBlur(
+        np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8), (5, 5), 0
+    )
+    for i in range(frames):
+        image = pattern.copy() if texture else np.full((size[1], size[0], 3), (i * 7) % 255, np.uint8)
+        if not texture:
+            cv2.putText(image, str(i), (10, size[1] // 2), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def _frame_count(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    n = 0
+    while capture.read()[0]:
+        n += 1
+    capture.release()
+    return n
+
+
+def test_zero_frame_video(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="no readable frame"):
+        VideoSource(_write_avi(tmp_path / "none.avi", 0))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [(b"", "the file is empty"), (b"\x00\x01garbage" * 100, "cannot open the video")]
+)
+def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoError, match=message):
+        VideoSource(path)
+    with pytest.raises(VideoError, match="no such file"):
+        VideoSource(tmp_path / "absent.mp4")
+
+
+def test_frames_carry_indices_and_timestamps(tmp_path: Path) -> None:
+    with VideoSource(_write_avi(tmp_path / "v.avi", 10, fps=25)) as source:
+        frames = list(source)
+        assert source.info.frame_count == 10
+    assert [f.index for f in frames] == list(range(10))
+    assert [round(f.timestamp_ms) for f in frames] == [i * 40 for i in range(10)]
+
+
+def test_a_corrupt_frame_mid_stream_is_skipped_and_counted(tmp_path: Path) -> None:
+    path = _write_avi(tmp_path / "v.avi", 30)
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    a, b = starts[10], starts[11]
+    data[a : b - 8] = bytes(b - 8 - a)  # wipe frame 10's JPEG data
+    path.write_bytes(bytes(data))
+    with VideoSource(path) as source:
+        frames = list(source)
+        assert source.corrupt_frames == 1
+    assert len(frames) == 29
+    assert 10 not in [f.index for f in frames]
+
+
+def test_latest_frame_reader_drops_instead_of_queueing(tmp_path: Path) -> None:
+    import time
+
+    with VideoSource(_write_avi(tmp_path / "v.avi", 60)) as source:
+        reader = LatestFrameReader(source)
+        got = []
+        for frame in reader:
+            got.append(frame.index)
+            time.sleep(0.01)  # a slow consumer
+        reader.close()
+    assert got == sorted(got)
+    assert len(got) + reader.dropped == 60
+    assert got[-1] == 59
+
+
+def _stream(detections: list[Detection], **settings: object) -> StreamAnalyzer:
+    analyzer = Analyzer(FakeDetector(detections), FakeClassifier())
+    return StreamAnalyzer(analyzer, StreamSettings(**settings))  # type: ignore[arg-type]
+
+
+def test_empty_stream() -> None:
+    stream = _stream([])
+    assert run_stream([], stream).frames == 0
+    assert stream.summaries() == []
+
+
+def test_stream_tracks_smooths_and_summarises(tmp_path: Path) -> None:
+    stream = _stream([Detection(Box(40, 30, 100, 100), 0.9)])
+    with VideoSource(_write_avi(tmp_path / "v.avi", 20)) as source:
+        stats = run_stream(source, stream)
+    assert stats.frames == 20 and stats.faces == 20
+    (summary,) = stream.summaries()
+    assert summary.track_id == 1 and summary.frames == 20
+    assert summary.dominant == "happy"
+    assert summary.duration_ms == pytest.approx(800, abs=1)
+
+
+def test_detect_every_n_follows_faces_in_between(tmp_path: Path) -> None:
+    detector = FakeDetector([Detection(Box(40, 30, 100, 100), 0.9)])
+    stream = StreamAnalyzer(Analyzer(detector, FakeClassifier()), StreamSettings(detect_every=5))
+    with VideoSource(_write_avi(tmp_path / "v.avi", 20, texture=True)) as source:
+        results = [stream.process(f.image, timestamp_ms=f.timestamp_ms, frame_index=f.index) for f in source]
+    assert detector.calls == 4
+    assert all(r.faces and r.faces[0].track_id == 1 for r in results)
+    assert sum("follow" in r.timings_ms for r in results) == 16
+
+
+def test_a_face_that_cannot_be_followed_is_detected_again(tmp_path: Path) -> None:
+    detector = FakeDetector([Detection(Box(40, 30, 100, 100), 0.9)])
+    stream = StreamAnalyzer(Analyzer(detector, FakeClassifier()), StreamSettings(detect_every=5))
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(10)]  # new noise each frame
+    results = [stream.process(f, timestamp_ms=i * 40.0, frame_index=i) for i, f in enumerate(frames)]
+    assert detector.calls == 10
+    assert all(len(r.faces) == 1 for r in results)
+
+
+def test_sinks_write_playable_video_and_timeline(tmp_path: Path) -> None:
+    stream = _stream([Detection(Box(40, 30, 100, 100), 0.9)])
+    out, timeline = tmp_path / "out.avi", tmp_path / "t.csv"
+    with (
+        VideoSource(_write_avi(tmp_path / "v.avi", 12, size=(161, 121))) as source,
+        VideoSink(out, fps=source.info.fps, size=(161, 121)) as video,
+        TimelineSink(timeline) as rows,
+    ):
+        run_stream(source, stream, video=video, timeline=rows)
+    assert _frame_count(out) == 12
+    data = list(csv.DictReader(timeline.open()))
+    assert len(data) == 12
+    assert data[0]["track_id"] == "1" and data[0]["stable_label"] == "happy"
+    assert {"p_happy", "s_happy", "timestamp_ms", "frame_index", "x1"} <= set(data[0])
+
+
+def test_interrupt_leaves_complete_outputs(tmp_path: Path) -> None:
+    stream = _stream([Detection(Box(40, 30, 100, 100), 0.9)])
+    out, timeline = tmp_path / "out.avi", tmp_path / "t.jsonl"
+
+    def frames():  # type: ignore[no-untyped-def]
+        with VideoSource(_write_avi(tmp_path / "v.avi", 30)) as source:
+            for frame in source:
+                if frame.index == 15:
+                    raise KeyboardInterrupt
+                yield frame
+
+    with VideoSink(out, fps=25, size=(160, 120)) as video, TimelineSink(timeline) as rows:
+        stats = run_stream(frames(), stream, video=video, timeline=rows)
+    assert stats.interrupted and stats.frames == 15
+    assert _frame_count(out) == 15
+    assert [json.loads(line)["frame_index"] for line in timeline.read_text().splitlines()] == list(range(15))
+
+
+def test_unwritable_outputs(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="does not exist"):
+        VideoSink(tmp_path / "missing" / "x.mp4", fps=25, size=(10, 10))
+    with pytest.raises(VideoError, match="unsupported video type"):
+        VideoSink(tmp_path / "x.gif", fps=25, size=(10, 10))
+    with pytest.raises(VideoError, match="cannot write the timeline"):
+        TimelineSink(tmp_path / "missing" / "t.csv")
+
+
+def test_video_cli_reports_a_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    assert main(["video", str(tmp_path / "empty.mp4")]) == 1
+    assert "the file is empty" in capsys.readouterr().err
+    video = _write_avi(tmp_path / "v.avi", 5)
+    assert main(["video", str(video), "--out", str(tmp_path / "no" / "o.mp4")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_camera_cli_without_window_or_outputs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["camera"]) == 2
+    assert "cannot open a window" in capsys.readouterr().err
+
+
+def test_camera_cli_reports_a_missing_camera(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["camera", "--device", "7", "--no-window", "--timeline", str(tmp_path / "t.csv")])
+    assert code == 1
+    assert "cannot open the camera" in capsys.readouterr().err
+
+
+def test_camera_cli_live_mode_on_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file stands in for the camera: frames are read as fast as they come and dropped when
+    processing lags; the run ends with the file."""
+    video = _write_avi(tmp_path / "v.avi", 40)
+    summary = tmp_path / "s.json"
+    code = main(
+        [
+            "camera",
+            "--device",
+            str(video),
+            "--no-window",
+            "--summary",
+            str(summary),
+            "--out",
+            str(tmp_path / "o.avi"),
+        ]
+    )
+    assert code == 0
+    run = json.loads(summary.read_text())["run"]
+    assert run["frames"] + run["dropped_frames"] == 40
+    assert run["latency_ms_p50"] is not None
+
+
+# --- real videos ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_singer_clip_frame_counts_timeline_and_ids(media: Path, tmp_path: Path) -> None:
+    clip = media / "short_hamilton_clip.mp4"
+    out, timeline, summary = tmp_path / "o.mp4", tmp_path / "t.csv", tmp_path / "s.json"
+    code = main(
+        ["video", str(clip), "--out", str(out), "--timeline", str(timeline), "--summary", str(summary)]
+    )
+    assert code == 0
+    assert _frame_count(out) == _frame_count(clip) == 275
+    rows = list(csv.DictReader(timeline.open()))
+    data = json.loads(summary.read_text())
+    assert len(rows) == data["run"]["faces"]
+    by_frame: dict[str, set[str]] = {}
+    for row in rows:
+        by_frame.setdefault(row["frame_index"], set()).add(row["track_id"])
+    # The singer: the longest run of consecutive frames in which one track id is present.
+    best = 0
+    for track in {r["track_id"] for r in rows}:
+        run = longest = 0
+        for i in range(275):
+            run = run + 1 if track in by_frame.get(str(i), set()) else 0
+            longest = max(longest, run)
+        best = max(best, longest)
+    assert best >= 100, f"the main face changed id too often (longest run {best} frames)"
+
+
+def _face_patch(media: Path, name: str, size: int = 90) -> np.ndarray:
+    from moodlens.detection import create_detector
+    from moodlens.images import read_image
+
+    image = read_image(media / name)
+    face = create_detector().detect(image)[0].box
+    pad = 0.25 * face.height
+    crop = image[
+        int(max(0, face.y1 - pad)) : int(face.y2 + pad), int(max(0, face.x1 - pad)) : int(face.x2 + pad)
+    ]
+    return cv2.resize(crop, (size, round(size * crop.shape[0] / crop.shape[1])))
+
+
+@pytest.mark.slow
+def test_two_real_faces_crossing_keep_their_ids(media: Path) -> None:
+    a, b = _face_patch(media, "obama.jpg"), _face_patch(media, "rose_leslie_neutral.jpg")
+    stream = StreamAnalyzer(Analyzer(classifier=FakeClassifier()))
+    xs_by_track: dict[int, list[float]] = {}
+    for i in range(45):
+        frame = np.full((360, 640, 3), 60, np.uint8)
+        ax, bx = 20 + 11 * i, 530 - 11 * i
+        frame[100 : 100 + b.shape[0], bx : bx + b.shape[1]] = b
+        frame[120 : 120 + a.shape[0], ax : ax + a.shape[1]] = a  # a passes in front of b
+        result = stream.process(frame, timestamp_ms=i * 40.0, frame_index=i)
+        for face in result.faces:
+            assert face.track_id is not None
+            xs_by_track.setdefault(face.track_id, []).append(face.box.center[0])
+    long_tracks = {k: v for k, v in xs_by_track.items() if len(v) >= 10}
+    assert len(long_tracks) == 2, xs_by_track
+    directions = sorted(np.sign(np.diff(v)).mean() for v in long_tracks.values())
+    assert directions[0] < -0.8 and directions[1] > 0.8  # one id always moves left, the other right

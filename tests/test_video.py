@@ -145,7 +145,7 @@ def test_sinks_write_playable_video_and_timeline(tmp_path: Path) -> None:
         VideoSink(out, fps=source.info.fps, size=(161, 121)) as video,
         TimelineSink(timeline) as rows,
     ):
-        run_stream(source, stream, video=video, timeline=rows)
+        run_stream(source, stream, video=video, sinks=[rows])
     assert _frame_count(out) == 12
     data = list(csv.DictReader(timeline.open()))
     assert len(data) == 12
@@ -165,7 +165,7 @@ def test_interrupt_leaves_complete_outputs(tmp_path: Path) -> None:
                 yield frame
 
     with VideoSink(out, fps=25, size=(160, 120)) as video, TimelineSink(timeline) as rows:
-        stats = run_stream(frames(), stream, video=video, timeline=rows)
+        stats = run_stream(frames(), stream, video=video, sinks=[rows])
     assert stats.interrupted and stats.frames == 15
     assert _frame_count(out) == 15
     assert [json.loads(line)["frame_index"] for line in timeline.read_text().splitlines()] == list(range(15))

@@ -14,7 +14,10 @@ from moodlens.cli.common import (
     add_stream_options,
     build_analyzer,
     build_stream,
+    check_consent,
+    open_outputs,
     report_run,
+    report_writer,
 )
 
 WINDOW = "moodlens (q or Esc to quit)"
@@ -59,15 +62,17 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from moodlens.pipeline.runner import run_stream
-    from moodlens.pipeline.sinks import TimelineSink, VideoSink
     from moodlens.pipeline.sources import LatestFrameReader, VideoSource
     from moodlens.render import default_annotator
+    from moodlens.store.database import StoreError
 
+    if not check_consent(args, "camera"):
+        return 2
     show = not args.no_window
     if show:
         show, why = window_available()
         if not show:
-            if not (args.out or args.timeline or args.summary):
+            if not (args.out or args.timeline or args.summary or args.db):
                 print(
                     f"moodlens camera: error: cannot open a window: {why}; pass --out, --timeline or "
                     "--summary to record without one",
@@ -103,22 +108,24 @@ def run(args: argparse.Namespace) -> int:
         )
         reader = LatestFrameReader(source)
         stack.callback(reader.close)
-        video = VideoSink(args.out, fps=info.fps, size=(info.width, info.height)) if args.out else None
-        if video:
-            stack.enter_context(video)
-        timeline = stack.enter_context(TimelineSink(args.timeline)) if args.timeline else None
+        video, sinks, writer = open_outputs(stack, args, info, f"camera {info.name}")
         annotator = default_annotator(fps=True, bars=not args.no_bars)
         annotator.annotators = (*annotator.annotators, _CameraIndicator())
-        stats = run_stream(
-            reader, stream, annotator=annotator, video=video, timeline=timeline, on_frame=on_frame
-        )
+        try:
+            stats = run_stream(
+                reader, stream, annotator=annotator, video=video, sinks=sinks, on_frame=on_frame
+            )
+        except StoreError as exc:
+            print(f"moodlens camera: stopped: {exc}", file=sys.stderr)
+            return 1
         stats.dropped = reader.dropped
         stats.corrupt = source.corrupt_frames
         if show:
             cv2.destroyAllWindows()
     print("camera off", file=sys.stderr)
     report_run(stats, stream.summaries(), args.summary)
-    return 130 if stats.interrupted else 0
+    failed = report_writer(writer)
+    return 130 if stats.interrupted else failed
 
 
 class _CameraIndicator:

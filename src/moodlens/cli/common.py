@@ -92,6 +92,34 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
         help="margin a new label needs over the shown one (default: 0.1)",
     )
     group.add_argument("--no-bars", action="store_true", help="draw no probability bars")
+    history = parser.add_argument_group("history (needs the [store] extra)")
+    history.add_argument(
+        "--db",
+        nargs="?",
+        const="default",
+        metavar="URL",
+        help="record the session in the history database (default: a SQLite file in "
+        "your data folder; or any SQLAlchemy URL, e.g. postgresql+psycopg://...)",
+    )
+    history.add_argument(
+        "--consent",
+        action="store_true",
+        help="confirm that the people filmed agreed to have their apparent expressions recorded",
+    )
+    history.add_argument("--session-name", default="", help="a name for the recorded session")
+    history.add_argument("--frame-rows", action="store_true", help="also store every frame (off by default)")
+    history.add_argument(
+        "--on-db-error",
+        choices=("buffer", "stop"),
+        default="buffer",
+        help="when the database is locked or down: buffer (bounded) or stop cleanly",
+    )
+    history.add_argument(
+        "--retention-days",
+        type=float,
+        default=30.0,
+        help="delete recorded sessions older than this many days (0 keeps all; default 30)",
+    )
 
 
 def build_stream(args: argparse.Namespace, analyzer: Any) -> Any:
@@ -128,3 +156,76 @@ def report_run(stats: Any, summaries: list[Any], summary_path: str | None) -> No
     if summary_path:
         data = {"run": figures, "tracks": [s.to_dict() for s in summaries]}
         Path(summary_path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def open_outputs(
+    stack: Any, args: argparse.Namespace, info: Any, source_name: str
+) -> tuple[Any, list[Any], Any]:
+    """The annotated-video sink, the per-result sinks (timeline, history) and the history writer,
+    all registered on ``stack`` so that they close, in order, whatever happens."""
+    import sys
+
+    from moodlens.pipeline.sinks import TimelineSink, VideoSink
+
+    video = None
+    if args.out:
+        video = stack.enter_context(VideoSink(args.out, fps=info.fps, size=(info.width, info.height)))
+    sinks: list[Any] = []
+    if args.timeline:
+        sinks.append(stack.enter_context(TimelineSink(args.timeline)))
+    writer = None
+    if args.db is not None:
+        try:
+            from moodlens.store import HistoryStore, HistoryWriter, WriterSettings
+        except ModuleNotFoundError as exc:
+            from moodlens.errors import MissingExtraError
+
+            raise MissingExtraError(exc.name or "sqlalchemy", "store") from None
+        store = HistoryStore(args.db)
+        stack.callback(store.close)
+        removed = store.apply_retention(args.retention_days)
+        if removed:
+            print(
+                f"history: removed {removed} session(s) older than {args.retention_days:g} days",
+                file=sys.stderr,
+            )
+        settings = WriterSettings(frame_rows=args.frame_rows, on_error=args.on_db_error)
+        writer = HistoryWriter.start(
+            store, name=args.session_name, source=source_name, consent=args.consent, settings=settings
+        )
+        stack.callback(writer.close)
+        sinks.append(writer)
+        print(f"history: recording session {writer.session_id} in {store.where}", file=sys.stderr)
+    return video, sinks, writer
+
+
+def check_consent(args: argparse.Namespace, command: str) -> bool:
+    """Recording history needs the explicit consent flag; prints why and returns False if missing."""
+    import sys
+
+    if args.db is not None and not args.consent:
+        print(
+            f"moodlens {command}: error: recording apparent expressions needs the consent of the people "
+            "filmed; pass --consent to confirm you have it (see docs/responsible-use.md)",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def report_writer(writer: Any) -> int:
+    """Print what the history writer saved; 1 if it failed, else 0."""
+    import sys
+
+    if writer is None:
+        return 0
+    stats = writer.stats
+    print(
+        f"history: session {writer.session_id}: {stats.intervals} interval(s) in {stats.commits} commit(s)"
+        + (f", {stats.dropped} row(s) dropped" if stats.dropped else ""),
+        file=sys.stderr,
+    )
+    if writer.error is not None:
+        print(f"history: error: {writer.error}", file=sys.stderr)
+        return 1
+    return 0

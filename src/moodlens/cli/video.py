@@ -12,7 +12,10 @@ from moodlens.cli.common import (
     add_stream_options,
     build_analyzer,
     build_stream,
+    check_consent,
+    open_outputs,
     report_run,
+    report_writer,
 )
 
 
@@ -32,10 +35,12 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moodlens.pipeline.runner import run_stream
-    from moodlens.pipeline.sinks import TimelineSink, VideoSink
     from moodlens.pipeline.sources import VideoSource
     from moodlens.render import default_annotator
+    from moodlens.store.database import StoreError
 
+    if not check_consent(args, "video"):
+        return 2
     try:
         analyzer = build_analyzer(args)
         stream = build_stream(args, analyzer)
@@ -45,24 +50,26 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         source = stack.enter_context(VideoSource(args.input))
         info = source.info
-        video = None
-        if args.out:
-            video = stack.enter_context(VideoSink(args.out, fps=info.fps, size=(info.width, info.height)))
-        timeline = stack.enter_context(TimelineSink(args.timeline)) if args.timeline else None
+        video, sinks, writer = open_outputs(stack, args, info, f"video {info.name}")
         progress = None
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             progress = stack.enter_context(tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True))
         annotator = default_annotator(fps=True, bars=not args.no_bars) if video else None
-        stats = run_stream(
-            source, stream, annotator=annotator, video=video, timeline=timeline, progress=progress
-        )
+        try:
+            stats = run_stream(
+                source, stream, annotator=annotator, video=video, sinks=sinks, progress=progress
+            )
+        except StoreError as exc:
+            print(f"moodlens video: stopped: {exc}", file=sys.stderr)
+            return 1
         stats.corrupt = source.corrupt_frames
     report_run(stats, stream.summaries(), args.summary)
+    failed = report_writer(writer)
     if args.out:
         print(f"annotated video: {args.out}", file=sys.stderr)
     if stats.interrupted:
         print("interrupted: outputs were closed cleanly", file=sys.stderr)
         return 130
-    return 0
+    return failed

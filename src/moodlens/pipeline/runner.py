@@ -7,21 +7,28 @@ video stays playable and the timeline complete; ``RunStats.interrupted`` says it
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from moodlens.pipeline.sinks import TimelineSink, VideoSink
+from moodlens.pipeline.sinks import VideoSink
 from moodlens.pipeline.sources import VideoFrame
 from moodlens.pipeline.stream import StreamAnalyzer
 from moodlens.render.annotators import Annotator
 from moodlens.results import FrameResult
 
+
 #: Called after each frame with the frame, its result and the drawn image (or None when nothing
 #: draws); returning False stops the loop (a window's quit key, a test).
+class ResultSink(Protocol):
+    """Anything that takes the result of every frame: a timeline file, the history writer."""
+
+    def write(self, result: FrameResult) -> None: ...
+
+
 FrameCallback = Callable[[VideoFrame, FrameResult, "npt.NDArray[np.uint8] | None"], bool]
 
 
@@ -65,7 +72,7 @@ def run_stream(
     *,
     annotator: Annotator | None = None,
     video: VideoSink | None = None,
-    timeline: TimelineSink | None = None,
+    sinks: Sequence[ResultSink] = (),
     on_frame: FrameCallback | None = None,
     progress: Any = None,
 ) -> RunStats:
@@ -85,8 +92,8 @@ def run_stream(
                 video.write(drawn)
             elif video is not None:
                 video.write(frame.image)
-            if timeline is not None:
-                timeline.write(result)
+            for sink in sinks:
+                sink.write(result)
             if progress is not None:
                 progress.update(1)
             if on_frame is not None and not on_frame(frame, result, drawn):

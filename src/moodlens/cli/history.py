@@ -1,0 +1,199 @@
+"""``moodlens history``: see, export, correct and delete the recorded expression history."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "history",
+        help="list, show, export, correct or delete recorded sessions",
+        description="The history database holds, per session and tracked face, the apparent expressions "
+        "over time (never images). These commands read, export and delete it. Needs the [store] extra.",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL or SQLite file (default: $MOODLENS_DB, then history.sqlite3 in your data folder)",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="list the sessions")
+    show = actions.add_parser("show", help="a session's tracks, distribution and valence index")
+    show.add_argument("session", type=int)
+    show.add_argument("--json", action="store_true", help="print the whole timeline as JSON")
+    export = actions.add_parser("export", help="export a session (CSV or JSON)")
+    export.add_argument("session", type=int)
+    export.add_argument("--format", choices=("csv", "json"), default="json")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    delete = actions.add_parser("delete", help="delete a session and everything recorded in it")
+    delete.add_argument("session", type=int)
+    purge = actions.add_parser("purge", help="delete old sessions, or all of them")
+    group = purge.add_mutually_exclusive_group(required=True)
+    group.add_argument("--older-than", type=float, metavar="DAYS", help="sessions older than DAYS days")
+    group.add_argument("--all", action="store_true", help="every session")
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    trends = actions.add_parser("trends", help="distribution and valence index per day or week")
+    trends.add_argument("--period", choices=("day", "week", "session"), default="day")
+    correct = actions.add_parser("correct", help='record a correction ("that was not sad")')
+    correct.add_argument("session", type=int)
+    correct.add_argument("--track", type=int, required=True)
+    correct.add_argument("--start-ms", type=int, required=True)
+    correct.add_argument("--end-ms", type=int, required=True)
+    correct.add_argument(
+        "--not", dest="wrong", required=True, metavar="LABEL", help="the label that was wrong"
+    )
+    correct.add_argument("--is", dest="right", metavar="LABEL", help="the right label, if known")
+    correct.add_argument("--note", default="")
+    actions.add_parser("migrate", help="bring an older history database to the current schema")
+    parser.set_defaults(func=run)
+
+
+def _store(args: argparse.Namespace, *, migrate: bool = False) -> Any:
+    try:
+        from moodlens.store import HistoryStore
+        from moodlens.store.database import make_engine, resolve_url
+        from moodlens.store.database import migrate as run_migrations
+    except ModuleNotFoundError as exc:
+        from moodlens.errors import MissingExtraError
+
+        raise MissingExtraError(exc.name or "sqlalchemy", "store") from None
+    if migrate:
+        engine = make_engine(resolve_url(args.db))
+        revision = run_migrations(engine)
+        print(f"history schema is at revision {revision}")
+        return HistoryStore(engine=engine)
+    return HistoryStore(args.db)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = _store(args, migrate=args.action == "migrate")
+    try:
+        return _ACTIONS[args.action](store, args)
+    finally:
+        store.close()
+
+
+def _list(store: Any, args: argparse.Namespace) -> int:
+    sessions = store.list_sessions()
+    if not sessions:
+        print(f"no sessions in {store.where}")
+        return 0
+    print(f"{'id':>4}  {'started (UTC)':19}  {'duration':>9}  {'tracks':>6}  {'consent':7}  name / source")
+    for s in sessions:
+        duration = "running" if s.ended_at is None else f"{(s.ended_at - s.started_at).total_seconds():.0f} s"
+        print(
+            f"{s.id:>4}  {s.started_at:%Y-%m-%d %H:%M:%S}  {duration:>9}  {s.tracks:>6}  "
+            f"{'yes' if s.consent_given else 'no':7}  {s.name or '-'} / {s.source}"
+        )
+    return 0
+
+
+def _show(store: Any, args: argparse.Namespace) -> int:
+    info = store.get_session(args.session)
+    timeline = store.timeline(args.session)
+    if args.json:
+        print(json.dumps({"session": info.to_dict(), "intervals": [i.to_dict() for i in timeline]}, indent=2))
+        return 0
+    print(
+        f"session {info.id} {info.name!r} from {info.source}, started {info.started_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    (bucket,) = store.distribution(period="session", session_id=args.session) or (None,)
+    if bucket is None:
+        print("nothing recorded")
+        return 0
+    top = sorted(bucket.dominant_shares.items(), key=lambda kv: -kv[1])
+    print(f"{bucket.frames} face-frames; apparent: " + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0))
+    print(
+        f"valence index {bucket.valence:+.2f} (-1 .. +1; an index of apparent expressions, not a measurement)"
+    )
+    tracks: dict[int, list[Any]] = {}
+    for interval in timeline:
+        tracks.setdefault(interval.track_id, []).append(interval)
+    for track_id, items in tracks.items():
+        seconds = (items[-1].end_ms - items[0].start_ms) / 1000
+        labels = [i.dominant for i in items]
+        dominant = max(set(labels), key=labels.count)
+        print(f"  track {track_id}: {seconds:.1f} s, {len(items)} interval(s), mostly {dominant}")
+    return 0
+
+
+def _export(store: Any, args: argparse.Namespace) -> int:
+    text = store.export(args.session, args.format)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _delete(store: Any, args: argparse.Namespace) -> int:
+    store.delete_session(args.session)
+    print(f"deleted session {args.session}")
+    return 0
+
+
+def _purge(store: Any, args: argparse.Namespace) -> int:
+    what = "ALL sessions" if args.all else f"sessions older than {args.older_than:g} days"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                "moodlens history purge: error: pass --yes to confirm (no terminal to ask)", file=sys.stderr
+            )
+            return 2
+        if input(f"delete {what} from {store.where}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    removed = store.purge(everything=True) if args.all else store.purge(older_than_days=args.older_than)
+    print(f"deleted {removed} session(s)")
+    return 0
+
+
+def _trends(store: Any, args: argparse.Namespace) -> int:
+    rows = store.trends(period=args.period)
+    if not rows:
+        print("nothing recorded")
+        return 0
+    print(f"{args.period:>10}  {'frames':>8}  {'valence':>7}  apparent (share of face-frames)")
+    for row in rows:
+        shares = sorted(row["dominant_shares"].items(), key=lambda kv: -kv[1])[:3]
+        print(
+            f"{row['key']:>10}  {row['frames']:>8}  {row['valence']:+7.2f}  "
+            + ", ".join(f"{k} {v:.0%}" for k, v in shares if v > 0)
+        )
+    return 0
+
+
+def _correct(store: Any, args: argparse.Namespace) -> int:
+    correction = store.add_correction(
+        args.session,
+        track_id=args.track,
+        start_ms=args.start_ms,
+        end_ms=args.end_ms,
+        wrong_label=args.wrong,
+        correct_label=args.right,
+        note=args.note,
+    )
+    print(f"recorded correction {correction}")
+    return 0
+
+
+def _migrate(store: Any, args: argparse.Namespace) -> int:
+    return 0
+
+
+_ACTIONS = {
+    "list": _list,
+    "show": _show,
+    "export": _export,
+    "delete": _delete,
+    "purge": _purge,
+    "trends": _trends,
+    "correct": _correct,
+    "migrate": _migrate,
+}

@@ -1,0 +1,30 @@
+"""History of apparent expressions over time, in a real database (SQLite by default,
+PostgreSQL for servers). Only labels and probabilities are stored: never images, crops, face
+geometry or embeddings. Needs the ``[store]`` extra (SQLAlchemy, Alembic)."""
+
+from moodlens.store.database import SCHEMA_REVISION, StoreError, default_path, migrate, resolve_url
+from moodlens.store.history import (
+    VALENCE_WEIGHTS,
+    Bucket,
+    HistoryStore,
+    IntervalInfo,
+    SessionInfo,
+    valence_index,
+)
+from moodlens.store.writer import HistoryWriter, WriterSettings
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "VALENCE_WEIGHTS",
+    "Bucket",
+    "HistoryStore",
+    "HistoryWriter",
+    "IntervalInfo",
+    "SessionInfo",
+    "StoreError",
+    "WriterSettings",
+    "default_path",
+    "migrate",
+    "resolve_url",
+    "valence_index",
+]

@@ -1,0 +1,149 @@
+"""Opening the history database: the default location, SQLite settings, schema versions.
+
+A new, empty database is created at the current schema. An existing one is used only when its
+schema revision is exactly the one this moodlens knows; otherwise opening fails with a message
+that says how to migrate (or that moodlens itself must be upgraded). Nothing is changed silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from moodlens.errors import MoodlensError
+
+#: The schema revision this version of moodlens reads and writes (the newest migration).
+SCHEMA_REVISION = "0001"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+ENV_URL = "MOODLENS_DB"
+
+
+class StoreError(MoodlensError):
+    """The history database cannot be used: unreachable, locked, or at another schema revision."""
+
+
+def default_path() -> Path:
+    """``history.sqlite3`` in the user's data folder (e.g. ~/.local/share/moodlens)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("moodlens", appauthor=False)) / "history.sqlite3"
+
+
+def resolve_url(url: str | os.PathLike[str] | None) -> str:
+    """An explicit URL, else ``$MOODLENS_DB``, else the default SQLite file; a bare path is a
+    SQLite file."""
+    chosen = str(url) if url else os.environ.get(ENV_URL) or ""
+    if not chosen or chosen == "default":
+        path = default_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    if "://" not in chosen:
+        return f"sqlite:///{Path(chosen).expanduser().resolve()}"
+    return chosen
+
+
+def display_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
+    """An engine for ``url``; on SQLite a writer waits up to ``busy_timeout_ms`` for a lock."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **kwargs)
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                # WAL: readers never block the writer; NORMAL sync is crash-safe for the
+                # application (a kill -9 loses no committed transaction).
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+                cursor.close()
+
+            return engine
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        hint = " (PostgreSQL needs: pip install 'moodlens[postgres]')" if "postgres" in url else ""
+        raise StoreError(f"{display_url(url)}: not a usable database URL: {exc}{hint}") from None
+
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision in the database; None for an empty database."""
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        if "alembic_version" not in tables:
+            if tables & {"sessions", "intervals"}:
+                raise StoreError(
+                    f"{display_url(str(engine.url))}: has moodlens-like tables but no schema version; "
+                    "it was not made by moodlens, which will not touch it"
+                )
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if row is None else str(row[0])
+
+
+def check_schema(engine: Engine, *, create: bool = True) -> None:
+    """Create the schema in an empty database, accept the current revision, refuse the rest."""
+    where = display_url(str(engine.url))
+    try:
+        revision = current_revision(engine)
+    except OperationalError as exc:
+        raise StoreError(f"{where}: cannot open the database ({exc.orig})") from None
+    if revision == SCHEMA_REVISION:
+        return
+    if revision is None:
+        if not create:
+            raise StoreError(f"{where}: the database is empty (no moodlens history yet)")
+        migrate(engine)
+        return
+    known = _known_revisions()
+    if revision in known:
+        raise StoreError(
+            f"{where}: the history schema is at revision {revision}, this moodlens needs {SCHEMA_REVISION}. "
+            f"Back the database up, then run: moodlens history migrate --db {where}"
+        )
+    raise StoreError(
+        f"{where}: the history schema is at revision {revision}, which this moodlens does not know "
+        f"(it knows up to {SCHEMA_REVISION}): it was written by a newer moodlens; upgrade moodlens"
+    )
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(_MIGRATIONS))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the database to the current schema revision; returns the revision."""
+    from alembic import command
+
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{display_url(str(engine.url))}: migration failed ({exc})") from None
+    return SCHEMA_REVISION

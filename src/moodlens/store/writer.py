@@ -1,0 +1,262 @@
+"""Streaming results into the history store without slowing the pipeline down.
+
+The pipeline thread folds each frame into per-track interval aggregates (cheap) and hands
+finished rows to a bounded queue; a background thread commits them in batches at least every
+``commit_every_ms``. A transaction is all or nothing, so a kill -9 loses at most the rows of the
+last period and never leaves a partial one. When the database is locked or unreachable the
+writer retries; with ``on_error="buffer"`` rows wait in a bounded buffer (the oldest are dropped
+beyond it, and counted), with ``on_error="stop"`` the next ``write`` raises :class:`StoreError`
+so the pipeline can stop cleanly.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.exc import SQLAlchemyError
+
+from moodlens.labels import LABELS, NUM_CLASSES
+from moodlens.results import FrameResult
+from moodlens.store.database import StoreError
+from moodlens.store.history import HistoryStore
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    interval_ms: int = 1000
+    commit_every_ms: int = 1000
+    frame_rows: bool = False
+    on_error: Literal["buffer", "stop"] = "buffer"
+    max_buffer: int = 200_000
+    queue_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.interval_ms < 10 or self.commit_every_ms < 10:
+            raise ValueError("interval_ms and commit_every_ms must be >= 10")
+        if self.on_error not in ("buffer", "stop"):
+            raise ValueError("on_error must be buffer or stop")
+        if self.max_buffer < 1 or self.queue_size < 1:
+            raise ValueError("max_buffer and queue_size must be >= 1")
+
+
+@dataclass
+class _Open:
+    bucket: int
+    start_ms: float
+    end_ms: float
+    frames: int = 0
+    sums: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(NUM_CLASSES))
+    counts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(NUM_CLASSES, np.int64))
+
+
+@dataclass
+class WriterStats:
+    intervals: int = 0
+    frames: int = 0
+    commits: int = 0
+    dropped: int = 0
+    retries: int = 0
+    commit_ms: list[float] = field(default_factory=list)
+
+
+#: On close, how long to keep retrying a database that is locked or down before giving up.
+_FINAL_RETRY_S = 10.0
+
+
+class HistoryWriter:
+    """Writes one session. Use as a context manager; ``close`` flushes and ends the session."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        session_id: int,
+        started_at: datetime,
+        settings: WriterSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.started_at = started_at
+        self.settings = settings or WriterSettings()
+        self.stats = WriterStats()
+        self.error: StoreError | None = None
+        self._open: dict[int, _Open] = {}
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(self.settings.queue_size)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="moodlens-history", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(
+        cls,
+        store: HistoryStore,
+        *,
+        name: str = "",
+        source: str = "",
+        consent: bool = False,
+        settings: WriterSettings | None = None,
+    ) -> HistoryWriter:
+        """Create a session and a writer for it (the session records whether frames are kept)."""
+        settings = settings or WriterSettings()
+        started = datetime.now(UTC)
+        session_id = store.start_session(
+            name=name, source=source, consent=consent, frame_rows=settings.frame_rows, started_at=started
+        )
+        return cls(store, session_id, started, settings)
+
+    # --- pipeline side ---------------------------------------------------------------------------
+
+    def write(self, result: FrameResult) -> None:
+        """Fold one frame's tracked faces in. Raises StoreError if the writer gave up (policy stop)."""
+        if self.error is not None:
+            raise self.error
+        if result.timestamp_ms is None:
+            raise ValueError("history rows need frame timestamps (timestamp_ms)")
+        now = result.timestamp_ms
+        bucket = int(now // self.settings.interval_ms)
+        seen = set()
+        for face in result.faces:
+            if face.track_id is None:
+                continue
+            seen.add(face.track_id)
+            probs = face.shown_probabilities
+            current = self._open.get(face.track_id)
+            if current is not None and current.bucket != bucket:
+                self._emit(face.track_id, current)
+                current = None
+            if current is None:
+                current = _Open(bucket, now, now)
+                self._open[face.track_id] = current
+            current.end_ms = now
+            current.frames += 1
+            current.sums += probs
+            current.counts[int(face.shown_expression)] += 1
+            if self.settings.frame_rows:
+                row = {
+                    "session_id": self.session_id,
+                    "track_id": face.track_id,
+                    "timestamp_ms": int(now),
+                    "label": face.shown_expression.label,
+                }
+                row.update({f"p_{n}": float(p) for n, p in zip(LABELS, probs, strict=True)})
+                self._put("frame", row)
+        for track_id in [t for t, o in self._open.items() if t not in seen and o.bucket != bucket]:
+            self._emit(track_id, self._open.pop(track_id))
+
+    def _emit(self, track_id: int, interval: _Open) -> None:
+        means = interval.sums / max(1, interval.frames)
+        row: dict[str, Any] = {
+            "session_id": self.session_id,
+            "track_id": track_id,
+            "start_ms": int(interval.start_ms),
+            "end_ms": int(interval.end_ms),
+            "start_at": self.started_at + timedelta(milliseconds=interval.start_ms),
+            "frames": interval.frames,
+            "dominant": LABELS[int(np.argmax(interval.counts))],
+        }
+        row.update({f"p_{n}": float(m) for n, m in zip(LABELS, means, strict=True)})
+        self._put("interval", row)
+
+    def _put(self, kind: str, row: dict[str, Any]) -> None:
+        try:
+            self._queue.put_nowait((kind, row))
+        except queue.Full:
+            # The database cannot keep up at all: drop rather than stall the camera.
+            self.stats.dropped += 1
+
+    def close(self) -> None:
+        """Flush open intervals, commit everything, end the session. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for track_id, interval in list(self._open.items()):
+            self._emit(track_id, interval)
+        self._open.clear()
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is None:
+            try:
+                self.store.end_session(self.session_id)
+            except (SQLAlchemyError, StoreError) as exc:
+                self.error = StoreError(f"{self.store.where}: could not close the session ({exc})")
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- background side -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        pending: deque[tuple[str, dict[str, Any]]] = deque()
+        period = self.settings.commit_every_ms / 1000.0
+        last_commit = time.monotonic()
+        finish_by: float | None = None  # when closing, how long to keep retrying
+        backoff = 0.05
+        while True:
+            timeout = max(0.0, period - (time.monotonic() - last_commit))
+            try:
+                item = self._queue.get(timeout=timeout)
+                if item is None:
+                    finish_by = time.monotonic() + _FINAL_RETRY_S
+                else:
+                    pending.append(item)
+                    while len(pending) < 20_000:  # drain what is already there
+                        more = self._queue.get_nowait()
+                        if more is None:
+                            finish_by = time.monotonic() + _FINAL_RETRY_S
+                            break
+                        pending.append(more)
+            except queue.Empty:
+                pass
+            due = finish_by is not None or time.monotonic() - last_commit >= period
+            if due and pending and not self._commit(pending):
+                if self.settings.on_error == "stop":
+                    return
+                while len(pending) > self.settings.max_buffer:
+                    pending.popleft()
+                    self.stats.dropped += 1
+                if finish_by is not None and time.monotonic() > finish_by:
+                    self.error = StoreError(
+                        f"{self.store.where}: the database stayed unavailable; "
+                        f"{len(pending)} row(s) of this session were not saved"
+                    )
+                    return
+                time.sleep(backoff)
+                backoff = min(2.0, backoff * 2)
+                continue
+            backoff = 0.05
+            if due:
+                last_commit = time.monotonic()
+            if finish_by is not None and not pending:
+                return
+
+    def _commit(self, pending: deque[tuple[str, dict[str, Any]]]) -> bool:
+        intervals = [row for kind, row in pending if kind == "interval"]
+        frames = [row for kind, row in pending if kind == "frame"]
+        started = time.perf_counter()
+        try:
+            self.store.insert(intervals, frames)
+        except SQLAlchemyError as exc:
+            self.stats.retries += 1
+            reason = getattr(exc, "orig", exc)
+            if self.settings.on_error == "stop":
+                self.error = StoreError(f"{self.store.where}: cannot write the history ({reason}); stopping")
+            return False
+        self.stats.commit_ms.append((time.perf_counter() - started) * 1000)
+        self.stats.commits += 1
+        self.stats.intervals += len(intervals)
+        self.stats.frames += len(frames)
+        pending.clear()
+        return True

@@ -1,0 +1,434 @@
+"""History store tests against a real SQLite file and a real PostgreSQL server (no mocks).
+
+PostgreSQL: set MOODLENS_TEST_POSTGRES_URL to a server where the role may create databases
+(.ci/run starts one); without it those cases skip with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
+
+from sqlalchemy import create_engine, text
+
+from moodlens.cli.main import main
+from moodlens.labels import Expression
+from moodlens.results import Box, Detection, Face, FrameResult
+from moodlens.store import (
+    HistoryStore,
+    HistoryWriter,
+    StoreError,
+    WriterSettings,
+    valence_index,
+)
+from moodlens.store.database import SCHEMA_REVISION
+from moodlens.store.schema import Base
+
+PG_ENV = "MOODLENS_TEST_POSTGRES_URL"
+HAPPY = np.array([0.02, 0.02, 0.02, 0.8, 0.04, 0.05, 0.05], dtype=np.float32)
+SAD = np.array([0.02, 0.02, 0.02, 0.04, 0.8, 0.05, 0.05], dtype=np.float32)
+
+
+def _postgres_database() -> Iterator[str]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(
+            f"PostgreSQL not configured: set {PG_ENV} (e.g. postgresql+psycopg://user:pw@127.0.0.1/db)"
+        )
+    pytest.importorskip("psycopg", reason="PostgreSQL needs the [postgres] extra (psycopg)")
+    name = f"moodlens_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # an unreachable server or missing rights: say so and skip
+        admin.dispose()
+        pytest.skip(f"cannot create a PostgreSQL test database at {PG_ENV}: {exc}")
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[HistoryStore]:
+    s = HistoryStore(db_url, busy_timeout_ms=200)
+    yield s
+    s.close()
+
+
+def _frame(t: float, faces: list[tuple[int, np.ndarray]]) -> FrameResult:
+    return FrameResult(
+        tuple(
+            Face(
+                Detection(Box(0, 0, 10, 10), 0.9),
+                p,
+                track_id=tid,
+                smoothed=p,
+                stable=Expression(int(np.argmax(p))),
+            )
+            for tid, p in faces
+        ),
+        320,
+        240,
+        timestamp_ms=t,
+        frame_index=int(t // 33),
+    )
+
+
+def _stream(writer: HistoryWriter, seconds: float, fps: float = 30.0) -> None:
+    for i in range(int(seconds * fps)):
+        t = i * 1000 / fps
+        faces = [(1, HAPPY if t < 2000 else SAD)]
+        if 1000 <= t < 3000:
+            faces.append((2, SAD))
+        writer.write(_frame(t, faces))
+
+
+def test_empty_store(store: HistoryStore) -> None:
+    assert store.list_sessions() == []
+    assert store.distribution() == []
+    with pytest.raises(StoreError, match="no session 42"):
+        store.get_session(42)
+
+
+def test_a_recorded_session_reads_back(store: HistoryStore) -> None:
+    with HistoryWriter.start(store, name="walk", source="test", consent=True) as writer:
+        _stream(writer, 4.0)
+    info = store.get_session(writer.session_id)
+    assert (info.name, info.source, info.consent_given, info.tracks) == ("walk", "test", True, 2)
+    assert info.ended_at is not None and info.consent_at is not None
+    assert info.frames == 120 + 60
+    timeline = store.timeline(writer.session_id, track_id=1)
+    assert [i.start_ms // 1000 for i in timeline] == [0, 1, 2, 3]
+    assert [i.dominant for i in timeline] == ["happy", "happy", "sad", "sad"]
+    assert timeline[0].frames == 30
+    assert timeline[0].probabilities["happy"] == pytest.approx(0.8, abs=1e-6)
+    assert len(store.timeline(writer.session_id, track_id=2)) == 2
+    (bucket,) = store.distribution(period="session", session_id=writer.session_id)
+    assert bucket.frames == 180
+    assert bucket.dominant_shares["sad"] == pytest.approx(120 / 180)
+    assert bucket.valence == pytest.approx(valence_index(bucket.mean_probabilities))
+
+
+def test_no_images_or_geometry_are_stored(store: HistoryStore) -> None:
+    columns = {c.name for table in Base.metadata.tables.values() for c in table.columns}
+    assert not columns & {"image", "crop", "embedding", "pixels", "x1", "y1", "x2", "y2", "landmarks"}
+
+
+def test_frame_rows_only_when_asked(store: HistoryStore) -> None:
+    with HistoryWriter.start(store, consent=True) as off:
+        _stream(off, 1.0)
+    with HistoryWriter.start(store, consent=True, settings=WriterSettings(frame_rows=True)) as on:
+        _stream(on, 1.0)
+    assert store.frames(off.session_id) == []
+    assert len(store.frames(on.session_id)) == 30
+    assert store.get_session(on.session_id).frame_rows
+
+
+def test_distribution_by_day_and_week(store: HistoryStore) -> None:
+    monday = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    for day, probs in ((0, HAPPY), (1, SAD), (8, HAPPY)):
+        started = monday + timedelta(days=day)
+        sid = store.start_session(consent=True, started_at=started)
+        writer = HistoryWriter(store, sid, started)
+        for i in range(30):
+            writer.write(_frame(i * 33.3, [(1, probs)]))
+        writer.close()
+    days = store.distribution(period="day")
+    assert [b.key for b in days] == ["2026-11-23", "2026-11-24", "2026-12-01"]
+    weeks = store.distribution(period="week")
+    assert [(b.key, b.frames) for b in weeks] == [("2026-11-23", 60), ("2026-11-30", 30)]
+    assert weeks[0].valence == pytest.approx((valence_index(HAPPY) + valence_index(SAD)) / 2, abs=1e-5)
+    trends = store.trends(period="day", since=monday + timedelta(days=1))
+    assert [t["key"] for t in trends] == ["2026-11-24", "2026-12-01"]
+
+
+def test_valence_index_formula() -> None:
+    assert valence_index(HAPPY) == pytest.approx(0.8 - 0.02 - 0.02 - 0.02 - 0.04)
+    assert (
+        valence_index(
+            {"angry": 0, "disgust": 0, "fear": 0, "happy": 0, "sad": 0, "surprise": 1, "neutral": 0}
+        )
+        == 0
+    )
+    assert -1 <= valence_index(SAD) <= 1
+
+
+def test_export_delete_and_corrections(store: HistoryStore) -> None:
+    with HistoryWriter.start(store, name="a", consent=True) as writer:
+        _stream(writer, 2.0)
+    sid = writer.session_id
+    cid = store.add_correction(
+        sid, track_id=1, start_ms=0, end_ms=1000, wrong_label="sadness", correct_label="happy"
+    )
+    with pytest.raises(ValueError, match="unknown expression"):
+        store.add_correction(sid, track_id=1, start_ms=0, end_ms=1, wrong_label="meh")
+    data = json.loads(store.export(sid, "json"))
+    assert data["session"]["name"] == "a"
+    assert len(data["intervals"]) == 3
+    assert data["corrections"][0]["id"] == cid and data["corrections"][0]["wrong_label"] == "sad"
+    csv_text = store.export(sid, "csv")
+    assert csv_text.splitlines()[0].startswith("session_id,session_name,track_id")
+    assert len(csv_text.splitlines()) == 4
+    store.delete_session(sid)
+    assert store.list_sessions() == []
+    with pytest.raises(StoreError):
+        store.export(sid)
+    with store.engine.connect() as conn:
+        for table in ("intervals", "frames", "corrections"):
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0
+
+
+def test_retention_deletes_only_old_sessions(store: HistoryStore) -> None:
+    old = store.start_session(started_at=datetime.now(UTC) - timedelta(days=40))
+    new = store.start_session()
+    assert store.apply_retention(0) == 0
+    assert store.apply_retention(30) == 1
+    assert [s.id for s in store.list_sessions()] == [new]
+    assert old != new
+    assert store.purge(everything=True) == 1
+
+
+def test_schema_version_mismatch_is_refused(db_url: str) -> None:
+    HistoryStore(db_url).close()
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    with pytest.raises(StoreError, match="revision 0999, which this moodlens does not know"):
+        HistoryStore(db_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE alembic_version SET version_num = '{SCHEMA_REVISION}'"))
+    engine.dispose()
+    HistoryStore(db_url).close()
+
+
+def test_foreign_tables_are_not_touched(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE sessions (id INTEGER PRIMARY KEY, what TEXT)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="was not made by moodlens"):
+        HistoryStore(url)
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match=r"cannot open the database|not a usable database URL"):
+        HistoryStore("postgresql+psycopg://nobody:x@127.0.0.1:1/none")
+
+
+def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    store.close()
+
+
+def _lock(path: Path, seconds: float) -> threading.Thread:
+    import sqlite3
+
+    ready = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, timeout=5)
+        conn.execute("BEGIN EXCLUSIVE")
+        ready.set()
+        time.sleep(seconds)
+        conn.rollback()
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait()
+    return thread
+
+
+def test_locked_database_buffers_then_catches_up(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    store = HistoryStore(path, busy_timeout_ms=100)
+    writer = HistoryWriter.start(store, consent=True, settings=WriterSettings(commit_every_ms=100))
+    locker = _lock(path, 1.5)
+    _stream(writer, 3.0)
+    time.sleep(0.5)
+    locker.join()
+    writer.close()
+    assert writer.error is None
+    assert writer.stats.retries > 0
+    assert store.get_session(writer.session_id).frames == 90 + 60
+    store.close()
+
+
+def test_locked_database_with_stop_policy_stops_the_pipeline(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    store = HistoryStore(path, busy_timeout_ms=100)
+    writer = HistoryWriter.start(
+        store, consent=True, settings=WriterSettings(commit_every_ms=50, on_error="stop")
+    )
+    locker = _lock(path, 2.0)
+
+    def feed() -> None:
+        for i in range(10_000):
+            writer.write(_frame(i * 33.3, [(1, HAPPY)]))
+            time.sleep(0.002)
+
+    with pytest.raises(StoreError, match="cannot write the history"):
+        feed()
+    locker.join()
+    writer.close()
+    store.close()
+
+
+def test_buffer_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    store = HistoryStore(path, busy_timeout_ms=50)
+    settings = WriterSettings(commit_every_ms=20, frame_rows=True, max_buffer=100)
+    writer = HistoryWriter.start(store, consent=True, settings=settings)
+    locker = _lock(path, 1.0)
+    _stream(writer, 10.0)
+    time.sleep(0.8)
+    locker.join()
+    writer.close()
+    assert writer.stats.dropped > 0
+    store.close()
+
+
+CRASH_WRITER = """
+import sys, time, numpy as np
+from moodlens.store import HistoryStore, HistoryWriter, WriterSettings
+from moodlens.labels import Expression
+from moodlens.results import Box, Detection, Face, FrameResult
+store = HistoryStore(sys.argv[1])
+settings = WriterSettings(interval_ms=100, commit_every_ms=100)
+writer = HistoryWriter.start(store, consent=True, settings=settings)
+p = np.array([0.02, 0.02, 0.02, 0.8, 0.04, 0.05, 0.05], dtype=np.float32)
+seen, i = 0, 0
+while True:
+    faces = tuple(Face(Detection(Box(0, 0, 9, 9), 0.9), p, track_id=t, smoothed=p, stable=Expression.HAPPY)
+                  for t in (1, 2, 3))
+    writer.write(FrameResult(faces, 10, 10, timestamp_ms=i * 10.0))
+    i += 1
+    if writer.stats.intervals != seen:
+        seen = writer.stats.intervals
+        print("committed", seen, flush=True)
+    time.sleep(0.001)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_keeps_every_committed_interval(db_url: str, tmp_path: Path) -> None:
+    HistoryStore(db_url).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASH_WRITER, db_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    committed = 0
+    started = time.monotonic()
+    assert proc.stdout is not None
+    while time.monotonic() - started < 30:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        committed = int(line.split()[1])
+        if committed >= 60:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert committed >= 60, proc.stderr.read() if proc.stderr else ""
+    store = HistoryStore(db_url)
+    if db_url.startswith("sqlite"):
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    (session,) = store.list_sessions()
+    assert session.ended_at is None  # killed: never closed
+    assert session.intervals >= committed
+    store.close()
+
+
+def test_history_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "h.sqlite3")
+    store = HistoryStore(db)
+    with HistoryWriter.start(store, name="cli", source="test", consent=True) as writer:
+        _stream(writer, 2.0)
+    store.close()
+    assert main(["history", "--db", db, "list"]) == 0
+    assert "cli / test" in capsys.readouterr().out
+    assert main(["history", "--db", db, "show", str(writer.session_id)]) == 0
+    out = capsys.readouterr().out
+    assert "valence index" in out and "track 1" in out
+    export = tmp_path / "s.csv"
+    assert main(["history", "--db", db, "export", "1", "--format", "csv", "--out", str(export)]) == 0
+    assert export.read_text().startswith("session_id")
+    assert (
+        main(
+            [
+                "history",
+                "--db",
+                db,
+                "correct",
+                "1",
+                "--track",
+                "1",
+                "--start-ms",
+                "0",
+                "--end-ms",
+                "999",
+                "--not",
+                "sad",
+                "--is",
+                "neutral",
+            ]
+        )
+        == 0
+    )
+    assert main(["history", "--db", db, "trends", "--period", "week"]) == 0
+    assert main(["history", "--db", db, "purge", "--all"]) == 2  # no terminal to confirm on
+    assert main(["history", "--db", db, "delete", "1"]) == 0
+    assert main(["history", "--db", db, "show", "1"]) == 1
+    assert "no session 1" in capsys.readouterr().err
+    assert main(["history", "--db", db, "migrate"]) == 0
+
+
+def test_video_cli_records_history(media: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "h.sqlite3")
+    clip = str(media / "short_hamilton_clip.mp4")
+    assert main(["video", clip, "--db", db]) == 2
+    assert "--consent" in capsys.readouterr().err
+    assert (
+        main(["video", clip, "--db", db, "--consent", "--session-name", "clip", "--detect-every", "3"]) == 0
+    )
+    store = HistoryStore(db)
+    (session,) = store.list_sessions()
+    assert session.name == "clip" and session.consent_given and session.tracks >= 1
+    store.close()

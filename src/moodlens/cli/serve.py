@@ -1,0 +1,91 @@
+"""``moodlens serve``: the local web app (live camera page, REST API, dashboard)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from moodlens.cli.common import add_analyzer_options, build_analyzer
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="run the local web app: camera page, REST API and dashboard",
+        description="Serve the live camera page (/), the dashboard (/dashboard), the REST API (/api/v1) and "
+        "its documentation (/docs). It listens on loopback by default; any other address requires "
+        "the access token, generated on first start and stored with 0600 permissions. Frames are "
+        "processed in memory and never stored.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--db",
+        nargs="?",
+        const="default",
+        metavar="URL",
+        help="record sessions in this history database (default file if no URL)",
+    )
+    parser.add_argument("--token-file", metavar="PATH", help="where the access token is kept")
+    parser.add_argument("--require-token", action="store_true", help="require the token on loopback too")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow this origin to call the API from a browser (repeatable)",
+    )
+    parser.add_argument("--max-fps", type=float, default=30.0, help="per-client frame limit (default 30)")
+    parser.add_argument("--retention-days", type=float, default=30.0)
+    add_analyzer_options(parser, min_face=40, max_side=480)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from moodlens.service import ServiceSettings, create_app
+        from moodlens.service.security import default_token_path, load_or_create_token
+        from moodlens.service.settings import is_loopback
+    except ModuleNotFoundError as exc:
+        from moodlens.errors import MissingExtraError
+
+        raise MissingExtraError(exc.name or "fastapi", "serve") from None
+    token = None
+    if args.require_token or not is_loopback(args.host):
+        path = Path(args.token_file) if args.token_file else default_token_path()
+        token, created = load_or_create_token(path)
+        if created:
+            print(f"access token (shown once; kept in {path} with 0600 permissions):\n  {token}")
+        else:
+            print(f"access token required: it is in {path}")
+        print(f"open http://{args.host}:{args.port}/?token=<token> once; the browser keeps it in a cookie")
+    try:
+        settings = ServiceSettings(
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            token=token,
+            cors_origins=tuple(args.cors_origin),
+            max_fps=args.max_fps,
+            retention_days=args.retention_days,
+        )
+        analyzer = build_analyzer(args)
+    except ValueError as exc:
+        print(f"moodlens serve: error: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings, analyzer=analyzer)
+    print(f"moodlens serving on http://{args.host}:{args.port}/ (dashboard: /dashboard, API docs: /docs)")
+    # No access log: URLs can carry the token, and nothing about frames belongs in logs.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        log_level="warning",
+        ws_max_size=settings.max_frame_bytes + 1024,
+    )
+    return 0

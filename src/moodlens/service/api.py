@@ -1,0 +1,227 @@
+"""REST API (``/api/v1``): analyse an image, health and version, and the history endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from moodlens._version import __version__
+from moodlens.errors import ImageError
+from moodlens.images import decode_image
+from moodlens.labels import Expression, colour_hex
+from moodlens.service.app import Services, services
+
+router = APIRouter(prefix="/api/v1")
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than ``limit`` (chunked bodies included)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_ANALYZE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}
+            },
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.post("/analyze", openapi_extra=_ANALYZE_BODY, summary="Faces and apparent expressions in one image")
+async def analyze(request: Request) -> Any:
+    """Send an image as multipart form data (field ``image``) or as the raw request body.
+    Returns the faces with boxes, landmarks, the 7 probabilities and the top label. The image
+    is decoded in memory and discarded; nothing is stored."""
+    svc = services(request.app)
+    limit = svc.settings.max_upload_bytes
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=4, max_part_size=limit) as form:
+            upload = form.get("image") or next((v for v in form.values() if hasattr(v, "read")), None)
+            if upload is None or isinstance(upload, str):
+                return error(400, "no image in the form: send it in a file field named 'image'")
+            data = await upload.read(limit + 1)
+    else:
+        body = await read_limited(request, limit)
+        if body is None:
+            return error(413, f"request body over {limit} bytes")
+        data = body
+    if len(data) > limit:
+        return error(413, f"image over {limit} bytes")
+    try:
+        image = decode_image(data, name="upload", max_pixels=svc.settings.max_upload_pixels)
+    except ImageError as exc:
+        return error(400, str(exc))
+    async with svc.inference:
+        result = await run_in_threadpool(svc.analyzer.analyze, image)
+    body_out = result.to_dict()
+    body_out["timings_ms"] = {k: round(v, 2) for k, v in result.timings_ms.items()}
+    return body_out
+
+
+@router.get("/health", summary="Liveness and what is loaded")
+async def health(request: Request) -> dict[str, Any]:
+    svc = services(request.app)
+    return {
+        "status": "ok",
+        "detector": getattr(svc.analyzer.detector, "name", "custom"),
+        "model": svc.analyzer.classifier.metadata.name,
+        "history": svc.store is not None,
+        "clients": svc.clients,
+    }
+
+
+@router.get("/labels", summary="The 7 apparent expressions in canonical order, with their colours")
+async def labels() -> list[dict[str, str]]:
+    return [{"label": e.label, "display": e.display_name, "colour": colour_hex(e)} for e in Expression]
+
+
+@router.get("/version", summary="Versions of moodlens and its model")
+async def version(request: Request) -> dict[str, Any]:
+    svc = services(request.app)
+    meta = svc.analyzer.classifier.metadata
+    return {
+        "moodlens": __version__,
+        "model": {
+            "name": meta.name,
+            "labels": list(meta.labels),
+            "input_size": list(meta.input_size),
+            "metrics": meta.metrics,
+        },
+        "detector": getattr(svc.analyzer.detector, "name", "custom"),
+    }
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+def _store(request: Request) -> tuple[Services, Any]:
+    svc = services(request.app)
+    return svc, svc.store
+
+
+_NO_HISTORY = "history is off: start the server with --db to record and browse sessions"
+
+
+async def _call(store: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    from moodlens.store import StoreError
+
+    try:
+        return await run_in_threadpool(getattr(store, method), *args, **kwargs)
+    except StoreError as exc:
+        status = 404 if "no session" in str(exc) else 503
+        return error(status, str(exc))
+    except ValueError as exc:
+        return error(400, str(exc))
+
+
+@router.get("/sessions", summary="Recorded sessions, newest first")
+async def sessions(request: Request) -> Any:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    found = await _call(store, "list_sessions")
+    return found if isinstance(found, Response) else [s.to_dict() for s in found]
+
+
+@router.get("/sessions/{session_id}", summary="One session with its distribution")
+async def session(request: Request, session_id: int) -> Any:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    info = await _call(store, "get_session", session_id)
+    if isinstance(info, Response):
+        return info
+    buckets = await _call(store, "distribution", period="session", session_id=session_id)
+    return {**info.to_dict(), "distribution": buckets[0].to_dict() if buckets else None}
+
+
+@router.get("/sessions/{session_id}/timeline", summary="Per-track intervals of smoothed probabilities")
+async def timeline(request: Request, session_id: int, track: int | None = None) -> Any:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    found = await _call(store, "timeline", session_id, track)
+    return found if isinstance(found, Response) else [i.to_dict() for i in found]
+
+
+@router.get("/distribution", summary="Distributions and valence index per session, day or week")
+async def distribution(
+    request: Request,
+    period: Literal["session", "day", "week"] = "day",
+    session_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Any:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    found = await _call(store, "distribution", period=period, session_id=session_id, since=since, until=until)
+    return found if isinstance(found, Response) else [b.to_dict() for b in found]
+
+
+@router.get("/sessions/{session_id}/export", summary="Download a session as CSV or JSON")
+async def export(request: Request, session_id: int, format: Literal["csv", "json"] = Query("json")) -> Any:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    text = await _call(store, "export", session_id, format)
+    if isinstance(text, Response):
+        return text
+    media = "text/csv" if format == "csv" else "application/json"
+    headers = {"content-disposition": f'attachment; filename="moodlens-session-{session_id}.{format}"'}
+    return Response(text, media_type=media, headers=headers)
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a session and all its data",
+)
+async def delete(request: Request, session_id: int) -> Response:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    done = await _call(store, "delete_session", session_id)
+    return done if isinstance(done, Response) else Response(status_code=204)
+
+
+class Correction(BaseModel):
+    track_id: int
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    wrong_label: str
+    correct_label: str | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/sessions/{session_id}/corrections", status_code=201, summary='Say "that was not sad"')
+async def correct(request: Request, session_id: int, body: Correction) -> Any:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    created = await _call(store, "add_correction", session_id, **body.model_dump())
+    return created if isinstance(created, Response) else JSONResponse({"id": created}, status_code=201)

@@ -1,0 +1,129 @@
+"""The web application: ``create_app(settings)`` builds everything once and wires it together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from moodlens._version import __version__
+from moodlens.pipeline.analyzer import Analyzer
+from moodlens.service.security import AccessGuard
+from moodlens.service.settings import ServiceSettings
+
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class Services:
+    """What the routes share, built once at start-up and reached through ``app.state``."""
+
+    settings: ServiceSettings
+    analyzer: Analyzer
+    store: Any | None
+    inference: asyncio.Semaphore
+    clients: int = 0
+    frames_processed: int = 0
+    cleanups: set[asyncio.Future[Any]] = field(default_factory=set)
+
+
+def services(app: FastAPI) -> Services:
+    found: Services = app.state.services
+    return found
+
+
+def create_app(
+    settings: ServiceSettings, *, analyzer: Analyzer | None = None, store: Any | None = None
+) -> FastAPI:
+    """The FastAPI app. ``analyzer`` and ``store`` may be injected (tests); otherwise the default
+    analyzer is built, and the history store opened when ``settings.db`` is set, at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built_store = store
+        if built_store is None and settings.db is not None:
+            from moodlens.store import HistoryStore
+
+            built_store = HistoryStore(settings.db)
+            built_store.apply_retention(settings.retention_days)
+        app.state.services = Services(
+            settings=settings,
+            analyzer=analyzer or Analyzer(),
+            store=built_store,
+            inference=asyncio.Semaphore(settings.workers),
+        )
+        try:
+            yield
+        finally:
+            pending = list(app.state.services.cleanups)
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            if built_store is not None and store is None:
+                built_store.close()
+
+    app = FastAPI(
+        title="moodlens",
+        version=__version__,
+        description="Local recognition of apparent facial expressions. Frames are processed in memory "
+        "and never stored; only labels and probabilities over time are kept, with consent.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    from moodlens.service.api import router
+    from moodlens.service.stream import router as stream_router
+
+    app.include_router(router)
+    app.include_router(stream_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _mount_docs(app)
+
+    @app.get("/", include_in_schema=False)
+    async def live_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=_NO_STORE)
+
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard_page() -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html", headers=_NO_STORE)
+
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(AccessGuard, settings=settings)
+    return app
+
+
+_NO_STORE = {"cache-control": "no-store"}
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from the swagger-ui-bundle wheel: the docs page needs no CDN either."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="moodlens API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )

@@ -1,0 +1,185 @@
+"""End to end in a real browser: Debian's headless Chromium with a fake camera fed from a real video.
+
+The server runs as a real process (``moodlens serve``) with the shipped models and a SQLite
+history. Screenshots land in ``artifacts/`` (or ``$MOODLENS_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("MOODLENS_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("MOODLENS_CHROMEDRIVER", "/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("MOODLENS_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
+
+
+def _requirements() -> None:
+    pytest.importorskip("selenium", reason="browser tests need selenium ([dev] extra)")
+    pytest.importorskip("fastapi", reason="the web app needs the [serve] extra")
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(path):
+            pytest.skip(f"{path} not found: install Debian's chromium and chromium-driver")
+
+
+def to_y4m(video: Path, target: Path, max_frames: int = 150) -> Path:
+    """Chromium's fake camera plays Y4M (I420); convert the clip's first frames to it."""
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30
+    with target.open("wb") as out:
+        header = None
+        for _ in range(max_frames):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            h, w = frame.shape[:2]
+            if header is None:
+                header = f"YUV4MPEG2 W{w} H{h} F{round(fps * 1000)}:1000 Ip A1:1 C420jpeg\n".encode()
+                out.write(header)
+            out.write(b"FRAME\n")
+            out.write(np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)).tobytes())
+    capture.release()
+    return target
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _requirements()
+    port = _free_port()
+    db = tmp_path_factory.mktemp("db") / "history.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moodlens.cli.main", "serve", "--port", str(port), "--db", f"sqlite:///{db}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"the server exited: {proc.stdout.read() if proc.stdout else ''}"
+                ) from None
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("the server did not start within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    _requirements()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    y4m = to_y4m(media / "short_hamilton_clip.mp4", tmp_path_factory.mktemp("camera") / "camera.y4m")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _shot(driver: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / name))  # type: ignore[attr-defined]
+
+
+def test_live_page_to_dashboard_and_delete(server: str, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{server}/")  # type: ignore[attr-defined]
+    find = driver.find_element  # type: ignore[attr-defined]
+    assert "prohibited in the EU" in find(By.ID, "consent").text
+    assert not find(By.ID, "consent-accept").is_enabled()
+    _shot(driver, "1-consent.png")
+    find(By.ID, "consent-check").click()
+    find(By.ID, "consent-accept").click()
+    find(By.ID, "session-name").send_keys("browser test")
+    find(By.ID, "start").click()
+
+    # Within 10 s: the camera indicator, an overlay drawn with labels, and the headline.
+    wait.until(ec.visibility_of_element_located((By.ID, "camera-indicator")))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#face-list li"))
+    wait.until(lambda d: "apparent" in d.find_element(By.ID, "mood").text)
+    drawn = driver.execute_script(  # type: ignore[attr-defined]
+        "const c = document.getElementById('overlay');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;"
+    )
+    assert drawn > 500, "nothing drawn over the video"
+    assert "apparent" in find(By.CSS_SELECTOR, "#face-list li").text
+    time.sleep(2)  # let a couple of seconds be recorded
+    _shot(driver, "2-live.png")
+    fps = find(By.ID, "fps").text
+    find(By.ID, "stop").click()
+    wait.until(lambda d: "stopped after" in d.find_element(By.ID, "status").text)
+    assert not find(By.ID, "camera-indicator").is_displayed()
+    print(f"browser stream: {fps}, {find(By.ID, 'latency').text}")
+
+    # The session is in the dashboard, with its charts.
+    driver.get(f"{server}/dashboard")  # type: ignore[attr-defined]
+    row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#sessions tr"))
+    assert "browser test" in row.text
+    row.click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline-chart path[data-series]"))
+    assert find(By.CSS_SELECTOR, "#distribution-chart rect[data-bar]")
+    assert find(By.CSS_SELECTOR, "#valence-chart path")
+    _shot(driver, "3-dashboard.png")
+
+    # Delete it.
+    find(By.ID, "delete-session").click()
+    wait.until(ec.alert_is_present())
+    driver.switch_to.alert.accept()  # type: ignore[attr-defined]
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#sessions tr"))
+    _shot(driver, "4-deleted.png")
+    with urllib.request.urlopen(f"{server}/api/v1/sessions") as response:
+        assert response.read() == b"[]"

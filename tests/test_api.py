@@ -53,3 +53,18 @@ def test_import_loads_no_model_and_writes_nothing(tmp_path: Path) -> None:
         env={"HOME": str(tmp_path), "PATH": ""},
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_extra_names_the_install_command() -> None:
+    import pytest
+
+    from moodlens.errors import MissingExtraError, extra_required
+
+    with (
+        pytest.raises(MissingExtraError, match=r"pip install 'moodlens\[train\]'"),
+        extra_required("train", "no_torch"),
+    ):
+        import no_torch  # type: ignore[import-not-found]  # noqa: F401
+    # A module that is not the extra's stays a plain import error: nothing is disguised.
+    with pytest.raises(ModuleNotFoundError, match="another_missing"), extra_required("train", "no_torch"):
+        import another_missing  # type: ignore[import-not-found]  # noqa: F401

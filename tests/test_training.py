@@ -173,3 +173,49 @@ def test_transfer_networks_load_imagenet_weights(name: str) -> None:
         assert model.eval()(torch.rand(2, 1, size, size) * 255).shape == (2, 7)
     tuned = create_network(name, pretrained=False, freeze_backbone=False)
     assert all(p.requires_grad for p in tuned.parameters())
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_smoke_training_on_a_fer2013_subset(fer_path: Path, tmp_path: Path) -> None:
+    """CI's smoke run on real data: a tiny subset, loss goes down, export works, evaluate reports."""
+    from moodlens.cli.main import main
+
+    config = TrainConfig(
+        network="vgg_s",
+        data=str(fer_path),
+        out=str(tmp_path / "run"),
+        epochs=3,
+        limit=700,
+        batch_size=32,
+        lr=0.02,
+        warmup_epochs=0,
+        threads=2,
+    )
+    result = Trainer(config).run(log=lambda _: None)
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert result.onnx is not None and result.onnx.is_file()
+    out = tmp_path / "report"
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(result.onnx),
+            "--data",
+            str(fer_path),
+            "--split",
+            "PublicTest",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["count"] == 3589 and 0.0 < metrics["accuracy"] <= 1.0
+    assert {"per_class", "macro_f1"} <= set(metrics)
+    assert (
+        (out / "confusion.png").is_file()
+        and (out / "errors.png").is_file()
+        and (out / "report.html").is_file()
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class MoodlensError(Exception):
     """Base class of every error moodlens raises on purpose."""
@@ -30,3 +33,19 @@ class MissingExtraError(MoodlensError, ImportError):
         super().__init__(f"this feature needs the '{module}' package: pip install 'moodlens[{extra}]'")
         self.module = module
         self.extra = extra
+
+
+@contextmanager
+def extra_required(extra: str, *modules: str) -> Iterator[None]:
+    """Turn a missing optional dependency into a message naming ``pip install 'moodlens[extra]'``.
+
+    >>> with extra_required("train", "torch"):  # doctest: +SKIP
+    ...     import torch
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root in modules:
+            raise MissingExtraError(root, extra) from None
+        raise

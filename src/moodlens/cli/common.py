@@ -175,12 +175,10 @@ def open_outputs(
         sinks.append(stack.enter_context(TimelineSink(args.timeline)))
     writer = None
     if args.db is not None:
-        try:
-            from moodlens.store import HistoryStore, HistoryWriter, WriterSettings
-        except ModuleNotFoundError as exc:
-            from moodlens.errors import MissingExtraError
+        from moodlens.errors import extra_required
 
-            raise MissingExtraError(exc.name or "sqlalchemy", "store") from None
+        with extra_required("store", "sqlalchemy", "alembic", "platformdirs"):
+            from moodlens.store import HistoryStore, HistoryWriter, WriterSettings
         store = HistoryStore(args.db)
         stack.callback(store.close)
         removed = store.apply_retention(args.retention_days)

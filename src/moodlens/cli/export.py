@@ -26,17 +26,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moodlens.errors import MissingExtraError
+    from moodlens.errors import extra_required
 
-    try:
-        import torch  # noqa: F401
-
+    with extra_required("train", "torch", "onnx"):
         from moodlens.training.export import export_onnx, max_abs_difference
-        from moodlens.training.networks import NETWORKS, create_network, load_state
-    except ModuleNotFoundError as exc:
-        if exc.name in ("torch", "onnx"):
-            raise MissingExtraError(exc.name, "train") from None
-        raise
+        from moodlens.training.networks import NETWORKS, TRANSFER_NETWORKS, create_network, load_state
     source = Path(args.checkpoint)
     run_dir = source if source.is_dir() else source.parent
     checkpoint = source / "best.pt" if source.is_dir() else source
@@ -55,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    kwargs = {"pretrained": False} if network in ("mobilenet_v2", "efficientnet_lite0") else {}
+    kwargs = {"pretrained": False} if network in TRANSFER_NETWORKS else {}
     model = create_network(network, **kwargs)
     load_state(model, checkpoint)
     size = NETWORKS[network].input_size

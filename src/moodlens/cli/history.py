@@ -54,14 +54,12 @@ def register(sub: Any) -> None:
 
 
 def _store(args: argparse.Namespace, *, migrate: bool = False) -> Any:
-    try:
+    from moodlens.errors import extra_required
+
+    with extra_required("store", "sqlalchemy", "alembic", "platformdirs"):
         from moodlens.store import HistoryStore
         from moodlens.store.database import make_engine, resolve_url
         from moodlens.store.database import migrate as run_migrations
-    except ModuleNotFoundError as exc:
-        from moodlens.errors import MissingExtraError
-
-        raise MissingExtraError(exc.name or "sqlalchemy", "store") from None
     if migrate:
         engine = make_engine(resolve_url(args.db))
         revision = run_migrations(engine)

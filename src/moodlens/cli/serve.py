@@ -44,16 +44,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    from moodlens.errors import extra_required
+
+    with extra_required("serve", "uvicorn", "fastapi", "starlette", "sqlalchemy", "multipart"):
         import uvicorn
 
         from moodlens.service import ServiceSettings, create_app
         from moodlens.service.security import default_token_path, load_or_create_token
         from moodlens.service.settings import is_loopback
-    except ModuleNotFoundError as exc:
-        from moodlens.errors import MissingExtraError
-
-        raise MissingExtraError(exc.name or "fastapi", "serve") from None
     token = None
     if args.require_token or not is_loopback(args.host):
         path = Path(args.token_file) if args.token_file else default_token_path()

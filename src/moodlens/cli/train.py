@@ -41,16 +41,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moodlens.errors import MissingExtraError
+    from moodlens.errors import extra_required
 
-    try:
+    with extra_required("train", "torch", "onnx"):
         from moodlens.training.config import load_config, parse_override
         from moodlens.training.networks import NETWORKS
         from moodlens.training.trainer import Trainer
-    except ModuleNotFoundError as exc:
-        if exc.name in ("torch", "onnx"):
-            raise MissingExtraError(exc.name, "train") from None
-        raise
     if args.list_networks:
         for name, spec in NETWORKS.items():
             print(f"{name:20s} input {spec.input_size}x{spec.input_size}  {spec.description}")

@@ -281,7 +281,7 @@ class HistoryStore:
                 end_ms=r.end_ms,
                 start_at=r.start_at,
                 frames=r.frames,
-                probabilities={n: float(getattr(r, f"p_{n}")) for n in LABELS},
+                probabilities=r.probabilities(),
                 dominant=r.dominant,
             )
             for r in rows
@@ -297,7 +297,7 @@ class HistoryStore:
                 "track_id": r.track_id,
                 "timestamp_ms": r.timestamp_ms,
                 "label": r.label,
-                "probabilities": {n: float(getattr(r, f"p_{n}")) for n in LABELS},
+                "probabilities": r.probabilities(),
             }
             for r in rows
         ]

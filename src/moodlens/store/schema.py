@@ -67,11 +67,22 @@ class SessionRow(Base):
     )
 
 
-def _probability_columns() -> dict[str, Any]:
-    return {f"p_{name}": mapped_column(Float, nullable=False) for name in LABELS}
+class Probabilities:
+    """The 7 probabilities in canonical label order, as columns ``p_<label>``."""
+
+    p_angry: Mapped[float] = mapped_column(Float)
+    p_disgust: Mapped[float] = mapped_column(Float)
+    p_fear: Mapped[float] = mapped_column(Float)
+    p_happy: Mapped[float] = mapped_column(Float)
+    p_sad: Mapped[float] = mapped_column(Float)
+    p_surprise: Mapped[float] = mapped_column(Float)
+    p_neutral: Mapped[float] = mapped_column(Float)
+
+    def probabilities(self) -> dict[str, float]:
+        return {name: float(getattr(self, f"p_{name}")) for name in LABELS}
 
 
-class IntervalRow(Base):
+class IntervalRow(Probabilities, Base):
     """One track over one interval: frame count, mean smoothed probabilities, dominant label."""
 
     __tablename__ = "intervals"
@@ -83,13 +94,6 @@ class IntervalRow(Base):
     end_ms: Mapped[int] = mapped_column(BigInteger)
     start_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     frames: Mapped[int] = mapped_column(Integer)
-    p_angry: Mapped[float] = mapped_column(Float)
-    p_disgust: Mapped[float] = mapped_column(Float)
-    p_fear: Mapped[float] = mapped_column(Float)
-    p_happy: Mapped[float] = mapped_column(Float)
-    p_sad: Mapped[float] = mapped_column(Float)
-    p_surprise: Mapped[float] = mapped_column(Float)
-    p_neutral: Mapped[float] = mapped_column(Float)
     dominant: Mapped[str] = mapped_column(String(16))
 
     session: Mapped[SessionRow] = relationship(back_populates="intervals")
@@ -97,7 +101,7 @@ class IntervalRow(Base):
     __table_args__ = (Index("ix_intervals_session_track_start", "session_id", "track_id", "start_ms"),)
 
 
-class FrameRow(Base):
+class FrameRow(Probabilities, Base):
     """Optional (off by default): smoothed probabilities of every face in every frame."""
 
     __tablename__ = "frames"
@@ -106,13 +110,6 @@ class FrameRow(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     track_id: Mapped[int] = mapped_column(Integer)
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
-    p_angry: Mapped[float] = mapped_column(Float)
-    p_disgust: Mapped[float] = mapped_column(Float)
-    p_fear: Mapped[float] = mapped_column(Float)
-    p_happy: Mapped[float] = mapped_column(Float)
-    p_sad: Mapped[float] = mapped_column(Float)
-    p_surprise: Mapped[float] = mapped_column(Float)
-    p_neutral: Mapped[float] = mapped_column(Float)
     label: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (Index("ix_frames_session_time", "session_id", "timestamp_ms"),)

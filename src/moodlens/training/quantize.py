@@ -16,7 +16,9 @@ from moodlens.classification.metadata import load_metadata, save_metadata
 class _Reader:
     def __init__(self, images: npt.NDArray[np.uint8], input_name: str, batch: int = 32) -> None:
         x = images.astype(np.float32)[:, None]
-        self._batches = iter([{input_name: x[i : i + batch]} for i in range(0, len(x), batch)])
+        # Full batches only: the percentile calibrator stacks them and needs equal shapes.
+        usable = max(batch, len(x) - len(x) % batch)
+        self._batches = iter([{input_name: x[i : i + batch]} for i in range(0, min(usable, len(x)), batch)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)

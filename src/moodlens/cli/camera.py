@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-window", action="store_true", help="do not open a window")
     parser.add_argument("--seconds", type=float, help="stop after this many seconds")
     add_stream_options(parser)
-    add_analyzer_options(parser, min_face=40, max_side=320)
+    add_analyzer_options(parser, min_face=40, max_side=320, threads=1)
     parser.set_defaults(func=run)
 
 

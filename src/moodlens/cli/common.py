@@ -8,7 +8,11 @@ from typing import Any
 from moodlens.images import DEFAULT_MAX_PIXELS
 
 
-def add_analyzer_options(parser: argparse.ArgumentParser, *, min_face: int = 20, max_side: int = 640) -> None:
+def add_analyzer_options(
+    parser: argparse.ArgumentParser, *, min_face: int = 20, max_side: int = 640, threads: int = 0
+) -> None:
+    """The detector and classifier options. Streams use ``threads=1``: one frame's few faces
+    are classified faster on one thread, and the other core decodes, detects or serves."""
     from moodlens.detection import DEFAULT_DETECTOR, DETECTORS
 
     group = parser.add_argument_group("detection and classification")
@@ -41,7 +45,12 @@ def add_analyzer_options(parser: argparse.ArgumentParser, *, min_face: int = 20,
     )
     group.add_argument("--max-faces", type=int, metavar="N", help="keep only the N most confident faces")
     group.add_argument("--model", metavar="PATH", help="classifier ONNX model (default: the shipped one)")
-    group.add_argument("--threads", type=int, default=0, help="classifier threads (default: ONNX Runtime's)")
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help=f"classifier threads (0: ONNX Runtime's choice; default: {threads})",
+    )
     group.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
 
 

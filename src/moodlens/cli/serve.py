@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--max-fps", type=float, default=30.0, help="per-client frame limit (default 30)")
     parser.add_argument("--retention-days", type=float, default=30.0)
-    add_analyzer_options(parser, min_face=40, max_side=480)
+    add_analyzer_options(parser, min_face=40, max_side=480, threads=1)
     parser.set_defaults(func=run)
 
 

@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("input", help="a video file (or a URL OpenCV can open)")
     add_stream_options(parser)
-    add_analyzer_options(parser)
+    add_analyzer_options(parser, threads=1)
     parser.set_defaults(func=run)
 
 

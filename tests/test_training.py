@@ -150,6 +150,8 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     # A finished run refuses to start again, and --resume extends it.
     with pytest.raises(FileExistsError, match="--resume"):
         Trainer(config).run(log=logs.append)
+    with pytest.raises(ValueError, match=r"cannot resume: .*lr: 0.02 -> 0.1"):
+        Trainer(config.replace(epochs=4, lr=0.1)).run(resume=True, log=logs.append)
     Trainer(config.replace(epochs=4)).run(resume=True, log=logs.append)
     history = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
     assert len(history) == 4

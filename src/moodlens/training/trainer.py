@@ -51,6 +51,26 @@ class TrainResult:
     onnx: Path | None
 
 
+#: Settings a resumed run may change; any other difference would make it a different run.
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "threads", "device", "out", "data"})
+
+
+def check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
+    """Refuse to resume a run with other settings than it was started with."""
+    current = config.to_dict()
+    differences = [
+        f"{key}: {saved[key]!r} -> {current.get(key)!r}"
+        for key in sorted(saved)
+        if key not in RESUMABLE_CHANGES and saved[key] != current.get(key)
+    ]
+    if differences:
+        raise ValueError(
+            "cannot resume: the run was started with other settings ("
+            + "; ".join(differences)
+            + "); resume with the same config, or start a new run in another --out"
+        )
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -246,7 +266,11 @@ class Trainer:
             f"data: {data.source} sha256={data.sha256[:12]}… train={len(train)} val={len(val)} "
             f"skipped={data.skipped} classes={train.class_counts().tolist()}"
         )
-        self._write_json("config.json", {"config": config.to_dict(), "command": self.command})
+        if resume:
+            with (self.out / "commands.log").open("a", encoding="utf-8") as handle:
+                handle.write(" ".join(self.command) + "\n")
+        else:
+            self._write_json("config.json", {"config": config.to_dict(), "command": self.command})
         self._write_json(
             "data.json",
             {
@@ -274,6 +298,7 @@ class Trainer:
 
         if resume:
             ckpt = torch.load(last_path, map_location="cpu", weights_only=False)
+            check_resumable(ckpt["config"], config)
             model.load_state_dict(ckpt["model"])
             ema.model.load_state_dict(ckpt["ema"])
             optimizer.load_state_dict(ckpt["optimizer"])

@@ -103,3 +103,11 @@ def test_real_photo_prints_one_line_per_face(
     assert len(lines) == 3
     assert all("apparent" in line for line in lines)
     assert out.is_file()
+
+
+def test_info_reports_models_and_extras(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["detector"].startswith("yunet via ")
+    assert info["model"]["bytes"] > 0
+    assert set(info["extras"]) == {"train", "store", "postgres", "serve"}

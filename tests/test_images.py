@@ -112,6 +112,18 @@ def test_rgba_png_is_composited_over_white() -> None:
     assert out[3, 3].tolist() == [255, 255, 255]
 
 
+def test_gray_alpha_png(tmp_path: Path) -> None:
+    pil = pytest.importorskip("PIL.Image", reason="making a gray+alpha PNG needs Pillow ([dev] extra)")
+    path = tmp_path / "la.png"
+    image = pil.new("LA", (6, 4), (50, 255))
+    image.putpixel((0, 0), (50, 0))  # one transparent pixel
+    image.save(path)
+    out = read_image(path)
+    assert out.shape == (4, 6, 3)
+    assert out[1, 1].tolist() == [50, 50, 50]
+    assert out[0, 0].tolist() == [255, 255, 255]
+
+
 def test_cmyk_jpeg(tmp_path: Path) -> None:
     pil = pytest.importorskip("PIL.Image", reason="making a CMYK JPEG needs Pillow ([dev] extra)")
     path = tmp_path / "cmyk.jpg"

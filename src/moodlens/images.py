@@ -91,6 +91,9 @@ def _to_bgr8(image: np.ndarray, name: str) -> npt.NDArray[np.uint8]:
         raise ImageError(f"{name}: unsupported pixel type {image.dtype}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 2:
+        # Gray + alpha: make it gray + alpha in BGRA form and composite like any RGBA image.
+        image = np.dstack([image[:, :, 0], image[:, :, 0], image[:, :, 0], image[:, :, 1]])
     if image.ndim == 2:
         return np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
     if image.ndim == 3 and image.shape[2] == 4:

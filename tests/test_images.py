@@ -152,7 +152,7 @@ def test_arrays_in_every_layout() -> None:
     "bad",
     [
         np.zeros((0, 5, 3), np.uint8),
-        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((4, 4, 5), np.uint8),
         np.zeros(5, np.uint8),
         np.zeros((3, 3, 3), np.int64),
     ],

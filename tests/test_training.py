@@ -157,6 +157,15 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     assert len(history) == 4
     assert any("resumed from" in line for line in logs)
 
+    # Distillation from an ensemble of teachers (here the same checkpoint twice).
+    best = str(tmp_path / "run" / "best.pt")
+    # (batch 16: the toy set needs ~30 steps for batch-norm statistics to settle)
+    student = config.replace(
+        out=str(tmp_path / "student"), batch_size=16, teachers=[best, best], teacher_network="vgg_s"
+    )
+    distilled = Trainer(student).run(log=logs.append)
+    assert distilled.best_val_accuracy > 0.5
+
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
 def test_transfer_networks_load_imagenet_weights(name: str) -> None:

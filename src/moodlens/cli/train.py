@@ -25,7 +25,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--limit", type=int, help="train on about N examples (smoke tests)")
-    parser.add_argument("--teacher", help="checkpoint of a teacher network to distil from")
+    parser.add_argument(
+        "--teacher",
+        action="append",
+        dest="teachers",
+        metavar="CHECKPOINT",
+        help="a teacher checkpoint to distil from (repeat for an ensemble)",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--skip-bad", action="store_true", default=None, help="skip malformed rows/images")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         "batch_size",
         "seed",
         "limit",
-        "teacher",
+        "teachers",
         "device",
         "skip_bad",
     ):

@@ -45,8 +45,9 @@ class TrainConfig:
     limit: int = 0
     freeze_backbone: bool = False
     pretrained: bool = True
-    teacher: str | None = None
-    teacher_network: str = "vgg_l"
+    #: Checkpoints to distil from; several form an ensemble (their logits are averaged).
+    teachers: tuple[str, ...] = ()
+    teacher_network: str = "vgg_m"
     distill_alpha: float = 0.5
     distill_temperature: float = 4.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -104,6 +105,9 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     _check_keys(values, names, "training config")
     values = dict(values)
+    if "teachers" in values:
+        teachers = values["teachers"]
+        values["teachers"] = (teachers,) if isinstance(teachers, str) else tuple(teachers)
     aug = values.pop("augment", {})
     if isinstance(aug, dict):
         _check_keys(aug, [f.name for f in dataclasses.fields(AugmentConfig)], "augment")

@@ -177,6 +177,17 @@ def _progress(iterable: Any, **kwargs: Any) -> Any:
     return tqdm(iterable, mininterval=0.2 if interactive else 30.0, dynamic_ncols=True, **kwargs)
 
 
+class _Ensemble(nn.Module):
+    """Teachers whose logits are averaged."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x).float() for m in self.members]).mean(dim=0)
+
+
 @dataclass
 class _Loop:
     """Everything a run carries from batch to batch and epoch to epoch."""
@@ -426,14 +437,17 @@ class Trainer:
         return torch.optim.SGD(groups, lr=self.config.lr, momentum=self.config.momentum, nesterov=True)
 
     def _teacher(self) -> nn.Module | None:
-        if self.config.teacher is None:
+        if not self.config.teachers:
             return None
-        teacher = create_network(self.config.teacher_network)
-        load_state(teacher, Path(self.config.teacher))
-        teacher = teacher.to(self.device).eval()
         if NETWORKS[self.config.teacher_network].input_size != self.size:
             raise ValueError("the teacher must take the same input size as the student")
-        return teacher
+        members = []
+        for path in self.config.teachers:
+            kwargs = {"pretrained": False} if self.config.teacher_network in TRANSFER_NETWORKS else {}
+            member = create_network(self.config.teacher_network, **kwargs)
+            load_state(member, Path(path))
+            members.append(member.to(self.device).eval())
+        return _Ensemble(members)
 
     def _loss(
         self,

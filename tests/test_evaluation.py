@@ -71,6 +71,14 @@ def test_evaluate_cli(tmp_path: Path, contract_model: Path, capsys: pytest.Captu
     assert code == 0
     assert "PrivateTest: 7 faces" in capsys.readouterr().out
     assert json.loads((out / "metrics.json").read_text())["count"] == 7
+    assert (
+        main(["evaluate", "--model", str(contract_model), "--data", str(data), "--out", str(out), "--record"])
+        == 0
+    )
+    recorded = json.loads(contract_model.with_suffix(".json").read_text())["metrics"]["PrivateTest"]
+    assert recorded["accuracy"] == pytest.approx(
+        json.loads((out / "metrics.json").read_text())["accuracy"], abs=1e-5
+    )
     assert main(["evaluate", "--data", str(data), "--out", str(out), "--split", "Test"]) == 2
     assert (
         main(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -23,6 +24,11 @@ def register(sub: Any) -> None:
     parser.add_argument("--ferplus", help="evaluate against FERPlus majority labels instead")
     parser.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write the accuracy and macro-F1 measured here into the model's JSON",
+    )
     parser.set_defaults(func=run)
 
 
@@ -44,4 +50,18 @@ def run(args: argparse.Namespace) -> int:
     for c in m.per_class:
         print(f"  {c.label:9s} precision {c.precision:.3f} recall {c.recall:.3f} F1 {c.f1:.3f} ({c.support})")
     print(f"report: {paths['report']}")
+    if args.record:
+        from dataclasses import replace
+
+        from moodlens.classification.metadata import save_metadata
+
+        meta = classifier.metadata
+        entry = {
+            "accuracy": round(m.accuracy, 5),
+            "macro_f1": round(m.macro_f1, 5),
+            "tta": args.tta,
+            "data_sha256": data.sha256,
+        }
+        save_metadata(replace(meta, metrics={**meta.metrics, args.split: entry}), model)
+        print(f"recorded {args.split} figures in {Path(str(model)).with_suffix('.json')}")
     return 0

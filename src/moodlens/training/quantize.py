@@ -54,5 +54,6 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
         "quantization": "INT8 static QDQ, per-channel weights, "
         f"{len(calibration)} calibration faces, percentile 99.99",
     }
-    save_metadata(replace(meta, name=target.stem, training=training), target)
+    # The float model's scores are not this model's: measure them (moodlens evaluate --record).
+    save_metadata(replace(meta, name=target.stem, training=training, metrics={}), target)
     return target

@@ -14,7 +14,7 @@ from moodlens.classification import OnnxClassifier  # noqa: E402
 from moodlens.training.augment import AugmentConfig, augment_batch  # noqa: E402
 from moodlens.training.config import TrainConfig, from_dict, load_config, parse_override  # noqa: E402
 from moodlens.training.networks import NETWORKS, create_network  # noqa: E402
-from moodlens.training.trainer import Trainer, class_weights  # noqa: E402
+from moodlens.training.trainer import Trainer, check_resumable, class_weights  # noqa: E402
 
 pytestmark = pytest.mark.train
 
@@ -109,6 +109,16 @@ def _synthetic_csv(path: Path, per_class: int = 24) -> Path:
 
 
 @pytest.mark.slow
+def test_resume_refuses_other_settings_but_not_idle_distillation_ones() -> None:
+    saved = TrainConfig(data="x.csv", teacher_network="vgg_l").to_dict()
+    check_resumable(saved, TrainConfig(data="x.csv", teacher_network="vgg_m", epochs=90, threads=2))
+    with pytest.raises(ValueError, match=r"lr: 0\.05 -> 0\.01"):
+        check_resumable(saved, TrainConfig(data="x.csv", teacher_network="vgg_l", lr=0.01))
+    distilled = TrainConfig(data="x.csv", teachers=("t.pt",), teacher_network="vgg_l").to_dict()
+    with pytest.raises(ValueError, match="teacher_network: 'vgg_l' -> 'vgg_m'"):
+        check_resumable(distilled, TrainConfig(data="x.csv", teachers=("t.pt",), teacher_network="vgg_m"))
+
+
 def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     data = _synthetic_csv(tmp_path / "toy.csv")
     config = TrainConfig(

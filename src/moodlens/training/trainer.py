@@ -52,15 +52,25 @@ class TrainResult:
 
 #: Settings a resumed run may change; any other difference would make it a different run.
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "threads", "device", "out", "data"})
+#: Settings that only matter when a teacher is given; a run without one may see them change
+#: (for instance when a default moves between versions) without becoming a different run.
+DISTILLATION_SETTINGS = frozenset({"teacher_network", "distill_alpha", "distill_temperature"})
+
+
+def _distills(settings: dict[str, Any]) -> bool:
+    return bool(settings.get("teacher") or settings.get("teachers"))
 
 
 def check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
     """Refuse to resume a run with other settings than it was started with."""
     current = config.to_dict()
+    ignored = RESUMABLE_CHANGES
+    if not _distills(saved) and not _distills(current):
+        ignored = ignored | DISTILLATION_SETTINGS
     differences = [
         f"{key}: {saved[key]!r} -> {current.get(key)!r}"
         for key in sorted(saved)
-        if key not in RESUMABLE_CHANGES and saved[key] != current.get(key)
+        if key not in ignored and saved[key] != current.get(key)
     ]
     if differences:
         raise ValueError(

@@ -68,7 +68,9 @@ def make_contract_model(
     channels: int = 1,
     output: str = "probabilities",
     labels: list[str] | None = None,
+    output_gain: float = 1.0,
 ) -> Path:
+    """``output_gain`` scales the softmax, as the rounding of a quantized output would."""
     onnx = pytest.importorskip("onnx", reason="building test models needs the onnx package ([dev] extra)")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -83,7 +85,11 @@ def make_contract_model(
         helper.make_node("MatMul", ["scaled", "w"], ["logits"]),
     ]
     if output == "probabilities":
-        nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+        if output_gain == 1.0:
+            nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+        else:
+            nodes.append(helper.make_node("Softmax", ["logits"], ["softmax"], axis=1))
+            nodes.append(helper.make_node("Mul", ["softmax", "gain"], ["probabilities"]))
         out_name = "probabilities"
     else:
         out_name = "logits"
@@ -95,6 +101,7 @@ def make_contract_model(
         initializer=[
             numpy_helper.from_array(weights, "w"),
             numpy_helper.from_array(np.array([255.0], dtype=np.float32), "scale"),
+            numpy_helper.from_array(np.array([output_gain], dtype=np.float32), "gain"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -63,6 +63,17 @@ def test_logits_models_are_softmaxed(tmp_path: Path) -> None:
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_rounded_probabilities_are_rescaled(tmp_path: Path) -> None:
+    """An INT8 model's probabilities move in steps of 1/255 and need not sum to exactly 1."""
+    crops = np.random.default_rng(1).integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    exact = OnnxClassifier(make_contract_model(tmp_path / "exact.onnx")).predict(crops)
+    rounded = OnnxClassifier(make_contract_model(tmp_path / "rounded.onnx", output_gain=0.9)).predict(crops)
+    assert np.allclose(rounded, exact, atol=1e-6)
+    broken = OnnxClassifier(make_contract_model(tmp_path / "zero.onnx", output_gain=0.0))
+    with pytest.raises(ModelError, match="not probabilities"):
+        broken.predict(crops)
+
+
 def test_missing_metadata(tmp_path: Path, contract_model: Path) -> None:
     lone = tmp_path / "lone.onnx"
     shutil.copy(contract_model, lone)

@@ -104,5 +104,11 @@ class OnnxClassifier:
         if probs.shape != (n, NUM_CLASSES):
             raise ModelError(f"{self.path}: expected output (N, {NUM_CLASSES}), got {probs.shape}")
         if meta.output == "logits":
-            probs = _softmax(probs)
-        return probs
+            return _softmax(probs)
+        # Quantized or half-precision models round their probabilities (an INT8 output moves in
+        # steps of 1/255), so the rows no longer sum to exactly 1; rescale rather than reject.
+        probs = np.clip(probs, 0.0, None)
+        totals = probs.sum(axis=1, keepdims=True)
+        if not np.all(np.isfinite(totals)) or np.any(totals <= 0):
+            raise ModelError(f"{self.path}: the model returned rows that are not probabilities")
+        return np.asarray(probs / totals, dtype=np.float32)

@@ -24,12 +24,20 @@ class _Reader:
         return next(self._batches, None)
 
 
-def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[np.uint8]) -> Path:
+def quantize_int8(
+    model: str | Path,
+    out: str | Path,
+    calibration: npt.NDArray[np.uint8],
+    *,
+    op_types: tuple[str, ...] | None = None,
+) -> Path:
     """Write an INT8 (QDQ, per-channel weights) copy of ``model`` with its metadata.
 
     ``calibration`` holds uint8 (N, H, W) faces at the model's input size; a few hundred,
-    spread over the classes, are enough.
+    spread over the classes, are enough. ``op_types`` None quantizes every operator ONNX Runtime can,
+    except the final softmax: a quantized softmax rounds the probabilities to steps of 1/255.
     """
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -38,6 +46,7 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
+        softmax = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Softmax"]
         quantize_static(
             str(prepared),
             str(target),
@@ -48,11 +57,14 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
             per_channel=True,
             calibrate_method=CalibrationMethod.Percentile,
             extra_options={"CalibPercentile": 99.99},
+            op_types_to_quantize=list(op_types) if op_types else None,
+            nodes_to_exclude=softmax,
         )
     training = {
         **meta.training,
         "quantization": "INT8 static QDQ, per-channel weights, "
-        f"{len(calibration)} calibration faces, percentile 99.99",
+        f"{len(calibration)} calibration faces, percentile 99.99, "
+        + (f"ops {', '.join(op_types)}" if op_types else "all ops but the softmax"),
     }
     # The float model's scores are not this model's: measure them (moodlens evaluate --record).
     save_metadata(replace(meta, name=target.stem, training=training, metrics={}), target)

@@ -1,12 +1,14 @@
 """Load on the web app: concurrent WebSocket clients streaming 640x480 JPEG frames on loopback.
 
-    python benchmarks/bench_service.py [--clients 8] [--fps 15] [--seconds 120]
+    python benchmarks/bench_service.py [--clients 8] [--fps 15] [--seconds 120] [--warmup 15]
 
-Starts ``moodlens serve`` as its own process (default models, no history), then runs the
-clients for the given time. Each client keeps at most one frame in flight, as the browser page
-does: a frame due while the previous one is unanswered is dropped on the client. Prints per
-client frames sent, processed and dropped, latency p50/p95, and the server's resident memory at
-the start and the end (it must stay flat). Only loopback is used, and the run ends by itself.
+Starts ``moodlens serve`` as its own process (default models, no history), warms it up with the
+same clients for --warmup seconds (the first frames size ONNX Runtime's arenas and the allocator's
+pools), then runs the clients for the given time. Each client keeps at most one frame in flight, as
+the browser page does: a frame due while the previous one is unanswered is dropped on the client.
+Prints per client frames sent, processed and dropped, latency p50/p95, and the server's resident
+memory sampled through the run (it must stay flat: the growth over the second half is printed).
+Only loopback is used, and the run ends by itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,6 +37,31 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class MemorySampler:
+    """Samples a process's resident memory every ``every`` seconds on a thread of its own."""
+
+    def __init__(self, pid: int, every: float = 5.0) -> None:
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.monotonic() - self._t0, rss_mib(self.pid)))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic() - self._t0, rss_mib(self.pid)))
+            self._stop.wait(self.every)
 
 
 def frames_from_clip(count: int = 90) -> list[bytes]:
@@ -107,6 +135,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--warmup", type=float, default=15.0)
     args = parser.parse_args()
     frames = frames_from_clip()
     with socket.socket() as s:
@@ -124,11 +153,12 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.3)
-        start_mem = rss_mib(server.pid)
-        results = asyncio.run(
-            run_clients(f"ws://127.0.0.1:{port}/api/v1/stream", frames, args.clients, args.fps, args.seconds)
-        )
-        end_mem = rss_mib(server.pid)
+        url = f"ws://127.0.0.1:{port}/api/v1/stream"
+        idle_mem = rss_mib(server.pid)
+        if args.warmup > 0:
+            asyncio.run(run_clients(url, frames, args.clients, args.fps, args.warmup))
+        with MemorySampler(server.pid) as memory:
+            results = asyncio.run(run_clients(url, frames, args.clients, args.fps, args.seconds))
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -142,10 +172,15 @@ def main() -> None:
             f"| {k + 1} | {r['sent']:.0f} | {r['processed']:.0f} | {r['dropped']:.0f} | {r['p50']:.0f} | {r['p95']:.0f} |"
         )
     total = sum(r["processed"] for r in results)
+    samples = memory.samples
+    half = [m for t, m in samples if t >= args.seconds / 2]
     print(
-        f"\nserved {total} frames in {args.seconds:g} s ({total / args.seconds:.1f} frames/s in all); "
-        f"server memory {start_mem:.0f} MiB at start (after warm-up), {end_mem:.0f} MiB at the end"
+        f"\nserved {total} frames in {args.seconds:g} s ({total / args.seconds:.1f} frames/s in all)\n"
+        f"server memory: {idle_mem:.0f} MiB idle before any frame; after {args.warmup:g} s of warm-up "
+        f"{samples[0][1]:.0f} MiB; at the end {samples[-1][1]:.0f} MiB; peak {max(m for _, m in samples):.0f} MiB; "
+        f"growth over the second half {half[-1] - half[0]:+.1f} MiB"
     )
+    print("memory over the run (s: MiB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in samples[::3]))
 
 
 if __name__ == "__main__":

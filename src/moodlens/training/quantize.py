@@ -24,18 +24,12 @@ class _Reader:
         return next(self._batches, None)
 
 
-def quantize_int8(
-    model: str | Path,
-    out: str | Path,
-    calibration: npt.NDArray[np.uint8],
-    *,
-    op_types: tuple[str, ...] | None = None,
-) -> Path:
+def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[np.uint8]) -> Path:
     """Write an INT8 (QDQ, per-channel weights) copy of ``model`` with its metadata.
 
     ``calibration`` holds uint8 (N, H, W) faces at the model's input size; a few hundred,
-    spread over the classes, are enough. ``op_types`` None quantizes every operator ONNX Runtime can,
-    except the final softmax: a quantized softmax rounds the probabilities to steps of 1/255.
+    spread over the classes, are enough. Every operator ONNX Runtime can quantize is, but the final
+    softmax: a quantized softmax rounds the probabilities to steps of 1/255.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -46,7 +40,12 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
-        softmax = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Softmax"]
+        graph = onnx.load(str(prepared))
+        # Nodes are excluded by name, and an unnamed one would take every other unnamed node with it.
+        for i, node in enumerate(graph.graph.node):
+            node.name = node.name or f"{node.op_type}_{i}"
+        onnx.save(graph, str(prepared))
+        softmax = [n.name for n in graph.graph.node if n.op_type == "Softmax"]
         quantize_static(
             str(prepared),
             str(target),
@@ -57,14 +56,12 @@ def quantize_int8(
             per_channel=True,
             calibrate_method=CalibrationMethod.Percentile,
             extra_options={"CalibPercentile": 99.99},
-            op_types_to_quantize=list(op_types) if op_types else None,
             nodes_to_exclude=softmax,
         )
     training = {
         **meta.training,
         "quantization": "INT8 static QDQ, per-channel weights, "
-        f"{len(calibration)} calibration faces, percentile 99.99, "
-        + (f"ops {', '.join(op_types)}" if op_types else "all ops but the softmax"),
+        f"{len(calibration)} calibration faces, percentile 99.99, softmax in float",
     }
     # The float model's scores are not this model's: measure them (moodlens evaluate --record).
     save_metadata(replace(meta, name=target.stem, training=training, metrics={}), target)

@@ -98,9 +98,12 @@ def crops(path: str, repeat: int) -> dict[str, object]:
 def video(path: str) -> dict[str, object]:
     """fer's ``Video.analyze`` twice: bare (no outputs, the fastest it goes) and with its defaults
     (annotated frames saved as JPEG, an annotated video and a zip of the frames, as a user gets)."""
+    import contextlib
     import tempfile
 
     from fer.classes import Video
+
+    path = os.path.abspath(path)  # the analysis runs in a temporary working directory
 
     # fer's loop polls cv2.waitKey(1) for a "q" on every frame, even with display=False, and the
     # headless OpenCV it must share with us has no GUI: those calls raise. Without a window they
@@ -114,7 +117,8 @@ def video(path: str) -> dict[str, object]:
     result: dict[str, object] = {"frames": frames}
     outputs = {"save_frames": False, "save_video": False, "annotate_frames": False, "zip_images": False}
     for name, options in (("bare", outputs), ("defaults", {})):
-        with tempfile.TemporaryDirectory() as outdir:
+        # analyze() also writes data.csv into the working directory: keep it out of the checkout.
+        with tempfile.TemporaryDirectory() as outdir, contextlib.chdir(outdir):
             clip = Video(path, outdir=outdir)
             t0 = time.perf_counter()
             clip.analyze(detector, display=False, **options)

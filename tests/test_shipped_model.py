@@ -28,11 +28,6 @@ def test_recorded_figures_are_the_measured_ones(privatetest: Evaluation) -> None
     assert recorded["macro_f1"] == pytest.approx(privatetest.metrics.macro_f1, abs=0.002)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped vgg_m (INT8) measures 69.77% on PrivateTest, just short of the required 70.0%; "
-    "issue 3 stays open until a model passes. Strict: remove this mark then.",
-)
 def test_shipped_model_privatetest_accuracy(privatetest: Evaluation) -> None:
     accuracy = privatetest.metrics.accuracy
     assert accuracy >= REQUIRED_ACCURACY, f"PrivateTest accuracy {accuracy:.4f} < {REQUIRED_ACCURACY}"

@@ -183,6 +183,14 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     distilled = Trainer(student).run(log=logs.append)
     assert distilled.best_val_accuracy > 0.5
 
+    # Fine-tuning starts from the trained weights: one epoch at a tiny learning rate keeps them.
+    tuned = config.replace(out=str(tmp_path / "tuned"), init_from=best, epochs=1, lr=1e-5, warmup_epochs=0)
+    assert Trainer(tuned).run(log=logs.append).best_val_accuracy > 0.5
+    with pytest.raises(FileNotFoundError, match=r"init_from checkpoint .*absent\.pt does not exist"):
+        Trainer(tuned.replace(out=str(tmp_path / "t2"), init_from=str(tmp_path / "absent.pt"))).run()
+    with pytest.raises(ValueError, match=r"teacher checkpoint .* does not fit"):
+        Trainer(student.replace(out=str(tmp_path / "t3"), teacher_network="vgg_m")).run()
+
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
 def test_transfer_networks_load_imagenet_weights(name: str) -> None:

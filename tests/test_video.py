@@ -11,7 +11,7 @@ from moodlens.cli.main import main
 from moodlens.errors import VideoError
 from moodlens.pipeline.runner import run_stream
 from moodlens.pipeline.sinks import TimelineSink, VideoSink
-from moodlens.pipeline.sources import LatestFrameReader, VideoSource
+from moodlens.pipeline.sources import LatestFrameReader, PrefetchReader, VideoFrame, VideoSource
 from moodlens.pipeline.stream import StreamAnalyzer, StreamSettings
 from moodlens.results import Box, Detection
 
@@ -93,6 +93,88 @@ def test_latest_frame_reader_drops_instead_of_queueing(tmp_path: Path) -> None:
     assert got == sorted(got)
     assert len(got) + reader.dropped == 60
     assert got[-1] == 59
+
+
+def test_prefetch_reader_keeps_every_frame_in_order(tmp_path: Path) -> None:
+    path = _write_avi(tmp_path / "v.avi", 40)
+    with VideoSource(path) as source:
+        direct = [(f.index, f.timestamp_ms, f.image.tobytes()) for f in source]
+    with VideoSource(path) as source, PrefetchReader(source, depth=3) as reader:
+        ahead = [(f.index, f.timestamp_ms, f.image.tobytes()) for f in reader]
+        assert list(reader) == []  # read to the end: a second pass ends at once
+    assert ahead == direct
+
+
+def test_prefetch_reader_raises_the_sources_error_where_it_happened() -> None:
+    image = np.zeros((8, 8, 3), np.uint8)
+
+    def frames():  # type: ignore[no-untyped-def]
+        yield VideoFrame(image, 0, 0.0)
+        yield VideoFrame(image, 1, 40.0)
+        raise VideoError("v.mp4: the decoder failed")
+
+    got = []
+
+    def consume() -> None:
+        with PrefetchReader(frames()) as reader:
+            got.extend(frame.index for frame in reader)
+
+    with pytest.raises(VideoError, match="decoder failed"):
+        consume()
+    assert got == [0, 1]
+
+
+def test_prefetch_reader_stops_its_thread_when_the_consumer_stops(tmp_path: Path) -> None:
+    import threading
+
+    with VideoSource(_write_avi(tmp_path / "v.avi", 60)) as source:
+        reader = PrefetchReader(source, depth=2)
+        for frame in reader:
+            if frame.index == 3:
+                break
+        reader.close()  # the reader thread is blocked on a full queue here
+        assert not any(t.name == "moodlens-prefetch" and t.is_alive() for t in threading.enumerate())
+    with pytest.raises(ValueError, match="depth"):
+        PrefetchReader([], depth=0)
+
+
+class _ChangingClassifier(FakeClassifier):
+    """Each call returns other probabilities, so held values can be told from fresh ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crops = 0
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        self.crops += len(crops)
+        probs = np.full((len(crops), 7), 0.1, np.float32)
+        probs[:, self.calls % 7] = 0.4
+        self.calls += 1
+        return probs
+
+
+def test_classify_every_ms_holds_each_faces_probabilities_in_between() -> None:
+    detector = FakeDetector([Detection(Box(10, 10, 60, 60), 0.9)])
+    classifier = _ChangingClassifier()
+    stream = StreamAnalyzer(Analyzer(detector, classifier), StreamSettings(classify_every_ms=100))
+    image = np.zeros((120, 200, 3), np.uint8)
+    results = []
+    for i in range(20):  # 25 FPS: 0, 40, ..., 760 ms
+        if i == 5:  # a second face enters: classified at once, on its own schedule
+            detector.detections = (*detector.detections, Detection(Box(120, 10, 180, 70), 0.9))
+        results.append(stream.process(image, timestamp_ms=i * 40.0, frame_index=i))
+    first = [r.faces[0].probabilities for r in results]
+    # Face 1 is classified at 0, 120, 240, ... ms (every 3rd frame) and holds its values between.
+    for i in range(20):
+        fresh = i % 3 == 0
+        assert np.array_equal(first[i], first[i - 1]) != fresh or i == 0
+    second = [r.faces[1] for r in results[5:]]
+    assert all(f.track_id == 2 for f in second)
+    assert not np.array_equal(second[0].probabilities, first[4])  # its own classification at 200 ms
+    assert classifier.crops == 7 + 5  # face 1: 0..720 ms; face 2: 200, 320, 440, 560, 680 ms
+    assert all(r.faces[0].smoothed is not None for r in results)
+    with pytest.raises(ValueError, match="classify_every_ms"):
+        StreamSettings(classify_every_ms=-1)
 
 
 def _stream(detections: list[Detection], **settings: object) -> StreamAnalyzer:
@@ -230,12 +312,26 @@ def test_camera_cli_live_mode_on_a_file(tmp_path: Path, capsys: pytest.CaptureFi
 # --- real videos ------------------------------------------------------------------------------
 
 
+FAST = ["--detect-every", "10", "--classify-every-ms", "100", "--min-face", "40", "--max-side", "320"]
+
+
 @pytest.mark.slow
-def test_singer_clip_frame_counts_timeline_and_ids(media: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [[], FAST], ids=["defaults", "fast"])
+def test_singer_clip_frame_counts_timeline_and_ids(media: Path, tmp_path: Path, options: list[str]) -> None:
     clip = media / "short_hamilton_clip.mp4"
     out, timeline, summary = tmp_path / "o.mp4", tmp_path / "t.csv", tmp_path / "s.json"
     code = main(
-        ["video", str(clip), "--out", str(out), "--timeline", str(timeline), "--summary", str(summary)]
+        [
+            "video",
+            str(clip),
+            "--out",
+            str(out),
+            "--timeline",
+            str(timeline),
+            "--summary",
+            str(summary),
+            *options,
+        ]
     )
     assert code == 0
     assert _frame_count(out) == _frame_count(clip) == 275

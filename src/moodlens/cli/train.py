@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(config, command=["moodlens", *sys.argv[1:]])
     try:
         result = trainer.run(resume=args.resume, log=lambda m: print(m, flush=True))
-    except (FileExistsError, ValueError) as exc:
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"moodlens train: error: {exc}", file=sys.stderr)
         return 2
     print(f"best PublicTest accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}")

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moodlens.pipeline.runner import run_stream
-    from moodlens.pipeline.sources import VideoSource
+    from moodlens.pipeline.sources import PrefetchReader, VideoSource
     from moodlens.render import default_annotator
     from moodlens.store.database import StoreError
 
@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         source = stack.enter_context(VideoSource(args.input))
         info = source.info
+        # A file is decoded ahead on the second core; a live URL must not queue up (latency).
+        frames = source if info.live else stack.enter_context(PrefetchReader(source))
         video, sinks, writer = open_outputs(stack, args, info, f"video {info.name}")
         progress = None
         if sys.stderr.isatty():
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         annotator = default_annotator(fps=True, bars=not args.no_bars) if video else None
         try:
             stats = run_stream(
-                source, stream, annotator=annotator, video=video, sinks=sinks, progress=progress
+                frames, stream, annotator=annotator, video=video, sinks=sinks, progress=progress
             )
         except StoreError as exc:
             print(f"moodlens video: stopped: {exc}", file=sys.stderr)

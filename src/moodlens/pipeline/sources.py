@@ -4,14 +4,17 @@ timestamped frames.
 Files yield every frame with its presentation time; a corrupt frame in the middle is skipped
 and counted. Live sources (cameras, streams) can be read through :class:`LatestFrameReader`,
 which keeps only the newest frame so that a slow consumer drops frames instead of falling
-behind (bounded latency).
+behind (bounded latency). Files can be read through :class:`PrefetchReader`, which decodes
+ahead on a background thread (OpenCV releases the GIL while decoding) so that decoding runs on
+one core while the frames are analysed on another; no frame is dropped.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -210,3 +213,70 @@ class LatestFrameReader:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
+
+
+_END = object()
+
+
+class PrefetchReader:
+    """Iterates ``frames`` on a background thread, up to ``depth`` frames ahead, in order.
+
+    For files: every frame arrives, decoding overlaps with analysis. An error in the source is
+    raised to the consumer at the point where it happened. Use as a context manager (or call
+    :meth:`close`) so the thread ends when the consumer stops early.
+    """
+
+    def __init__(self, frames: Iterable[VideoFrame], *, depth: int = 8) -> None:
+        if depth < 1:
+            raise ValueError("depth must be >= 1")
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._frames = frames
+        self._thread = threading.Thread(target=self._run, name="moodlens-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames:
+                if not self._put(frame):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+            return
+        self._put(_END)
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    return  # closed, or already read to the end
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, VideoFrame)
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+    def __enter__(self) -> PrefetchReader:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -45,6 +45,8 @@ class TrainConfig:
     limit: int = 0
     freeze_backbone: bool = False
     pretrained: bool = True
+    #: A checkpoint whose weights start the run: fine-tuning a trained model instead of a fresh one.
+    init_from: str | None = None
     #: Checkpoints to distil from; several form an ensemble (their logits are averaged).
     teachers: tuple[str, ...] = ()
     teacher_network: str = "vgg_m"

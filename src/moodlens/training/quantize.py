@@ -25,6 +25,18 @@ class _Reader:
         return next(self._batches, None)
 
 
+def _at_input_size(images: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+    """FER2013's 48x48 faces resized to the model's input (96x96 for the transfer networks)."""
+    height, width = size
+    if images.shape[1:3] == (height, width):
+        return images
+    import cv2
+
+    grow = height > images.shape[1]
+    interpolation = cv2.INTER_LINEAR if grow else cv2.INTER_AREA
+    return np.stack([cv2.resize(img, (width, height), interpolation=interpolation) for img in images])
+
+
 def float_nodes(graph: Any) -> list[str]:
     """Names of the nodes that stay in float in the INT8 copy.
 
@@ -57,6 +69,7 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
 
     source, target = Path(model), Path(out)
     meta = load_metadata(source)
+    calibration = _at_input_size(calibration, meta.input_size)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))

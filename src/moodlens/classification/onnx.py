@@ -33,6 +33,27 @@ def _softmax(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float32)
 
 
+def prepare_batch(crops: npt.NDArray[np.uint8], metadata: ModelMetadata) -> npt.NDArray[np.float32]:
+    """uint8 crops (N,H,W) gray or (N,H,W,3) BGR -> the model's float32 NCHW input: colour order
+    and size as ``metadata`` says (calibration for INT8 uses it too, so it sees what inference sees)."""
+    h, w = metadata.input_size
+    gray_in = crops.ndim == 3
+    colour = metadata.colour
+    if gray_in and colour != "gray":
+        crops = np.repeat(crops[..., None], 3, axis=3)
+    elif not gray_in and colour == "gray":
+        crops = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops])
+    elif not gray_in and colour == "rgb":
+        crops = crops[..., ::-1]
+    if crops.shape[1:3] != (h, w):
+        interp = cv2.INTER_AREA if crops.shape[1] > h else cv2.INTER_LINEAR
+        crops = np.stack([cv2.resize(c, (w, h), interpolation=interp) for c in crops])
+        if crops.ndim == 3 and colour != "gray":
+            crops = crops[..., None]
+    batch = crops.astype(np.float32)
+    return batch[:, None] if batch.ndim == 3 else np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+
 class OnnxClassifier:
     """Runs a model that follows the moodlens contract (``model.onnx`` + ``model.json``)."""
 
@@ -70,29 +91,11 @@ class OnnxClassifier:
         if len(shape) != 4 or any(f is not None and f != e for f, e in zip(fixed, expected, strict=True)):
             raise ModelError(f"{path}: graph input shape {shape} does not match the metadata (N, {expected})")
 
-    def _prepare(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        h, w = self.metadata.input_size
-        gray_in = crops.ndim == 3
-        colour = self.metadata.colour
-        if gray_in and colour != "gray":
-            crops = np.repeat(crops[..., None], 3, axis=3)
-        elif not gray_in and colour == "gray":
-            crops = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops])
-        elif not gray_in and colour == "rgb":
-            crops = crops[..., ::-1]
-        if crops.shape[1:3] != (h, w):
-            interp = cv2.INTER_AREA if crops.shape[1] > h else cv2.INTER_LINEAR
-            crops = np.stack([cv2.resize(c, (w, h), interpolation=interp) for c in crops])
-            if crops.ndim == 3 and colour != "gray":
-                crops = crops[..., None]
-        batch = crops.astype(np.float32)
-        return batch[:, None] if batch.ndim == 3 else np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
-
     def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         n = check_crops(crops)
         if n == 0:
             return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        batch = self._prepare(crops)
+        batch = prepare_batch(crops, self.metadata)
         out = []
         meta = self.metadata
         for start in range(0, n, self.batch_size):

@@ -33,8 +33,8 @@ class StreamSettings:
     #: 0 classifies every face in every frame; above 0, a tracked face is classified again only
     #: when this much stream time has passed, and its last probabilities stand in between.
     #: Expressions change over hundreds of milliseconds and the smoothing averages over
-    #: ``smoothing.time_constant_ms`` anyway, so ~100 ms costs the shown labels little and
-    #: saves most of the classifier's time at 30 FPS and above.
+    #: ``smoothing.time_constant_ms`` anyway; ~100 ms saves most of the classifier's time at
+    #: 30 FPS and above, at some cost in agreement of the shown labels (docs/benchmarks.md).
     classify_every_ms: float = 0.0
 
     def __post_init__(self) -> None:

@@ -12,29 +12,17 @@ import numpy as np
 import numpy.typing as npt
 
 from moodlens.classification.metadata import load_metadata, save_metadata
+from moodlens.classification.onnx import prepare_batch
 
 
 class _Reader:
-    def __init__(self, images: npt.NDArray[np.uint8], input_name: str, batch: int = 32) -> None:
-        x = images.astype(np.float32)[:, None]
+    def __init__(self, x: npt.NDArray[np.float32], input_name: str, batch: int = 32) -> None:
         # Full batches only: the percentile calibrator stacks them and needs equal shapes.
         usable = max(batch, len(x) - len(x) % batch)
         self._batches = iter([{input_name: x[i : i + batch]} for i in range(0, min(usable, len(x)), batch)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
-
-
-def _at_input_size(images: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
-    """FER2013's 48x48 faces resized to the model's input (96x96 for the transfer networks)."""
-    height, width = size
-    if images.shape[1:3] == (height, width):
-        return images
-    import cv2
-
-    grow = height > images.shape[1]
-    interpolation = cv2.INTER_LINEAR if grow else cv2.INTER_AREA
-    return np.stack([cv2.resize(img, (width, height), interpolation=interpolation) for img in images])
 
 
 def float_nodes(graph: Any) -> list[str]:
@@ -59,7 +47,8 @@ def float_nodes(graph: Any) -> list[str]:
 def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[np.uint8]) -> Path:
     """Write an INT8 (QDQ, per-channel weights) copy of ``model`` with its metadata.
 
-    ``calibration`` holds uint8 (N, H, W) faces at the model's input size; a few hundred,
+    ``calibration`` holds uint8 faces, prepared as inference prepares them (resized to the
+    model's input, colour converted: :func:`prepare_batch`); a few hundred,
     spread over the classes, are enough. Every operator ONNX Runtime can quantize is, but three
     (see :func:`float_nodes`).
     """
@@ -69,7 +58,6 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
 
     source, target = Path(model), Path(out)
     meta = load_metadata(source)
-    calibration = _at_input_size(calibration, meta.input_size)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
@@ -82,7 +70,7 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
         quantize_static(
             str(prepared),
             str(target),
-            _Reader(calibration, meta.input_name),
+            _Reader(prepare_batch(calibration, meta), meta.input_name),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,

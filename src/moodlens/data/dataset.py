@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ class FaceDataset:
     ``rows`` holds each image's position in its source (the CSV row number, 0-based after the
     header, or the index into ``files``) so that errors and galleries can point back to it.
     ``soft_labels``, when present, holds a distribution over the 7 classes (FERPlus votes).
+    ``votes``, when present, holds each row's ten FERPlus crowd votes (``ferplus.VOTE_COLUMNS``).
     """
 
     images: npt.NDArray[np.uint8]
@@ -32,6 +34,7 @@ class FaceDataset:
     source: str
     sha256: str
     soft_labels: npt.NDArray[np.float32] | None = None
+    votes: npt.NDArray[np.float32] | None = None
     files: tuple[str, ...] = field(default_factory=tuple)
     skipped: int = 0
 
@@ -46,6 +49,8 @@ class FaceDataset:
             raise ValueError("labels must lie in 0..6")
         if self.soft_labels is not None and self.soft_labels.shape != (n, NUM_CLASSES):
             raise ValueError(f"soft_labels must be (N,7), got {self.soft_labels.shape}")
+        if self.votes is not None and self.votes.shape != (n, 10):
+            raise ValueError(f"votes must be (N,10), got {self.votes.shape}")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -60,9 +65,22 @@ class FaceDataset:
             source=self.source,
             sha256=self.sha256,
             soft_labels=None if self.soft_labels is None else self.soft_labels[mask],
+            votes=None if self.votes is None else self.votes[mask],
             files=self.files,
             skipped=self.skipped,
         )
+
+    def with_votes(self, votes: npt.NDArray[np.float32], *, source: str) -> FaceDataset:
+        """The same examples with FERPlus crowd votes attached."""
+        return dataclasses.replace(self, votes=votes, source=source)
+
+    def crowd_labels(self) -> npt.NDArray[np.int64]:
+        """The FERPlus majority label of each example, -1 where the rule leaves it out."""
+        from moodlens.data.ferplus import majority_labels
+
+        if self.votes is None:
+            raise DataError(f"{self.source}: no FERPlus votes attached (pass the FERPlus file)")
+        return majority_labels(self.votes)
 
     def split(self, name: str) -> FaceDataset:
         """One usage split (``Training``, ``PublicTest`` or ``PrivateTest``)."""

@@ -23,13 +23,31 @@ class AugmentConfig:
     contrast: float = 0.25
     erase_prob: float = 0.5
     erase_area: tuple[float, float] = (0.02, 0.2)
+    #: Gamma drawn log-uniformly from [1/(1+gamma), 1+gamma]: shadows and over-exposure, which a
+    #: linear brightness/contrast change does not imitate.
+    gamma: float = 0.0
+    #: Probability of seeing the face at a lower resolution (down to ``lowres_min`` pixels, then
+    #: back up): small or distant faces in photos and video carry less detail than FER2013's 48x48.
+    lowres_prob: float = 0.0
+    lowres_min: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("rotation_deg", "scale", "translate", "brightness", "contrast", "erase_prob"):
+        for name in (
+            "rotation_deg",
+            "scale",
+            "translate",
+            "brightness",
+            "contrast",
+            "erase_prob",
+            "gamma",
+            "lowres_prob",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"augment.{name} must be >= 0")
         if not 0 <= self.scale < 1 or not 0 <= self.contrast < 1 or self.erase_prob > 1:
             raise ValueError("augment.scale and augment.contrast must be < 1, erase_prob <= 1")
+        if self.lowres_prob > 1 or self.lowres_min < 4:
+            raise ValueError("augment.lowres_prob must be <= 1 and augment.lowres_min >= 4")
         low, high = self.erase_area
         if not 0 < low <= high < 1:
             raise ValueError("augment.erase_area must satisfy 0 < low <= high < 1")
@@ -77,6 +95,11 @@ def augment_batch(
     contrast = _uniform(n, 1 - config.contrast, 1 + config.contrast, gen).view(n, 1, 1, 1)
     bright = _uniform(n, -config.brightness, config.brightness, gen).view(n, 1, 1, 1) * 255
     out = ((out - mean) * contrast + mean + bright).clamp(0, 255)
+    if config.gamma > 0:
+        log_g = _uniform(n, -math.log1p(config.gamma), math.log1p(config.gamma), gen).view(n, 1, 1, 1)
+        out = 255.0 * (out / 255.0).clamp(1e-6, 1.0) ** torch.exp(log_g)
+    if config.lowres_prob > 0:
+        out = _lower_resolution(out, config, gen)
 
     if config.erase_prob > 0:
         out = _random_erase(out, config, gen)
@@ -103,3 +126,19 @@ def _random_erase(images: torch.Tensor, config: AugmentConfig, gen: torch.Genera
     mask = (inside & chosen).unsqueeze(1)
     noise = torch.rand(images.shape, generator=gen) * 255
     return torch.where(mask, noise, images)
+
+
+def _lower_resolution(images: torch.Tensor, config: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Down-sample the chosen images to one random side in [lowres_min, size) and back up."""
+    n, _, h, _ = images.shape
+    if config.lowres_min >= h:
+        return images
+    chosen = torch.rand(n, generator=gen) < config.lowres_prob
+    if not bool(chosen.any()):
+        return images
+    # One side per batch keeps it a single interpolate call; the batches vary it.
+    side = int(torch.randint(config.lowres_min, h, (1,), generator=gen))
+    small = F.interpolate(images[chosen], size=(side, side), mode="area")
+    out = images.clone()
+    out[chosen] = F.interpolate(small, size=(h, h), mode="bilinear", align_corners=False)
+    return out

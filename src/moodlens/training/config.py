@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moodlens.data.ferplus import FERPLUS_MODES
 from moodlens.training.augment import AugmentConfig
 
 CLASS_WEIGHTINGS = ("none", "inverse_sqrt", "inverse")
 OPTIMIZERS = ("sgd", "adamw")
-FERPLUS_MODES = ("majority", "distribution")
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,13 @@ class TrainConfig:
     teacher_network: str = "vgg_m"
     distill_alpha: float = 0.5
     distill_temperature: float = 4.0
+    #: Evaluate the selected weights on PrivateTest at the end. Off for runs whose shipped copy
+    #: (quantized, calibrated) is what gets its one PrivateTest measurement.
+    final_test: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        from moodlens.training.networks import NETWORKS
+        from moodlens.training.networks import MULTI_HEAD_NETWORKS, NETWORKS
 
         checks = [
             (self.network in NETWORKS, f"network must be one of {', '.join(NETWORKS)}"),
@@ -82,6 +85,14 @@ class TrainConfig:
             (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
             (0 <= self.distill_alpha <= 1, "distill_alpha must lie in [0, 1]"),
             (self.distill_temperature > 0, "distill_temperature must be > 0"),
+            (
+                self.ferplus_mode != "both" or self.network in MULTI_HEAD_NETWORKS,
+                f"ferplus_mode 'both' needs a network with two heads: {', '.join(MULTI_HEAD_NETWORKS)}",
+            ),
+            (
+                self.ferplus_mode != "both" or not self.teachers,
+                "ferplus_mode 'both' does not take teachers",
+            ),
         ]
         for ok, message in checks:
             if not ok:

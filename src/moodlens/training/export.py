@@ -15,12 +15,18 @@ from moodlens.labels import LABELS
 
 
 class _WithSoftmax(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
+    """The network's probabilities; ``head`` picks one 7-logit head of a multi-head network."""
+
+    def __init__(self, model: nn.Module, head: int | None = None) -> None:
         super().__init__()
         self.model = model
+        self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
+        logits = self.model(x)
+        if self.head is not None:
+            logits = logits[:, self.head * len(LABELS) : (self.head + 1) * len(LABELS)]
+        return torch.softmax(logits, dim=1)
 
 
 def export_onnx(
@@ -31,11 +37,15 @@ def export_onnx(
     training: dict[str, Any] | None = None,
     crop: CropSpec | None = None,
     opset: int = 17,
+    head: int | None = None,
 ) -> Path:
-    """Write ``path`` (ONNX) and ``path.with_suffix('.json')`` (metadata); return ``path``."""
+    """Write ``path`` (ONNX) and ``path.with_suffix('.json')`` (metadata); return ``path``.
+
+    ``head`` exports one head of a multi-head network (its logits ``7*head .. 7*head+6``).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = _WithSoftmax(model.cpu().float().eval()).eval()
+    wrapped = _WithSoftmax(model.cpu().float().eval(), head).eval()
     dummy = torch.full((2, 1, input_size, input_size), 128.0)
     with warnings.catch_warnings():
         # The legacy TorchScript exporter is deprecated in favour of dynamo, which needs

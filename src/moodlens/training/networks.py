@@ -81,6 +81,7 @@ class VGGNet(nn.Module):
         depth: int = 2,
         hidden: int = 256,
         dropout: float = 0.3,
+        heads: int = 1,
     ) -> None:
         super().__init__()
         self.norm = PerImageStandardize()
@@ -99,7 +100,8 @@ class VGGNet(nn.Module):
             nn.Linear(cin * 9, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(hidden, NUM_CLASSES),
+            # Several heads (one per label source) are one matrix: logits 7*k..7*k+6 are head k.
+            nn.Linear(hidden, NUM_CLASSES * heads),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,9 +131,13 @@ def _efficientnet_lite0(pretrained: bool = True, freeze_backbone: bool = False) 
 
 NETWORKS: dict[str, NetworkSpec] = {
     "seed_cnn": NetworkSpec(SeedCNN, 48, "the seed project's Keras CNN, as a baseline"),
-    "vgg_s": NetworkSpec(lambda: VGGNet((32, 64, 128, 256)), 48, "compact VGG, widths 32-256"),
-    "vgg_m": NetworkSpec(lambda: VGGNet((48, 96, 192, 384)), 48, "VGG, widths 48-384"),
-    "vgg_l": NetworkSpec(lambda: VGGNet((64, 128, 256, 512)), 48, "VGG, widths 64-512 (teacher)"),
+    "vgg_s": NetworkSpec(
+        lambda heads=1: VGGNet((32, 64, 128, 256), heads=heads), 48, "compact VGG, widths 32-256"
+    ),
+    "vgg_m": NetworkSpec(lambda heads=1: VGGNet((48, 96, 192, 384), heads=heads), 48, "VGG, widths 48-384"),
+    "vgg_l": NetworkSpec(
+        lambda heads=1: VGGNet((64, 128, 256, 512), heads=heads), 48, "VGG, widths 64-512 (teacher)"
+    ),
     "mobilenet_v2": NetworkSpec(_mobilenet_v2, 96, "ImageNet MobileNetV2, transfer learning"),
     "efficientnet_lite0": NetworkSpec(
         _efficientnet_lite0, 96, "ImageNet EfficientNet-Lite0, transfer learning"
@@ -140,6 +146,8 @@ NETWORKS: dict[str, NetworkSpec] = {
 
 
 TRANSFER_NETWORKS = ("mobilenet_v2", "efficientnet_lite0")
+#: Networks that can carry a FER2013 head and a crowd head on one backbone (``ferplus_mode="both"``).
+MULTI_HEAD_NETWORKS = ("vgg_s", "vgg_m", "vgg_l")
 
 
 def create_network(name: str, **kwargs: object) -> nn.Module:

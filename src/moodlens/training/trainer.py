@@ -12,7 +12,7 @@ import platform
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,14 @@ from moodlens.training.state import EMA, atomic_save, lr_at, restore_rng, rng_st
 
 LAST = "last.pt"
 BEST = "best.pt"
+#: The heads of a network trained with ``ferplus_mode = "both"``, in logit order: FER2013's own
+#: labels, and the FERPlus crowd's votes. Each keeps its own best checkpoint (``best-NAME.pt``),
+#: selected on PublicTest by its own measure.
+HEADS = ("fer2013", "crowd")
+
+
+def best_checkpoint(head: str | None) -> str:
+    return BEST if head is None else f"best-{head}.pt"
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class TrainResult:
     test_accuracy: float | None
     test_macro_f1: float | None
     onnx: Path | None
+    #: For a two-head run: each head's ONNX export (``model-fer2013.onnx``, ``model-crowd.onnx``).
+    head_models: dict[str, Path] = field(default_factory=dict)
 
 
 #: Settings a resumed run may change; any other difference would make it a different run.
@@ -165,18 +175,23 @@ def predict_probabilities(
     bf16: bool,
     batch_size: int = 256,
     hflip_tta: bool = False,
+    heads: int = 1,
 ) -> np.ndarray:
-    """Softmax outputs of ``model`` on uint8 (N,H,W) images."""
+    """Softmax outputs of ``model`` on uint8 (N,H,W) images: (N, 7 * heads), one softmax per head."""
     model.eval()
     out = []
+
+    def softmax(logits: torch.Tensor) -> torch.Tensor:
+        return F.softmax(logits.float().view(len(logits), heads, NUM_CLASSES), dim=2).flatten(1)
+
     for start in range(0, len(images), batch_size):
         x = resize_batch(_to_tensor(images[start : start + batch_size]).float(), size).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            probs = F.softmax(model(x).float(), dim=1)
+            probs = softmax(model(x))
             if hflip_tta:
-                probs = (probs + F.softmax(model(torch.flip(x, dims=[3])).float(), dim=1)) / 2
+                probs = (probs + softmax(model(torch.flip(x, dims=[3])))) / 2
         out.append(probs.cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES * heads), np.float32)
 
 
 def _progress(iterable: Any, **kwargs: Any) -> Any:
@@ -212,10 +227,17 @@ class _Loop:
     soft: torch.Tensor | None
     gen: torch.Generator
     steps_per_epoch: int
+    #: Two-head runs: the crowd head's soft targets, where they are targets, and its class weights.
+    crowd: torch.Tensor | None = None
+    crowd_valid: torch.Tensor | None = None
+    crowd_weights: torch.Tensor | None = None
     epoch: int = 0
     step: int = 0
     best_acc: float = -1.0
     best_epoch: int = -1
+    #: Two-head runs: the crowd head's best PublicTest FERPlus-majority accuracy and its epoch.
+    best_crowd_acc: float = -1.0
+    best_crowd_epoch: int = -1
     stale: int = 0
 
 
@@ -229,6 +251,7 @@ class Trainer:
         self.device = _device(config.device)
         self.size = NETWORKS[config.network].input_size
         self.bf16 = config.bf16 and (self.device.type == "cuda" or _cpu_has_bf16())
+        self.heads = len(HEADS) if config.ferplus_mode == "both" and config.ferplus else 1
 
     def run(self, *, resume: bool = False, log: Any = print) -> TrainResult:
         config = self.config
@@ -274,9 +297,16 @@ class Trainer:
             log(
                 f"epoch {epoch + 1}/{config.epochs} loss {loss:.4f} train_acc {accuracy:.4f} "
                 f"val_acc {record['val_accuracy']:.4f} val_f1 {record['val_macro_f1']:.4f}"
-                f"{' *' if loop.stale == 0 else ''} ({record['seconds']:.0f}s)"
+                + (
+                    f" val_crowd_acc {record['val_crowd_accuracy']:.4f}"
+                    if "val_crowd_accuracy" in record
+                    else ""
+                )
+                + f"{' *' if loop.stale == 0 else ''} ({record['seconds']:.0f}s)"
             )
         epochs.close()
+        if self.heads > 1:
+            return self._finish_heads(data, loop, log)
         return self._finish(data, loop.best_acc, loop.best_epoch, log)
 
     def _prepare_data(self, resume: bool, log: Any) -> tuple[FaceDataset, FaceDataset, FaceDataset]:
@@ -289,6 +319,11 @@ class Trainer:
             f"data: {data.source} sha256={data.sha256[:12]}… train={len(train)} val={len(val)} "
             f"skipped={data.skipped} classes={train.class_counts().tolist()}"
         )
+        if self.heads > 1:
+            log(
+                f"crowd head: {int((val.crowd_labels() >= 0).sum())} PublicTest faces with a FERPlus "
+                "majority select its epoch"
+            )
         if resume:
             with (self.out / "commands.log").open("a", encoding="utf-8") as handle:
                 handle.write(" ".join(self.command) + "\n")
@@ -310,10 +345,24 @@ class Trainer:
         config = self.config
         model = create_network(config.network, **self._network_kwargs())
         if config.init_from:
-            _load_checkpoint(model, Path(config.init_from), "init_from")
+            _load_checkpoint(model, Path(config.init_from), "init_from", faces=train.images[:512])
         model = model.to(self.device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        crowd: dict[str, Any] = {}
+        if self.heads > 1:
+            from moodlens.data.ferplus import crowd_distribution
+
+            assert train.votes is not None
+            soft, valid = crowd_distribution(train.votes)
+            top = soft[valid].argmax(axis=1)
+            crowd = {
+                "crowd": torch.from_numpy(soft),
+                "crowd_valid": torch.from_numpy(valid),
+                "crowd_weights": class_weights(
+                    np.bincount(top, minlength=NUM_CLASSES), config.class_weighting
+                ).to(self.device),
+            }
         return _Loop(
             model=model,
             ema=EMA(model, config.ema_decay),
@@ -325,6 +374,7 @@ class Trainer:
             soft=None if train.soft_labels is None else torch.from_numpy(train.soft_labels),
             gen=gen,
             steps_per_epoch=max(1, len(train) // config.batch_size),
+            **crowd,
         )
 
     def _restore(self, loop: _Loop, log: Any) -> None:
@@ -336,6 +386,8 @@ class Trainer:
         restore_rng(ckpt["rng"], loop.gen)
         loop.epoch, loop.step = ckpt["epoch"] + 1, ckpt["step"]
         loop.best_acc, loop.best_epoch, loop.stale = ckpt["best_acc"], ckpt["best_epoch"], ckpt["stale"]
+        loop.best_crowd_acc = ckpt.get("best_crowd_acc", -1.0)
+        loop.best_crowd_epoch = ckpt.get("best_crowd_epoch", -1)
         log(f"resumed from {self.out / LAST} after epoch {ckpt['epoch'] + 1}/{self.config.epochs}")
 
     def _train_epoch(self, loop: _Loop, epoch: int) -> tuple[float, float]:
@@ -355,8 +407,13 @@ class Trainer:
                 group["lr"] = lr_at(loop.step, loop.steps_per_epoch, config)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 logits = loop.model(x).float()
-                soft = None if loop.soft is None else loop.soft[idx].to(self.device)
-                loss = self._loss(logits, y, soft, loop.weights)
+                if self.heads > 1:
+                    loss = self._crowd_loss(loop, logits[:, NUM_CLASSES:], idx)
+                    logits = logits[:, :NUM_CLASSES]
+                    loss = loss + self._loss(logits, y, None, loop.weights)
+                else:
+                    soft = None if loop.soft is None else loop.soft[idx].to(self.device)
+                    loss = self._loss(logits, y, soft, loop.weights)
                 if loop.teacher is not None:
                     loss = self._distil(loss, logits, loop.teacher, x)
             loop.optimizer.zero_grad(set_to_none=True)
@@ -388,31 +445,62 @@ class Trainer:
         )
         return (1 - config.distill_alpha) * loss + config.distill_alpha * kd * temp * temp
 
+    def _crowd_loss(self, loop: _Loop, logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Soft cross-entropy of the crowd head against the vote shares, on rows that are targets."""
+        assert loop.crowd is not None and loop.crowd_valid is not None and loop.crowd_weights is not None
+        valid = loop.crowd_valid[idx].to(self.device)
+        if not bool(valid.any()):
+            return logits.sum() * 0.0
+        target = loop.crowd[idx].to(self.device)[valid]
+        eps = self.config.label_smoothing
+        target = target * (1 - eps) + eps / NUM_CLASSES
+        per_example = -(target * F.log_softmax(logits[valid], dim=1)).sum(dim=1)
+        weights = loop.crowd_weights[target.argmax(dim=1)]
+        # Scaled to the whole batch, so that a batch with fewer crowd targets weighs less.
+        return (per_example * weights).sum() / len(idx)
+
+    def _save_best(self, loop: _Loop, epoch: int, accuracy: float, head: str | None) -> None:
+        best = {
+            "ema": loop.ema.model.state_dict(),
+            "epoch": epoch,
+            "val_accuracy": accuracy,
+            "network": self.config.network,
+            "head": head,
+        }
+        atomic_save(best, self.out / best_checkpoint(head))
+
     def _end_epoch(
         self, loop: _Loop, epoch: int, val: FaceDataset, *, loss: float, accuracy: float, seconds: float
     ) -> dict[str, Any]:
-        """Validate the EMA weights on PublicTest, keep the best, log, and checkpoint."""
+        """Validate the EMA weights on PublicTest, keep the best (per head), log, and checkpoint."""
         probs = predict_probabilities(
-            loop.ema.model, val.images, size=self.size, device=self.device, bf16=self.bf16
+            loop.ema.model, val.images, size=self.size, device=self.device, bf16=self.bf16, heads=self.heads
         )
-        metrics = compute_metrics(val.labels, probs.argmax(1))
+        metrics = compute_metrics(val.labels, probs[:, :NUM_CLASSES].argmax(1))
+        improved = False
         if metrics.accuracy > loop.best_acc:
-            loop.best_acc, loop.best_epoch, loop.stale = metrics.accuracy, epoch, 0
-            best = {
-                "ema": loop.ema.model.state_dict(),
-                "epoch": epoch,
-                "val_accuracy": loop.best_acc,
-                "network": self.config.network,
+            loop.best_acc, loop.best_epoch, improved = metrics.accuracy, epoch, True
+            self._save_best(loop, epoch, loop.best_acc, HEADS[0] if self.heads > 1 else None)
+        crowd_record: dict[str, float] = {}
+        if self.heads > 1:
+            crowd = val.crowd_labels()
+            rated = crowd >= 0
+            crowd_metrics = compute_metrics(crowd[rated], probs[rated, NUM_CLASSES:].argmax(1))
+            crowd_record = {
+                "val_crowd_accuracy": crowd_metrics.accuracy,
+                "val_crowd_macro_f1": crowd_metrics.macro_f1,
             }
-            atomic_save(best, self.out / BEST)
-        else:
-            loop.stale += 1
+            if crowd_metrics.accuracy > loop.best_crowd_acc:
+                loop.best_crowd_acc, loop.best_crowd_epoch, improved = crowd_metrics.accuracy, epoch, True
+                self._save_best(loop, epoch, loop.best_crowd_acc, HEADS[1])
+        loop.stale = 0 if improved else loop.stale + 1
         record = {
             "epoch": epoch + 1,
             "train_loss": loss,
             "train_accuracy": accuracy,
             "val_accuracy": metrics.accuracy,
             "val_macro_f1": metrics.macro_f1,
+            **crowd_record,
             "lr": loop.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
         }
@@ -428,6 +516,8 @@ class Trainer:
                 "step": loop.step,
                 "best_acc": loop.best_acc,
                 "best_epoch": loop.best_epoch,
+                "best_crowd_acc": loop.best_crowd_acc,
+                "best_crowd_epoch": loop.best_crowd_epoch,
                 "stale": loop.stale,
                 "config": self.config.to_dict(),
             },
@@ -441,7 +531,7 @@ class Trainer:
                 "pretrained": self.config.pretrained if pretrained is None else pretrained,
                 "freeze_backbone": self.config.freeze_backbone,
             }
-        return {}
+        return {"heads": self.heads} if self.heads > 1 else {}
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         groups = _param_groups(model, self.config.weight_decay)
@@ -484,7 +574,7 @@ class Trainer:
         model = model.to(self.device)
         test_acc = test_f1 = None
         test_metrics: dict[str, Any] = {}
-        if "PrivateTest" in set(data.splits.tolist()) and not self.config.limit:
+        if "PrivateTest" in set(data.splits.tolist()) and not self.config.limit and self.config.final_test:
             test = data.split("PrivateTest")
             probs = predict_probabilities(model, test.images, size=self.size, device=self.device, bf16=False)
             metrics = compute_metrics(test.labels, probs.argmax(1))
@@ -512,14 +602,94 @@ class Trainer:
         log(f"exported {onnx_path} (+ {onnx_path.with_suffix('.json').name})")
         return TrainResult(self.out, best_epoch + 1, best_acc, test_acc, test_f1, onnx_path)
 
+    def _finish_heads(self, data: FaceDataset, loop: _Loop, log: Any) -> TrainResult:
+        """Export each head of a two-head run from its own best epoch (no PrivateTest look when
+        ``final_test`` is off: the shipped, calibrated copies are measured once instead)."""
+        from moodlens.training.export import export_onnx
+
+        history = [json.loads(line) for line in (self.out / "history.jsonl").read_text().splitlines()]
+        selected = {
+            HEADS[0]: (loop.best_acc, loop.best_epoch, "FER2013 labels"),
+            HEADS[1]: (loop.best_crowd_acc, loop.best_crowd_epoch, "FERPlus majority"),
+        }
+        exports: dict[str, Path] = {}
+        for index, head in enumerate(HEADS):
+            model = create_network(self.config.network, heads=self.heads)
+            load_state(model, self.out / best_checkpoint(head))
+            model = model.to(self.device)
+            accuracy, epoch, scored_on = selected[head]
+            test_metrics: dict[str, Any] = {}
+            if (
+                "PrivateTest" in set(data.splits.tolist())
+                and not self.config.limit
+                and self.config.final_test
+            ):
+                test = data.split("PrivateTest")
+                truth = test.labels if head == HEADS[0] else test.crowd_labels()
+                rated = truth >= 0
+                probs = predict_probabilities(
+                    model,
+                    test.images[rated],
+                    size=self.size,
+                    device=self.device,
+                    bf16=False,
+                    heads=self.heads,
+                )[:, index * NUM_CLASSES : (index + 1) * NUM_CLASSES]
+                metrics = compute_metrics(truth[rated], probs.argmax(1))
+                test_metrics = {"PrivateTest": {"accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}}
+                log(f"{head} head PrivateTest ({scored_on}): accuracy {metrics.accuracy:.4f}")
+            summary = {
+                "network": self.config.network,
+                "head": head,
+                "scored_on": scored_on,
+                "parameters": count_parameters(model),
+                "best_epoch": epoch + 1,
+                "epochs_run": len(history),
+                "metrics": {"PublicTest": {"accuracy": accuracy}, **test_metrics},
+                "train_seconds": sum(h["seconds"] for h in history),
+                "data_sha256": data.sha256,
+                "data_source": data.source,
+                "seed": self.config.seed,
+                "command": " ".join(self.command),
+                "moodlens_version": __version__,
+                "torch_version": torch.__version__,
+                "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+            }
+            self._write_json(f"summary-{head}.json", summary)
+            exports[head] = export_onnx(
+                model.cpu(),
+                self.out / f"model-{head}.onnx",
+                input_size=self.size,
+                training=summary,
+                head=index,
+            )
+            log(f"exported {exports[head]} (+ {exports[head].with_suffix('.json').name})")
+        return TrainResult(
+            self.out, loop.best_epoch + 1, loop.best_acc, None, None, exports[HEADS[0]], head_models=exports
+        )
+
     def _write_json(self, name: str, value: Any) -> None:
         (self.out / name).write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _load_checkpoint(model: nn.Module, path: Path, role: str) -> None:
-    """Weights for a teacher or a fine-tuning start, with an error that names the file and its role."""
+def _load_checkpoint(model: nn.Module, path: Path, role: str, *, faces: np.ndarray | None = None) -> None:
+    """Weights for a teacher or a fine-tuning start, with an error that names the file and its role.
+
+    A fine-tuning start may also be an exported VGG model (``.onnx``, the shipped one included):
+    ``faces`` then measure its batch-norm statistics (see ``onnx_import``).
+    """
     if not path.is_file():
         raise FileNotFoundError(f"{role} checkpoint {path} does not exist")
+    if path.suffix == ".onnx" and faces is not None:
+        from moodlens.training.onnx_import import import_vgg
+
+        try:
+            import_vgg(model, path, _to_tensor(faces).float())
+        except ValueError as exc:
+            raise ValueError(
+                f"{role} model {path} does not fit network {type(model).__name__}: {exc}"
+            ) from None
+        return
     try:
         load_state(model, path)
     except RuntimeError as exc:

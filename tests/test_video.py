@@ -276,8 +276,19 @@ def test_camera_cli_without_window_or_outputs(
 ) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert main(["camera"]) == 2
-    assert "cannot open a window" in capsys.readouterr().err
+    assert main(["camera", "--view", "window"]) == 2
+    assert "cannot open a window: no display" in capsys.readouterr().err
+
+
+def test_camera_cli_falls_back_to_the_browser_view(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a window (no display, or the headless OpenCV), the live picture goes to the browser."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    video = _write_avi(tmp_path / "v.avi", 10)
+    assert main(["camera", "--device", str(video), "--no-open"]) == 0
+    err = capsys.readouterr().err
+    assert "live view (no display (DISPLAY is not set)): http://127.0.0.1:" in err
 
 
 def test_camera_cli_reports_a_missing_camera(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

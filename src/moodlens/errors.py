@@ -26,11 +26,22 @@ class VideoError(MoodlensError):
     """A video source could not be opened or read, or an output could not be written."""
 
 
+class StoreError(MoodlensError):
+    """The history database cannot be used: unreachable, locked, or at another schema revision.
+
+    Defined here, not in ``moodlens.store``, so that code paths which only *handle* it import
+    nothing from the ``[store]`` extra.
+    """
+
+
 class MissingExtraError(MoodlensError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     def __init__(self, module: str, extra: str) -> None:
-        super().__init__(f"this feature needs the '{module}' package: pip install 'moodlens[{extra}]'")
+        super().__init__(
+            f"this needs the [{extra}] extra (the '{module}' package is missing): "
+            f"pip install 'moodlens[{extra}]'"
+        )
         self.module = module
         self.extra = extra
 

@@ -27,13 +27,24 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "camera",
         help="live apparent expressions from a camera (q or Esc quits)",
-        description="Read a camera (or a stream URL), show faces with tracked, smoothed apparent "
-        "expressions in a window, and optionally record the annotated video and a timeline. "
-        "When processing is slower than the camera, frames are dropped rather than queued. A "
-        "visible indicator shows that the camera is in use.",
+        description="Read a camera (or a stream URL) and show faces with tracked, smoothed apparent "
+        "expressions live: in an OpenCV window when the installed OpenCV has one, otherwise in your "
+        "browser (a page served on 127.0.0.1 with a private link, opened for you). Optionally record "
+        "the annotated video and a timeline. When processing is slower than the camera, frames are "
+        "dropped rather than queued. A visible indicator shows that the camera is in use.",
     )
     parser.add_argument("--device", default="0", help="camera index or stream URL (default: 0)")
-    parser.add_argument("--no-window", action="store_true", help="do not open a window")
+    parser.add_argument(
+        "--view",
+        choices=("auto", "window", "browser", "none"),
+        default="auto",
+        help="where to show the live picture: auto (a window if OpenCV has one, else the browser; "
+        "default), window, browser, or none",
+    )
+    parser.add_argument("--no-window", action="store_true", help="show no live picture (same as --view none)")
+    parser.add_argument(
+        "--no-open", action="store_true", help="with the browser view: print its link, do not open a browser"
+    )
     parser.add_argument("--seconds", type=float, help="stop after this many seconds")
     add_stream_options(parser)
     add_analyzer_options(parser, min_face=40, max_side=320, threads=1)
@@ -48,38 +59,52 @@ def window_available() -> tuple[bool, str]:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         return False, "no display (DISPLAY is not set)"
+    if "GUI" in cv2.getBuildInformation() and "NONE" in _gui_line(cv2.getBuildInformation()):
+        return False, "this OpenCV build has no window support (the headless wheel moodlens installs)"
     try:
         cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
     except cv2.error:
-        return False, (
-            "this OpenCV build has no window support (opencv-python-headless); install opencv-python<5 "
-            "instead, or watch in the browser with 'moodlens serve'"
-        )
+        return False, "this OpenCV build has no window support (the headless wheel moodlens installs)"
     return True, ""
+
+
+def _gui_line(build: str) -> str:
+    for line in build.splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.upper()
+    return ""
+
+
+def choose_view(args: argparse.Namespace) -> tuple[str, str]:
+    """The live view to use (window, browser or none) and, when it is not the asked one, why."""
+    if args.no_window or args.view == "none":
+        return "none", ""
+    if args.view == "browser":
+        return "browser", ""
+    has_window, why = window_available()
+    if has_window:
+        return "window", ""
+    if args.view == "window":
+        return "error", why
+    return "browser", why
 
 
 def run(args: argparse.Namespace) -> int:
     import cv2
 
+    from moodlens.errors import StoreError
+    from moodlens.pipeline.preview import BrowserPreview
     from moodlens.pipeline.runner import run_stream
     from moodlens.pipeline.sources import LatestFrameReader, VideoSource
     from moodlens.render import default_annotator
-    from moodlens.store.database import StoreError
 
     if not check_consent(args, "camera"):
         return 2
-    show = not args.no_window
-    if show:
-        show, why = window_available()
-        if not show:
-            if not (args.out or args.timeline or args.summary or args.db):
-                print(
-                    f"moodlens camera: error: cannot open a window: {why}; pass --out, --timeline or "
-                    "--summary to record without one",
-                    file=sys.stderr,
-                )
-                return 2
-            print(f"moodlens camera: no window ({why}); recording only", file=sys.stderr)
+    view, why = choose_view(args)
+    if view == "error":
+        print(f"moodlens camera: error: cannot open a window: {why}; use --view browser", file=sys.stderr)
+        return 2
+    show = view == "window"
     try:
         analyzer = build_analyzer(args)
         stream = build_stream(args, analyzer)
@@ -88,9 +113,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
 
+    preview: Any = None
+
     def on_frame(frame: Any, result: Any, drawn: Any) -> bool:
         if deadline is not None and time.monotonic() > deadline:
             return False
+        if preview is not None:
+            if drawn is not None:
+                preview.show(drawn)
+            return not preview.stop_requested
         if not show or drawn is None:
             return True
         cv2.imshow(WINDOW, drawn)
@@ -108,6 +139,14 @@ def run(args: argparse.Namespace) -> int:
         )
         reader = LatestFrameReader(source)
         stack.callback(reader.close)
+        if view == "browser":
+            preview = stack.enter_context(BrowserPreview(title=f"camera {info.name}"))
+            reason = f" ({why})" if why else ""
+            print(f"live view{reason}: {preview.url}  (Stop on the page or Ctrl-C ends)", file=sys.stderr)
+            if not args.no_open:
+                import webbrowser
+
+                webbrowser.open(preview.url)
         video, sinks, writer = open_outputs(stack, args, info, f"camera {info.name}")
         annotator = default_annotator(fps=True, bars=not args.no_bars)
         annotator.annotators = (*annotator.annotators, _CameraIndicator())

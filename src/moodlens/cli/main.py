@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from moodlens._version import __version__
-from moodlens.errors import MoodlensError
+from moodlens.errors import MissingExtraError, MoodlensError
 
 _COMMANDS = ("image", "video", "camera", "train", "evaluate", "export", "history", "serve", "info")
 
@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MissingExtraError as exc:
+        print(f"moodlens {args.command}: {exc}", file=sys.stderr)
+        return 2
     except MoodlensError as exc:
         print(f"moodlens {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -48,15 +48,15 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moodlens.errors import extra_required
+    from moodlens.training.catalog import CATALOG
 
-    with extra_required("train", "torch", "onnx"):
-        from moodlens.training.config import load_config, parse_override
-        from moodlens.training.networks import NETWORKS
-        from moodlens.training.trainer import Trainer
     if args.list_networks:
-        for name, spec in NETWORKS.items():
+        for name, spec in CATALOG.items():
             print(f"{name:20s} input {spec.input_size}x{spec.input_size}  {spec.description}")
         return 0
+    with extra_required("train", "torch", "onnx"):
+        from moodlens.training.config import load_config, parse_override
+        from moodlens.training.trainer import Trainer
     overrides: dict[str, Any] = {}
     for flag in (
         "data",

@@ -34,10 +34,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from moodlens.errors import StoreError
     from moodlens.pipeline.runner import run_stream
     from moodlens.pipeline.sources import PrefetchReader, VideoSource
     from moodlens.render import default_annotator
-    from moodlens.store.database import StoreError
 
     if not check_consent(args, "video"):
         return 2

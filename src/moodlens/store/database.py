@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from moodlens.errors import MoodlensError
+from moodlens.errors import StoreError
 
 #: The schema revision this version of moodlens reads and writes (the newest migration).
 SCHEMA_REVISION = "0001"
@@ -22,8 +22,7 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 ENV_URL = "MOODLENS_DB"
 
 
-class StoreError(MoodlensError):
-    """The history database cannot be used: unreachable, locked, or at another schema revision."""
+__all__ = ["SCHEMA_REVISION", "StoreError", "default_path", "migrate", "resolve_url"]
 
 
 def default_path() -> Path:

@@ -58,7 +58,8 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        from moodlens.training.networks import MULTI_HEAD_NETWORKS, NETWORKS
+        from moodlens.training.catalog import CATALOG as NETWORKS
+        from moodlens.training.catalog import MULTI_HEAD_NETWORKS
 
         checks = [
             (self.network in NETWORKS, f"network must be one of {', '.join(NETWORKS)}"),

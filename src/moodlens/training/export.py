@@ -77,7 +77,13 @@ def export_onnx(
 
 
 def max_abs_difference(
-    model: nn.Module, onnx_path: str | Path, input_size: int, n: int = 16, seed: int = 0
+    model: nn.Module,
+    onnx_path: str | Path,
+    input_size: int,
+    *,
+    n: int = 16,
+    seed: int = 0,
+    head: int | None = None,
 ) -> float:
     """Largest |torch - ONNX Runtime| over the probabilities of ``n`` random images."""
     import onnxruntime as ort
@@ -85,7 +91,7 @@ def max_abs_difference(
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 255, size=(n, 1, input_size, input_size)).astype(np.float32)
     with torch.no_grad():
-        expected = torch.softmax(model.cpu().float().eval()(torch.from_numpy(x)), dim=1).numpy()
+        expected = _WithSoftmax(model.cpu().float().eval(), head)(torch.from_numpy(x)).numpy()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x})[0]
     return float(np.abs(expected - got).max())

@@ -15,6 +15,20 @@ import torch
 from torch import nn
 
 from moodlens.labels import NUM_CLASSES
+from moodlens.training.catalog import CATALOG, MULTI_HEAD_NETWORKS, TRANSFER_NETWORKS
+
+__all__ = [
+    "MULTI_HEAD_NETWORKS",
+    "NETWORKS",
+    "TRANSFER_NETWORKS",
+    "NetworkSpec",
+    "PerImageStandardize",
+    "SeedCNN",
+    "VGGNet",
+    "count_parameters",
+    "create_network",
+    "load_state",
+]
 
 
 class PerImageStandardize(nn.Module):
@@ -129,25 +143,17 @@ def _efficientnet_lite0(pretrained: bool = True, freeze_backbone: bool = False) 
     return efficientnet_lite0(pretrained=pretrained, freeze_backbone=freeze_backbone)
 
 
-NETWORKS: dict[str, NetworkSpec] = {
-    "seed_cnn": NetworkSpec(SeedCNN, 48, "the seed project's Keras CNN, as a baseline"),
-    "vgg_s": NetworkSpec(
-        lambda heads=1: VGGNet((32, 64, 128, 256), heads=heads), 48, "compact VGG, widths 32-256"
-    ),
-    "vgg_m": NetworkSpec(lambda heads=1: VGGNet((48, 96, 192, 384), heads=heads), 48, "VGG, widths 48-384"),
-    "vgg_l": NetworkSpec(
-        lambda heads=1: VGGNet((64, 128, 256, 512), heads=heads), 48, "VGG, widths 64-512 (teacher)"
-    ),
-    "mobilenet_v2": NetworkSpec(_mobilenet_v2, 96, "ImageNet MobileNetV2, transfer learning"),
-    "efficientnet_lite0": NetworkSpec(
-        _efficientnet_lite0, 96, "ImageNet EfficientNet-Lite0, transfer learning"
-    ),
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "seed_cnn": SeedCNN,
+    "vgg_s": lambda heads=1: VGGNet((32, 64, 128, 256), heads=heads),
+    "vgg_m": lambda heads=1: VGGNet((48, 96, 192, 384), heads=heads),
+    "vgg_l": lambda heads=1: VGGNet((64, 128, 256, 512), heads=heads),
+    "mobilenet_v2": _mobilenet_v2,
+    "efficientnet_lite0": _efficientnet_lite0,
 }
-
-
-TRANSFER_NETWORKS = ("mobilenet_v2", "efficientnet_lite0")
-#: Networks that can carry a FER2013 head and a crowd head on one backbone (``ferplus_mode="both"``).
-MULTI_HEAD_NETWORKS = ("vgg_s", "vgg_m", "vgg_l")
+NETWORKS: dict[str, NetworkSpec] = {
+    name: NetworkSpec(_BUILDERS[name], info.input_size, info.description) for name, info in CATALOG.items()
+}
 
 
 def create_network(name: str, **kwargs: object) -> nn.Module:

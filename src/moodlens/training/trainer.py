@@ -26,6 +26,7 @@ from moodlens.data import FaceDataset, load_dataset
 from moodlens.evaluation.metrics import compute_metrics
 from moodlens.labels import NUM_CLASSES
 from moodlens.training.augment import augment_batch, resize_batch
+from moodlens.training.catalog import HEADS
 from moodlens.training.config import TrainConfig
 from moodlens.training.networks import (
     NETWORKS,
@@ -38,10 +39,8 @@ from moodlens.training.state import EMA, atomic_save, lr_at, restore_rng, rng_st
 
 LAST = "last.pt"
 BEST = "best.pt"
-#: The heads of a network trained with ``ferplus_mode = "both"``, in logit order: FER2013's own
-#: labels, and the FERPlus crowd's votes. Each keeps its own best checkpoint (``best-NAME.pt``),
-#: selected on PublicTest by its own measure.
-HEADS = ("fer2013", "crowd")
+# Each head of a two-head run (catalog.HEADS) keeps its own best checkpoint (``best-NAME.pt``),
+# selected on PublicTest by its own measure.
 
 
 def best_checkpoint(head: str | None) -> str:

@@ -33,6 +33,7 @@ def test_public_api_is_what_we_mean_to_export() -> None:
             "create_detector",
             "crop_faces",
             "default_classifier",
+            "load_classifier",
             "load_image",
         ]
     )

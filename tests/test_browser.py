@@ -185,3 +185,40 @@ def test_live_page_to_dashboard_and_delete(server: str, browser: object) -> None
     _shot(driver, "4-deleted.png")
     with urllib.request.urlopen(f"{server}/api/v1/sessions") as response:
         assert response.read() == b"[]"
+
+
+@pytest.mark.parametrize(("path", "marker"), [("/docs", ".opblock"), ("/redoc", "[data-section-id]")])
+def test_api_docs_render_every_endpoint(server: str, browser: object, path: str, marker: str) -> None:
+    """The docs pages render the OpenAPI document FastAPI emits (3.1), listing every operation."""
+    import json
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with urllib.request.urlopen(f"{server}/openapi.json", timeout=5) as response:
+        spec = json.loads(response.read())
+    assert spec["openapi"].startswith("3.1")
+    operations = {
+        (method.upper(), route)
+        for route, item in spec["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    driver = browser
+    driver.get(server + path)  # type: ignore[attr-defined]
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, marker))
+    text = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    assert "Unable to render" not in text
+    if path == "/docs":
+        shown = {
+            (
+                block.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text.strip(),
+                block.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"),
+            )
+            for block in driver.find_elements(By.CSS_SELECTOR, ".opblock")  # type: ignore[attr-defined]
+        }
+        assert operations <= shown, operations - shown
+    else:
+        for _method, route in operations:
+            assert route in text or route.replace("{", "").replace("}", "") in text, route
+    _shot(driver, f"api{path.replace('/', '-')}.png")

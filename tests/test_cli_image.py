@@ -111,3 +111,22 @@ def test_info_reports_models_and_extras(capsys: pytest.CaptureFixture[str]) -> N
     assert info["detector"].startswith("yunet via ")
     assert info["model"]["bytes"] > 0
     assert set(info["extras"]) == {"train", "store", "postgres", "serve"}
+
+
+def test_a_batch_in_a_terminal_prints_every_file_above_the_bar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a progress bar (stderr is a terminal), the per-file results still reach stdout."""
+    import sys
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        _photo(folder / name)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["image", str(folder), "--out", str(tmp_path / "drawn")]) == 0
+    captured = capsys.readouterr()
+    assert [line.split(":")[0] for line in captured.out.splitlines()] == [
+        str(folder / n) for n in ("a.jpg", "b.jpg", "c.jpg")
+    ]
+    assert f"annotated copies: {tmp_path / 'drawn'}" in captured.err

@@ -32,7 +32,7 @@ EXTRA_PACKAGES = (
     "uvicorn",
     "multipart",
     "python_multipart",
-    "swagger_ui_bundle",
+    "fastapi_offline",
     "pyarrow",
     "ray",
     "PIL",

@@ -18,6 +18,7 @@ from moodlens.classification import (
     OnnxClassifier,
     crop_faces,
     default_classifier,
+    load_classifier,
 )
 from moodlens.detection import DetectorSettings, FaceDetector, FakeDetector, create_detector
 from moodlens.errors import (
@@ -59,5 +60,6 @@ __all__ = [
     "create_detector",
     "crop_faces",
     "default_classifier",
+    "load_classifier",
     "load_image",
 ]

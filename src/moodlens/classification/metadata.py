@@ -53,6 +53,11 @@ class ModelMetadata:
     normalization: str = "in-graph per-image standardisation of 0..255 pixels"
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Temperature scaling fitted after training (``softmax(logits / T)``); 1 means none. The
+    #: classifier applies it, so the probabilities it returns are the calibrated ones.
+    temperature: float = 1.0
+    #: How the temperature was fitted and what it did (data, split, ECE before and after...).
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if tuple(self.labels) != LABELS:
@@ -67,6 +72,10 @@ class ModelMetadata:
         h, w = self.input_size
         if not (8 <= h <= 1024 and 8 <= w <= 1024):
             raise ModelError(f"model {self.name!r}: input size {self.input_size} is out of range")
+        if not 0.05 <= self.temperature <= 20:
+            raise ModelError(
+                f"model {self.name!r}: temperature must lie in [0.05, 20], got {self.temperature}"
+            )
 
     @property
     def channels(self) -> int:
@@ -94,6 +103,7 @@ class ModelMetadata:
             },
             "training": self.training,
             "metrics": self.metrics,
+            "calibration": {**self.calibration, "temperature": self.temperature},
         }
 
     @classmethod
@@ -119,6 +129,8 @@ class ModelMetadata:
                 normalization=str(inp.get("normalization", "")),
                 training=dict(data.get("training", {})),
                 metrics=dict(data.get("metrics", {})),
+                temperature=float(data.get("calibration", {}).get("temperature", 1.0)),
+                calibration={k: v for k, v in data.get("calibration", {}).items() if k != "temperature"},
             )
         except ModelError:
             raise

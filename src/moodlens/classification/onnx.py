@@ -107,11 +107,21 @@ class OnnxClassifier:
         if probs.shape != (n, NUM_CLASSES):
             raise ModelError(f"{self.path}: expected output (N, {NUM_CLASSES}), got {probs.shape}")
         if meta.output == "logits":
-            return _softmax(probs)
+            return _softmax(probs / np.float32(meta.temperature))
         # Quantized or half-precision models round their probabilities (an INT8 output moves in
         # steps of 1/255), so the rows no longer sum to exactly 1; rescale rather than reject.
         probs = np.clip(probs, 0.0, None)
         totals = probs.sum(axis=1, keepdims=True)
         if not np.all(np.isfinite(totals)) or np.any(totals <= 0):
             raise ModelError(f"{self.path}: the model returned rows that are not probabilities")
-        return np.asarray(probs / totals, dtype=np.float32)
+        probs = probs / totals
+        if meta.temperature != 1.0:
+            probs = apply_temperature(probs, meta.temperature)
+        return np.asarray(probs, dtype=np.float32)
+
+
+def apply_temperature(probs: npt.NDArray[np.float32], temperature: float) -> npt.NDArray[np.float32]:
+    """``softmax(logits / T)`` from ``softmax(logits)``: log p differs from the logits by a per-row
+    constant, so ``p ** (1/T)`` renormalised is exactly the tempered softmax."""
+    logp = np.log(np.clip(probs, 1e-12, None)) / np.float32(temperature)
+    return _softmax(logp.astype(np.float32))

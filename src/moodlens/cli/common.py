@@ -44,7 +44,7 @@ def add_analyzer_options(
         help=f"longest side the detector scans, when --min-face allows (default: {max_side})",
     )
     group.add_argument("--max-faces", type=int, metavar="N", help="keep only the N most confident faces")
-    group.add_argument("--model", metavar="PATH", help="classifier ONNX model (default: the shipped one)")
+    add_model_option(group)
     group.add_argument(
         "--threads",
         type=int,
@@ -54,9 +54,20 @@ def add_analyzer_options(
     group.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
 
 
+def add_model_option(group: Any) -> None:
+    from moodlens.classification.registry import DEFAULT_MODEL_NAME, SHIPPED_MODELS
+
+    group.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help=f"classifier: a shipped model ({', '.join(SHIPPED_MODELS)}) or an ONNX file with its JSON "
+        f"(default: {DEFAULT_MODEL_NAME}; 'moodlens info' says what each was trained on)",
+    )
+
+
 def build_analyzer(args: argparse.Namespace) -> Any:
     """An Analyzer from the shared options (validation errors become ValueError messages)."""
-    from moodlens.classification import OnnxClassifier, default_classifier
+    from moodlens.classification import load_classifier
     from moodlens.detection import create_detector
     from moodlens.pipeline import Analyzer
 
@@ -67,11 +78,7 @@ def build_analyzer(args: argparse.Namespace) -> Any:
         max_side=args.max_side,
         model=args.detector_model,
     )
-    classifier = (
-        OnnxClassifier(args.model, threads=args.threads)
-        if args.model
-        else default_classifier(threads=args.threads)
-    )
+    classifier = load_classifier(args.model, threads=args.threads)
     return Analyzer(detector, classifier, max_faces=args.max_faces, max_pixels=args.max_pixels)
 
 

@@ -16,7 +16,9 @@ def register(sub: Any) -> None:
         "(CSV or image folders) and write metrics.json, confusion.png, errors.png, predictions.csv "
         "and report.html into --out.",
     )
-    parser.add_argument("--model", help="ONNX model with its .json (default: the shipped model)")
+    from moodlens.cli.common import add_model_option
+
+    add_model_option(parser)
     parser.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or image-folder root")
     parser.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
     parser.add_argument("--out", required=True, help="folder for the report")
@@ -33,20 +35,31 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moodlens.classification import OnnxClassifier, default_model_path
+    from moodlens.classification import OnnxClassifier, model_path
     from moodlens.data import SPLITS, load_dataset
     from moodlens.evaluation import evaluate, write_report
 
     if args.split not in SPLITS:
         print(f"moodlens evaluate: error: --split must be one of {', '.join(SPLITS)}", file=sys.stderr)
         return 2
-    model = args.model or default_model_path()
+    model = model_path(args.model)
     classifier = OnnxClassifier(model, threads=args.threads, batch_size=256)
     data = load_dataset(args.data, ferplus=args.ferplus, skip_bad=args.skip_bad)
     result = evaluate(classifier, data, args.split, model=str(model), tta=args.tta)
     paths = write_report(result, args.out)
     m = result.metrics
-    print(f"{args.split}: {m.count} faces, accuracy {m.accuracy:.4f}, macro-F1 {m.macro_f1:.4f}")
+    ece = result.extra["calibration"]["ece"]
+    labels = result.extra["labels_from"]
+    print(
+        f"{args.split} ({labels} labels): {m.count} faces, accuracy {m.accuracy:.4f}, "
+        f"macro-F1 {m.macro_f1:.4f}, ECE {ece:.4f}"
+        + (
+            f" (without the model's temperature {result.extra['temperature']:.2f}: "
+            f"{result.extra['calibration_without_temperature']['ece']:.4f})"
+            if "calibration_without_temperature" in result.extra
+            else ""
+        )
+    )
     for c in m.per_class:
         print(f"  {c.label:9s} precision {c.precision:.3f} recall {c.recall:.3f} F1 {c.f1:.3f} ({c.support})")
     print(f"report: {paths['report']}")
@@ -59,9 +72,15 @@ def run(args: argparse.Namespace) -> int:
         entry = {
             "accuracy": round(m.accuracy, 5),
             "macro_f1": round(m.macro_f1, 5),
+            "ece": round(ece, 5),
+            "count": m.count,
+            "labels": labels,
             "tta": args.tta,
             "data_sha256": data.sha256,
         }
-        save_metadata(replace(meta, metrics={**meta.metrics, args.split: entry}), model)
-        print(f"recorded {args.split} figures in {Path(str(model)).with_suffix('.json')}")
+        if "calibration_without_temperature" in result.extra:
+            entry["ece_without_temperature"] = result.extra["calibration_without_temperature"]["ece"]
+        key = args.split if args.ferplus is None else f"{args.split} FERPlus"
+        save_metadata(replace(meta, metrics={**meta.metrics, key: entry}), model)
+        print(f"recorded {key} figures in {Path(str(model)).with_suffix('.json')}")
     return 0

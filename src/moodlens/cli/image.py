@@ -222,9 +222,13 @@ def run(args: argparse.Namespace) -> int:
             record.pop("timings_ms", None)
             if args.json:
                 print(json.dumps(record), flush=True)
-            elif progress is None:
+            else:
                 for line in _describe(name, result):
-                    print(line, flush=True)
+                    if progress is None:
+                        print(line, flush=True)
+                    else:
+                        # Above the progress bar, on stdout: a batch in a terminal shows every face.
+                        progress.write(line, file=sys.stdout)
             if writer:
                 writer.write(record)
             if out is not None:
@@ -245,6 +249,11 @@ def run(args: argparse.Namespace) -> int:
             f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)",
             file=sys.stderr,
         )
+    if out is not None:
+        where = out if many or out.suffix.lower() not in IMAGE_SUFFIXES else out.resolve()
+        print(f"annotated copies: {where}", file=sys.stderr)
+    if writer:
+        print(f"results: {args.output}", file=sys.stderr)
     if failures:
         print(f"{len(failures)} input(s) could not be processed:", file=sys.stderr)
         for name, reason in failures:

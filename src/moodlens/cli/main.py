@@ -10,7 +10,18 @@ from typing import Any
 from moodlens._version import __version__
 from moodlens.errors import MissingExtraError, MoodlensError
 
-_COMMANDS = ("image", "video", "camera", "train", "evaluate", "export", "history", "serve", "info")
+_COMMANDS = (
+    "image",
+    "video",
+    "camera",
+    "train",
+    "evaluate",
+    "calibrate",
+    "export",
+    "history",
+    "serve",
+    "info",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     image.register(sub)
     train.register(sub)
-    for name in ("video", "camera", "evaluate", "export", "history", "serve", "info"):
+    for name in ("video", "camera", "evaluate", "calibrate", "export", "history", "serve", "info"):
         module = _optional_command(name)
         if module is not None:
             module.register(sub)

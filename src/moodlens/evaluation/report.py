@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -80,6 +82,46 @@ def error_gallery(evaluation: Evaluation, count: int = 48, columns: int = 8) -> 
     return image
 
 
+def reliability_image(curves: dict[str, dict[str, Any]], title: str = "") -> npt.NDArray[np.uint8]:
+    """A reliability diagram: accuracy against mean confidence per bin, one curve per entry
+    (``Reliability.to_dict()`` values), with the diagonal of perfect calibration."""
+    size, left, top = 420, 70, 40
+    image = np.full((top + size + 90, left + size + 30, 3), 255, np.uint8)
+
+    def point(x: float, y: float) -> tuple[int, int]:
+        return left + round(x * size), top + round((1 - y) * size)
+
+    cv2.rectangle(image, point(0, 1), point(1, 0), (120, 120, 120), 1)
+    for k in range(1, 10):
+        cv2.line(image, point(k / 10, 0), point(k / 10, 1), (235, 235, 235), 1)
+        cv2.line(image, point(0, k / 10), point(1, k / 10), (235, 235, 235), 1)
+    for k in range(0, 11, 2):
+        cv2.putText(
+            image, f"{k / 10:.1f}", (point(k / 10, 0)[0] - 12, top + size + 18), _FONT, 0.4, (0, 0, 0), 1
+        )
+        cv2.putText(image, f"{k / 10:.1f}", (left - 34, point(0, k / 10)[1] + 4), _FONT, 0.4, (0, 0, 0), 1)
+    cv2.line(image, point(0, 0), point(1, 1), (150, 150, 150), 1, cv2.LINE_AA)
+    cv2.putText(image, "confidence (top class)", (left + 110, top + size + 40), _FONT, 0.5, (0, 0, 0), 1)
+    cv2.putText(image, "accuracy", (4, top - 14), _FONT, 0.5, (0, 0, 0), 1)
+    palette = [(200, 90, 20), (30, 30, 220), (40, 150, 40)]
+    for n, (name, curve) in enumerate(curves.items()):
+        colour = palette[n % len(palette)]
+        points = [
+            point(c, a)
+            for c, a, k in zip(curve["confidence"], curve["accuracy"], curve["count"], strict=True)
+            if c is not None and a is not None and k > 0
+        ]
+        for a, b in itertools.pairwise(points):
+            cv2.line(image, a, b, colour, 2, cv2.LINE_AA)
+        for p in points:
+            cv2.circle(image, p, 4, colour, cv2.FILLED, cv2.LINE_AA)
+        label = f"{name}: ECE {curve['ece']:.3f}"
+        cv2.putText(image, label, (left, top + size + 62 + 20 * n), _FONT, 0.5, colour, 1, cv2.LINE_AA)
+    if title:
+        cv2.putText(image, title, (left, 22), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return image
+
+
 def _png_b64(image: npt.NDArray[np.uint8]) -> str:
     ok, buffer = cv2.imencode(".png", image)
     return base64.b64encode(buffer.tobytes()).decode() if ok else ""
@@ -94,6 +136,7 @@ def write_report(evaluation: Evaluation, out: str | Path) -> dict[str, Path]:
         "metrics": folder / "metrics.json",
         "confusion": folder / "confusion.png",
         "errors": folder / "errors.png",
+        "reliability": folder / "reliability.png",
         "predictions": folder / "predictions.csv",
         "report": folder / "report.html",
     }
@@ -104,7 +147,14 @@ def write_report(evaluation: Evaluation, out: str | Path) -> dict[str, Path]:
     )
     confusion = confusion_image(m.confusion, title)
     gallery = error_gallery(evaluation)
-    for key, image in (("confusion", confusion), ("errors", gallery)):
+    curves = {"as shipped": evaluation.extra["calibration"]} if "calibration" in evaluation.extra else {}
+    if "calibration_without_temperature" in evaluation.extra:
+        curves = {
+            "without temperature": evaluation.extra["calibration_without_temperature"],
+            f"temperature {evaluation.extra['temperature']:.2f}": evaluation.extra["calibration"],
+        }
+    diagram = reliability_image(curves, f"{Path(evaluation.model).name} on {evaluation.split}")
+    for key, image in (("confusion", confusion), ("errors", gallery), ("reliability", diagram)):
         if not cv2.imwrite(str(paths[key]), image):
             raise OSError(f"cannot write {paths[key]}")
     with paths["predictions"].open("w", newline="", encoding="utf-8") as handle:
@@ -133,7 +183,9 @@ td:first-child{{text-align:left}}</style></head>
 {m.count} faces, test-time augmentation: {"hflip" if evaluation.tta else "none"}.</p>
 <h2>Accuracy {m.accuracy:.2%} &middot; macro-F1 {m.macro_f1:.3f}</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{per_class}</table>
+<p>Labels: {html.escape(str(evaluation.extra.get("labels_from", "FER2013")))}.</p>
 <h2>Confusion matrix</h2><img alt="confusion matrix" src="data:image/png;base64,{_png_b64(confusion)}">
+<h2>Calibration</h2><img alt="reliability diagram" src="data:image/png;base64,{_png_b64(diagram)}">
 <h2>Most confident mistakes</h2><img alt="error gallery" src="data:image/png;base64,{_png_b64(gallery)}">
 <p>These are apparent expressions as labelled in the data set, not felt emotions.</p></body></html>
 """

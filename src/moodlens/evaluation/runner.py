@@ -61,7 +61,21 @@ def predict_split(
 def evaluate(
     classifier: EmotionClassifier, data: FaceDataset, split: str, *, model: str = "", tta: bool = False
 ) -> Evaluation:
+    """Metrics and calibration on one split. With a calibrated model (temperature in its
+    metadata), the ECE without the temperature is reported beside the calibrated one."""
+    from moodlens.evaluation.calibration import reliability, tempered
+
     part = data.split(split)
     probs = predict_split(classifier, part.images, tta=tta)
     metrics = compute_metrics(part.labels, probs.argmax(axis=1))
-    return Evaluation(metrics, probs, part, split, model or classifier.metadata.name, tta)
+    temperature = float(getattr(classifier.metadata, "temperature", 1.0))
+    extra: dict[str, Any] = {
+        "labels_from": "FERPlus majority" if part.votes is not None else "FER2013",
+        "temperature": temperature,
+        "calibration": reliability(probs, part.labels).to_dict(),
+    }
+    if temperature != 1.0:
+        extra["calibration_without_temperature"] = reliability(
+            tempered(probs, 1.0 / temperature), part.labels
+        ).to_dict()
+    return Evaluation(metrics, probs, part, split, model or classifier.metadata.name, tta, extra)

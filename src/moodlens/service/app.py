@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -111,12 +111,17 @@ _NO_STORE = {"cache-control": "no-store"}
 
 
 def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI from the swagger-ui-bundle wheel: the docs page needs no CDN either."""
+    """Swagger UI (/docs) and ReDoc (/redoc), served from the fastapi-offline wheel: no CDN.
+
+    fastapi-offline ships Swagger UI 5 and ReDoc 2, which read the OpenAPI 3.1 that FastAPI emits
+    (the swagger-ui-bundle wheel stopped at Swagger UI 4, which cannot render 3.1).
+    """
     try:
-        from swagger_ui_bundle import swagger_ui_path
+        import fastapi_offline
     except ImportError:
         return
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -126,4 +131,14 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="moodlens API",
+            redoc_js_url="/docs-assets/redoc.standalone.js",
+            redoc_favicon_url="/static/favicon.svg",
+            with_google_fonts=False,
         )

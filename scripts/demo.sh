@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install moodlens (inference only) and analyse a photo with the shipped default model.
+# Install moodlens (inference only: no extras) and analyse a photo with the shipped default model.
 # Without an argument it uses NASA's public-domain astronaut portrait, taken from the
 # scikit-image wheel on PyPI (only that one file is extracted).
 set -euo pipefail
@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 VENV=${MOODLENS_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e .
+# A plain install, as a user gets it; a development venv (scripts/setup.sh, editable) is kept.
+if ! "$VENV/bin/python" -c "import moodlens" 2>/dev/null; then
+  "$VENV/bin/python" -m pip install --quiet .
+fi
 photo=${1:-}
 if [ -z "$photo" ]; then
   mkdir -p demo

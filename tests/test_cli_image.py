@@ -109,7 +109,9 @@ def test_info_reports_models_and_extras(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["detector"].startswith("yunet via ")
-    assert info["model"]["bytes"] > 0
+    assert all(model["bytes"] > 0 for model in info["models"].values())
+    assert sum(model["default"] for model in info["models"].values()) == 1
+    assert set(info["data"]) == {"MOODLENS_FER2013", "MOODLENS_FERPLUS", "MOODLENS_MEDIA"}
     assert set(info["extras"]) == {"train", "store", "postgres", "serve"}
 
 
@@ -130,3 +132,11 @@ def test_a_batch_in_a_terminal_prints_every_file_above_the_bar(
         str(folder / n) for n in ("a.jpg", "b.jpg", "c.jpg")
     ]
     assert f"annotated copies: {tmp_path / 'drawn'}" in captured.err
+
+
+def test_info_as_text_names_models_extras_and_data(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "models (--model NAME):" in out and "(default)" in out
+    assert "extras:" in out and "test photos and videos:" in out
+    assert "{" not in out  # readable text, not a dumped dict

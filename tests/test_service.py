@@ -94,6 +94,8 @@ def test_analyze_multipart_and_raw(client: TestClient) -> None:
     assert multipart.status_code == 200
     face = multipart.json()["faces"][0]
     assert face["label"] == "happy" and len(face["probabilities"]) == 7
+    settings = multipart.json()["settings"]
+    assert settings["detector"] == "fake" and {"model", "max_faces"} <= set(settings)
     raw = client.post("/api/v1/analyze", content=_jpeg(), headers={"content-type": "image/jpeg"})
     assert raw.status_code == 200 and raw.json()["width"] == 160
 

@@ -414,7 +414,9 @@ def test_history_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     )
     assert main(["history", "--db", db, "trends", "--period", "week"]) == 0
     assert main(["history", "--db", db, "purge", "--all"]) == 2  # no terminal to confirm on
-    assert main(["history", "--db", db, "delete", "1"]) == 0
+    assert main(["history", "--db", db, "delete", "1"]) == 2  # confirms like purge
+    assert "pass --yes to confirm" in capsys.readouterr().err
+    assert main(["history", "--db", db, "delete", "1", "--yes"]) == 0
     assert main(["history", "--db", db, "show", "1"]) == 1
     assert "no session 1" in capsys.readouterr().err
     assert main(["history", "--db", db, "migrate"]) == 0

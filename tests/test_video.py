@@ -394,3 +394,24 @@ def test_two_real_faces_crossing_keep_their_ids(media: Path) -> None:
     assert len(long_tracks) == 2, xs_by_track
     directions = sorted(np.sign(np.diff(v)).mean() for v in long_tracks.values())
     assert directions[0] < -0.8 and directions[1] > 0.8  # one id always moves left, the other right
+
+
+def test_no_raw_opencv_or_ffmpeg_lines_before_our_message(tmp_path: Path) -> None:
+    """The first line a user sees about a bad video or camera is moodlens's own."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    for argv in (["video", str(bad)], ["camera", "--device", "7", "--view", "none", "--timeline", "t.csv"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "moodlens.cli.main", *argv],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert lines and lines[0].startswith(f"moodlens {argv[0]}: error:"), result.stderr

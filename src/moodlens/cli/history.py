@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
     export.add_argument("--out", help="file to write (default: standard output)")
     delete = actions.add_parser("delete", help="delete a session and everything recorded in it")
     delete.add_argument("session", type=int)
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge = actions.add_parser("purge", help="delete old sessions, or all of them")
     group = purge.add_mutually_exclusive_group(required=True)
     group.add_argument("--older-than", type=float, metavar="DAYS", help="sessions older than DAYS days")
@@ -130,7 +131,26 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmed(args: argparse.Namespace, what: str, where: str) -> int | None:
+    """None to go on; else the exit code (2: no terminal to ask and no --yes; 1: declined)."""
+    if args.yes:
+        return None
+    if not sys.stdin.isatty():
+        print(
+            f"moodlens history {args.action}: error: pass --yes to confirm (no terminal to ask)",
+            file=sys.stderr,
+        )
+        return 2
+    if input(f"delete {what} from {where}? [y/N] ").strip().lower() not in ("y", "yes"):
+        print("nothing deleted")
+        return 1
+    return None
+
+
 def _delete(store: Any, args: argparse.Namespace) -> int:
+    code = _confirmed(args, f"session {args.session} and everything recorded in it", store.where)
+    if code is not None:
+        return code
     store.delete_session(args.session)
     print(f"deleted session {args.session}")
     return 0
@@ -138,15 +158,9 @@ def _delete(store: Any, args: argparse.Namespace) -> int:
 
 def _purge(store: Any, args: argparse.Namespace) -> int:
     what = "ALL sessions" if args.all else f"sessions older than {args.older_than:g} days"
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print(
-                "moodlens history purge: error: pass --yes to confirm (no terminal to ask)", file=sys.stderr
-            )
-            return 2
-        if input(f"delete {what} from {store.where}? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("nothing deleted")
-            return 1
+    code = _confirmed(args, what, store.where)
+    if code is not None:
+        return code
     removed = store.purge(everything=True) if args.all else store.purge(older_than_days=args.older_than)
     print(f"deleted {removed} session(s)")
     return 0

@@ -57,7 +57,22 @@ def _optional_command(name: str) -> Any:
         raise
 
 
+def quiet_native_logs() -> None:
+    """Keep OpenCV's and FFmpeg's own log lines off the terminal: moodlens says what failed, and
+    where, in its own words. Set in the command-line entry point only (importing moodlens changes
+    no environment); an explicit setting in the environment wins, for debugging."""
+    import os
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when a video opens
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        # cv2 is already loaded (moodlens's package imports it), so its level is set by call.
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_native_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -78,7 +78,24 @@ async def analyze(request: Request) -> Any:
         result = await run_in_threadpool(svc.analyzer.analyze, image)
     body_out = result.to_dict()
     body_out["timings_ms"] = {k: round(v, 2) for k, v in result.timings_ms.items()}
+    body_out["settings"] = analysis_settings(svc.analyzer)
     return body_out
+
+
+def analysis_settings(analyzer: Any) -> dict[str, Any]:
+    """What the server analyses with: the detector and its settings, and the model. The server
+    starts with the live-camera defaults (faces >= 40 px, frames scanned at <= 480 px), which
+    differ from ``moodlens image`` (20 px, 640 px); ``moodlens serve --min-face/--max-side`` change them."""
+    detector = analyzer.detector
+    settings = getattr(detector, "settings", None)
+    out: dict[str, Any] = {
+        "detector": getattr(detector, "name", type(detector).__name__),
+        "model": analyzer.classifier.metadata.name,
+        "max_faces": analyzer.max_faces,
+    }
+    if settings is not None:
+        out.update(min_face=settings.min_face, max_side=settings.max_side, threshold=settings.threshold)
+    return out
 
 
 @router.get("/health", summary="Liveness and what is loaded")
@@ -88,6 +105,7 @@ async def health(request: Request) -> dict[str, Any]:
         "status": "ok",
         "detector": getattr(svc.analyzer.detector, "name", "custom"),
         "model": svc.analyzer.classifier.metadata.name,
+        "settings": analysis_settings(svc.analyzer),
         "history": svc.store is not None,
         "clients": svc.clients,
     }

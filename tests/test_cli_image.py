@@ -108,7 +108,7 @@ def test_real_photo_prints_one_line_per_face(
 def test_info_reports_models_and_extras(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["detector"].startswith("yunet via ")
+    assert info["detector"].startswith("yunet: ")
     assert all(model["bytes"] > 0 for model in info["models"].values())
     assert sum(model["default"] for model in info["models"].values()) == 1
     assert set(info["data"]) == {"MOODLENS_FER2013", "MOODLENS_FERPLUS", "MOODLENS_MEDIA"}

@@ -21,20 +21,20 @@ from moodlens.results import Box, Detection
 BLANK = np.full((240, 320, 3), 127, np.uint8)
 
 
-@pytest.mark.parametrize("name", ["yunet", "haar"])
+@pytest.mark.parametrize("name", ["yunet", "yunet-wheel", "haar"])
 def test_blank_image_has_no_faces(name: str) -> None:
     detector = create_detector(name)
     assert isinstance(detector, FaceDetector)
     assert detector.detect(BLANK) == []
 
 
-@pytest.mark.parametrize("name", ["yunet", "haar"])
+@pytest.mark.parametrize("name", ["yunet", "yunet-wheel", "haar"])
 def test_tiny_image_is_not_an_error(name: str) -> None:
     assert create_detector(name).detect(np.zeros((5, 5, 3), np.uint8)) == []
 
 
 def test_unknown_detector_lists_choices() -> None:
-    with pytest.raises(ValueError, match="choose one of: yunet, centerface, haar"):
+    with pytest.raises(ValueError, match="choose one of: yunet, yunet-wheel, centerface, haar"):
         create_detector("mtcnn")
     assert next(iter(DETECTORS)) == "yunet"
 
@@ -78,8 +78,9 @@ def test_fake_detector_clips_and_counts() -> None:
     assert fake.calls == 1
 
 
-def test_yunet_finds_a_synthetic_face_shape_only_when_present(media: Path) -> None:
-    detector = create_detector("yunet")
+@pytest.mark.parametrize("name", ["yunet", "yunet-wheel"])
+def test_yunet_finds_the_face_and_its_landmarks(media: Path, name: str) -> None:
+    detector = create_detector(name)
     image = read_image(media / "obama.jpg")
     faces = detector.detect(image)
     assert len(faces) == 1
@@ -196,3 +197,78 @@ def test_centerface_when_available(media: Path) -> None:
     assert len(detector.detect(read_image(media / "group3_outdoor.jpg"))) == 3
     assert detector.detect(read_image(media / "dogs_no_face.jpg")) == []
     assert detector.detect(cv2.resize(BLANK, (640, 480))) == []
+
+
+# --- YuNet on ONNX Runtime (the default) ---------------------------------------------------------
+
+
+def test_yunet_decode_places_a_cell_where_opencv_does() -> None:
+    """One confident cell at stride 16, row 2, column 3: centre (3 + 0.5, 2 + 0.5) * 16, size e^1 * 16."""
+    from moodlens.detection.yunet import STRIDES, decode, nms
+
+    h, w = 64, 96
+    outputs: dict[str, np.ndarray] = {}
+    for s in STRIDES:
+        cells = (h // s) * (w // s)
+        outputs[f"cls_{s}"] = np.zeros((1, cells, 1), np.float32)
+        outputs[f"obj_{s}"] = np.zeros((1, cells, 1), np.float32)
+        outputs[f"bbox_{s}"] = np.zeros((1, cells, 4), np.float32)
+        outputs[f"kps_{s}"] = np.zeros((1, cells, 10), np.float32)
+    index = 2 * (w // 16) + 3
+    outputs["cls_16"][0, index, 0] = 0.9
+    outputs["obj_16"][0, index, 0] = 1.0
+    outputs["bbox_16"][0, index] = [0.5, 0.5, 1.0, 1.0]
+    outputs["kps_16"][0, index] = [0.25, 0.25] * 5
+    boxes, scores, marks = decode(outputs, h, w, threshold=0.5)
+    assert scores.tolist() == pytest.approx([0.9**0.5])
+    side = np.e * 16
+    assert boxes[0].tolist() == pytest.approx(
+        [56 - side / 2, 40 - side / 2, 56 + side / 2, 40 + side / 2], rel=1e-5
+    )
+    assert marks[0][:2].tolist() == pytest.approx([52.0, 36.0])
+    assert nms(boxes, scores) == [0]
+    empty = decode(outputs, h, w, threshold=0.99)
+    assert empty[0].shape == (0, 4) and nms(empty[0], empty[1]) == []
+
+
+def test_yunet_refuses_bad_images_and_models(tmp_path: Path) -> None:
+    from moodlens.detection.yunet import YuNetDetector
+
+    detector = YuNetDetector()
+    for image in (np.zeros((64, 64), np.uint8), np.zeros((64, 64, 3), np.float32)):
+        with pytest.raises(ValueError, match="uint8 BGR"):
+            detector.detect(image)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load"):
+        YuNetDetector(model=bad)
+    with pytest.raises(ModelError, match="no such"):
+        YuNetDetector(model=tmp_path / "absent.onnx")
+
+
+def test_the_shipped_yunet_carries_its_licence_and_notice() -> None:
+    from moodlens.detection.yunet import default_model_path
+
+    folder = default_model_path().parent
+    assert "Apache License" in (folder / "LICENSE-yunet").read_text()
+    notice = (folder / "NOTICE").read_text()
+    assert "ShiqiYu/libfacedetection.train" in notice and "unmodified" in notice
+
+
+def test_onnx_and_wheel_yunet_agree_on_the_media(media: Path, manifest: list[dict[str, str]]) -> None:
+    """Same faces on every photo (within one face), boxes and landmarks within a few % of the face."""
+    onnx_detector, wheel = create_detector("yunet"), create_detector("yunet-wheel")
+    for row in manifest:
+        if not row["file"].endswith((".jpg", ".png")):
+            continue
+        image = read_image(media / row["file"])
+        a, b = onnx_detector.detect(image), wheel.detect(image)
+        assert abs(len(a) - len(b)) <= 1, row["file"]
+        for face in b:
+            match = max(a, key=lambda other: face.box.iou(other.box), default=None)
+            if match is None or face.box.iou(match.box) < 0.5:
+                continue
+            size = max(face.box.width, face.box.height)
+            assert face.landmarks is not None and match.landmarks is not None
+            offset = np.abs(np.asarray(face.landmarks) - np.asarray(match.landmarks)).max() / size
+            assert offset < 0.08, row["file"]

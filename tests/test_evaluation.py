@@ -69,7 +69,7 @@ def test_evaluate_cli(tmp_path: Path, contract_model: Path, capsys: pytest.Captu
     out = tmp_path / "out"
     code = main(["evaluate", "--model", str(contract_model), "--data", str(data), "--out", str(out)])
     assert code == 0
-    assert "PrivateTest: 7 faces" in capsys.readouterr().out
+    assert "PrivateTest (FER2013 labels): 7 faces" in capsys.readouterr().out
     assert json.loads((out / "metrics.json").read_text())["count"] == 7
     assert (
         main(["evaluate", "--model", str(contract_model), "--data", str(data), "--out", str(out), "--record"])
@@ -97,3 +97,69 @@ def test_evaluate_cli(tmp_path: Path, contract_model: Path, capsys: pytest.Captu
         == 1
     )
     assert "split 'Training' is empty" in capsys.readouterr().err
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+
+def test_ece_of_nothing_and_of_a_perfectly_calibrated_set() -> None:
+    from moodlens.evaluation.calibration import expected_calibration_error, reliability
+
+    assert expected_calibration_error(np.zeros((0, 7)), np.zeros(0, np.int64)) == 0.0
+    # 10 faces at 80% confidence, 8 right: calibrated.
+    probs = np.full((10, 7), 0.2 / 6)
+    probs[:, 0] = 0.8
+    labels = np.array([0] * 8 + [1] * 2)
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.0, abs=1e-9)
+    # Overconfident: 100% confidence, 80% right -> ECE 0.2.
+    hard = np.eye(7)[np.zeros(10, np.int64)]
+    assert expected_calibration_error(hard, labels) == pytest.approx(0.2)
+    bins = reliability(probs, labels)
+    assert bins.count.sum() == 10 and bins.count[11] == 10  # 0.8 lies in (0.733, 0.8]
+    with pytest.raises(ValueError, match="labels must index"):
+        reliability(probs, np.full(10, 9))
+
+
+def test_temperature_scaling_recovers_a_known_temperature() -> None:
+    from moodlens.evaluation.calibration import expected_calibration_error, fit_temperature, tempered
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, size=(4000, 7))
+    true_probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(7, p=p) for p in true_probs])
+    overconfident = tempered(true_probs, 1 / 2.0)  # logits * 2
+    fitted = fit_temperature(overconfident, labels)
+    assert fitted == pytest.approx(2.0, rel=0.1)
+    fixed = tempered(overconfident, fitted)
+    assert expected_calibration_error(fixed, labels) < expected_calibration_error(overconfident, labels) / 2
+    assert np.array_equal(fixed.argmax(1), overconfident.argmax(1))  # labels never change
+
+
+def test_calibrate_cli_writes_the_temperature_and_the_classifier_applies_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from conftest import make_contract_model
+    from moodlens.classification import OnnxClassifier
+
+    model = make_contract_model(tmp_path / "m.onnx", output_gain=1.0)
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels,Usage"]
+    for i in range(60):
+        pixels = " ".join(str(v) for v in rng.integers(0, 255, 2304))
+        rows.append(f"{i % 7},{pixels},{'PublicTest' if i < 40 else 'PrivateTest'}")
+    data = tmp_path / "mini.csv"
+    data.write_text("\n".join(rows) + "\n")
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--split", "PrivateTest"]) == 2
+    assert "PrivateTest is kept for the final report" in capsys.readouterr().err
+    before = OnnxClassifier(model).predict(np.full((2, 48, 48), 90, np.uint8))
+    shutil.copy(model.with_suffix(".json"), tmp_path / "before.json")
+    assert main(["calibrate", "--model", str(model), "--data", str(data)]) == 0
+    meta = json.loads(model.with_suffix(".json").read_text())
+    temperature = meta["calibration"]["temperature"]
+    assert meta["calibration"]["fitted_on"] == "PublicTest" and meta["calibration"]["count"] == 40
+    after = OnnxClassifier(model).predict(np.full((2, 48, 48), 90, np.uint8))
+    from moodlens.evaluation.calibration import tempered
+
+    assert after == pytest.approx(tempered(before, temperature), abs=1e-5)

@@ -148,20 +148,26 @@ def test_stream_results_and_history(client: TestClient) -> None:
         ws.send_text(json.dumps({"type": "start", "consent": True, "name": "demo"}))
         started = ws.receive_json()
         assert started["recording"] and started["session_id"] == 1
-        ws.send_bytes(_frame(0.0))
-        result = ws.receive_json()
-        assert result["type"] == "result" and result["mood"] == "happy"
+        results = []
+        for i in range(5):  # a face is a person once seen 3 times over >= 100 ms
+            ws.send_bytes(_frame(i * 50.0))
+            results.append(ws.receive_json())
+        assert all(r["type"] == "result" for r in results)
+        assert results[0]["headline"] is None and results[0]["faces"][0].get("track_id") is None
+        result = results[-1]
+        assert result["headline"] == {"track_id": 1, "label": "happy", "confidence": 0.7, "uncertain": False}
         face = result["faces"][0]
         assert face["track_id"] == 1 and face["stable_label"] == "happy" and "smoothed_probabilities" in face
+        assert face["shown_label"] == "happy" and face["uncertain"] is False
         ws.send_text(json.dumps({"type": "stop"}))
         assert ws.receive_json()["tracks"][0]["dominant"] == "happy"
     sessions = client.get("/api/v1/sessions").json()
     assert sessions[0]["name"] == "demo" and sessions[0]["consent_given"]
     detail = client.get("/api/v1/sessions/1").json()
-    assert detail["distribution"]["frames"] == 1
+    assert detail["distribution"]["frames"] == 3
     timeline = client.get("/api/v1/sessions/1/timeline").json()
     assert timeline[0]["dominant"] == "happy"
-    assert client.get("/api/v1/distribution?period=week").json()[0]["frames"] == 1
+    assert client.get("/api/v1/distribution?period=week").json()[0]["frames"] == 3
 
 
 def test_export_correct_delete(client: TestClient) -> None:

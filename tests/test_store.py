@@ -434,3 +434,53 @@ def test_video_cli_records_history(media: Path, tmp_path: Path, capsys: pytest.C
     (session,) = store.list_sessions()
     assert session.name == "clip" and session.consent_given and session.tracks >= 1
     store.close()
+
+
+@pytest.mark.slow
+def test_summary_timeline_and_history_tell_one_story(
+    media: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the real singer clip: no track spans the shot cut at 7.0 s, and the printed summary, the
+    timeline file and the stored history agree on every person's dominant expression and time on
+    screen (media time: nobody is on screen longer than the clip)."""
+    import csv
+    import json
+
+    from moodlens.summary import summaries_from_rows
+
+    db, timeline, summary = tmp_path / "h.sqlite3", tmp_path / "t.csv", tmp_path / "s.json"
+    clip = str(media / "short_hamilton_clip.mp4")
+    argv = [
+        "video",
+        clip,
+        "--db",
+        str(db),
+        "--consent",
+        "--timeline",
+        str(timeline),
+        "--summary",
+        str(summary),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    from_run = {t["track_id"]: t for t in json.loads(summary.read_text())["tracks"]}
+    from_timeline = {s.track_id: s for s in summaries_from_rows(csv.DictReader(timeline.open()))}
+    store = HistoryStore(str(db))
+    (session,) = store.list_sessions()
+    from_history = {p.track_id: p for p in store.people(session.id)}
+    assert set(from_run) == set(from_timeline) == set(from_history) and from_run
+    for track_id, run in from_run.items():
+        for other in (from_timeline[track_id], from_history[track_id]):
+            assert other.dominant == run["dominant"], track_id
+            assert other.duration_ms == pytest.approx(run["duration_ms"], abs=1.0), track_id
+        assert f"track {track_id}: " in printed
+    rows = list(csv.DictReader(timeline.open()))
+    cut_ms = 7040.4
+    for track_id in from_run:
+        times = [float(r["timestamp_ms"]) for r in rows if r["track_id"] == str(track_id)]
+        assert max(times) < cut_ms or min(times) >= cut_ms, f"track {track_id} spans the cut"
+    assert session.media_ms is not None and 9000 <= session.media_ms <= 9400
+    assert (
+        sum(p.duration_ms for p in from_history.values()) <= 2 * session.media_ms
+    )  # at most 2 faces at once
+    store.close()

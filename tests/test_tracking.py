@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 
-from moodlens.pipeline.tracking import FaceTracker
+from moodlens.pipeline.cuts import CutSettings, ShotCutDetector, content_change, thumbnail_hsv
+from moodlens.pipeline.tracking import FaceTracker, TrackerSettings, appearance_distance, appearance_of
 from moodlens.results import Box
 
 
@@ -8,48 +10,164 @@ def _box(x: float, y: float = 100, size: float = 60) -> Box:
     return Box(x, y, x + size, y + size)
 
 
+def _confirmed(
+    tracker: FaceTracker, boxes: list[Box], start_ms: float = 0.0, frames: int = 5
+) -> list[int | None]:
+    ids: list[int | None] = []
+    for i in range(frames):
+        ids = tracker.update(boxes, start_ms + i * 40)
+    return ids
+
+
+# --- cut detection ------------------------------------------------------------------------------
+
+
+def test_no_frames_no_cut_and_a_first_frame_is_not_a_cut() -> None:
+    detector = ShotCutDetector()
+    assert detector.cuts == []
+    assert detector.update(np.zeros((90, 160, 3), np.uint8), 0.0) is False
+
+
+def test_a_hard_cut_is_found_and_a_slow_change_is_not() -> None:
+    detector = ShotCutDetector()
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    cuts = [detector.update(a, 0), detector.update(a, 40)]
+    # Brightness drifting by 2 levels a frame (a fade or auto-exposure): no cut.
+    cuts += [
+        detector.update(np.clip(a.astype(int) + 2 * k, 0, 255).astype(np.uint8), 40 + 40 * k)
+        for k in range(1, 10)
+    ]
+    assert not any(cuts)
+    assert detector.update(b, 500) is True
+    assert detector.cuts == [500]
+
+
+def test_cuts_closer_than_the_minimum_gap_count_once() -> None:
+    detector = ShotCutDetector(CutSettings(min_gap_ms=300))
+    frames = [np.full((60, 80, 3), v, np.uint8) for v in (0, 255, 0, 255)]
+    assert [detector.update(f, t) for f, t in zip(frames, (0, 40, 80, 400), strict=True)] == [
+        False,
+        True,
+        False,
+        True,
+    ]
+    with pytest.raises(ValueError, match="threshold"):
+        CutSettings(threshold=0)
+
+
+def test_content_change_is_zero_for_the_same_picture() -> None:
+    image = np.random.default_rng(1).integers(0, 255, (72, 128, 3), dtype=np.uint8)
+    assert content_change(thumbnail_hsv(image), thumbnail_hsv(image)) == 0.0
+
+
+# --- tracking -----------------------------------------------------------------------------------
+
+
 def test_no_detections() -> None:
     tracker = FaceTracker()
     assert tracker.update([], 0.0) == []
-    assert tracker.tracks == {}
+    assert tracker.tracks == {} and tracker.lost == {}
+
+
+def test_a_new_face_becomes_a_person_only_once_confirmed() -> None:
+    tracker = FaceTracker(TrackerSettings(confirm_hits=3, confirm_ms=100))
+    ids = [tracker.update([_box(10 + 4 * i)], i * 40.0) for i in range(6)]
+    assert ids == [[None], [None], [None], [1], [1], [1]]  # 3 hits and >= 100 ms: frame 3 (120 ms)
+
+
+def test_a_one_frame_false_detection_never_becomes_a_person() -> None:
+    tracker = FaceTracker()
+    _confirmed(tracker, [_box(10)])
+    for i in range(5, 30):
+        boxes = [_box(10)] + ([_box(400)] if i == 10 else [])
+        ids = tracker.update(boxes, i * 40.0)
+        assert ids[0] == 1 and all(x is None for x in ids[1:])
+    assert tracker.confirmed_ids() == {1: 1}
+    assert tracker.update([_box(10), _box(300)], 30 * 40.0)[1] is None
 
 
 def test_a_moving_face_keeps_its_id() -> None:
     tracker = FaceTracker()
     ids = [tracker.update([_box(10 + 8 * i)], i * 33.3) for i in range(30)]
-    assert {i[0] for i in ids} == {1}
+    assert {i[0] for i in ids[4:]} == {1}  # confirmed at 133 ms (3 hits over >= 100 ms)
 
 
-def test_entering_and_leaving() -> None:
-    tracker = FaceTracker(max_age_ms=200)
-    assert tracker.update([_box(10)], 0) == [1]
-    assert tracker.update([_box(12), _box(300)], 33) == [1, 2]
-    for t in (66, 150, 250, 350, 400):
-        assert tracker.update([_box(300)], t) == [2]
-    assert 1 not in tracker.tracks  # gone for longer than max_age
-    assert tracker.update([_box(14)], 433) == [3]  # ids are never reused
+def test_ids_are_never_reused() -> None:
+    tracker = FaceTracker(TrackerSettings(max_age_ms=200, reid_ms=0))
+    assert _confirmed(tracker, [_box(10)]) == [1]
+    for t in range(5, 20):
+        tracker.update([], t * 40.0)
+    assert _confirmed(tracker, [_box(10)], start_ms=800) == [2]
+
+
+def test_a_shot_cut_ends_every_track_even_at_the_same_place() -> None:
+    tracker = FaceTracker()
+    assert _confirmed(tracker, [_box(100)]) == [1]
+    assert tracker.update([_box(102)], 200, cut=True) == [None]  # a new shot: nobody carried over
+    assert _confirmed(tracker, [_box(104)], start_ms=240) == [2]
+    assert tracker.events.ended == [] and tracker.lost == {}
 
 
 def test_short_occlusion_keeps_the_id() -> None:
-    tracker = FaceTracker(max_age_ms=1000)
+    tracker = FaceTracker(TrackerSettings(max_age_ms=1000))
     for i in range(5):
-        tracker.update([_box(100 + 5 * i)], i * 40)
+        tracker.update([_box(100 + 5 * i)], i * 40.0)
     for i in range(5, 15):  # hidden for 400 ms
-        tracker.update([], i * 40)
-    assert tracker.update([_box(100 + 5 * 15)], 15 * 40) == [1]
+        tracker.update([], i * 40.0)
+    assert tracker.update([_box(100 + 5 * 15)], 15 * 40.0) == [1]
+
+
+def _face_image(colours: dict[int, tuple[int, int, int]], boxes: dict[int, Box]) -> np.ndarray:
+    image = np.full((300, 700, 3), 40, np.uint8)
+    for key, box in boxes.items():
+        x1, y1, x2, y2 = (int(v) for v in (box.x1, box.y1, box.x2, box.y2))
+        image[max(0, y1) : y2, max(0, x1) : x2] = colours[key]
+        image[max(0, y1) + 10 : y1 + 20, max(0, x1) + 5 : x2 - 5] = (20, 20, 20)  # "eyes"
+    return image
+
+
+def test_a_person_who_leaves_and_comes_back_is_the_same_person() -> None:
+    """Gone 3 s (longer than max_age), back elsewhere: the appearance cue gives the id back."""
+    tracker = FaceTracker(TrackerSettings(max_age_ms=500, reid_ms=5000))
+    colours = {1: (40, 160, 220), 2: (200, 120, 60)}
+    for i in range(10):
+        boxes = {1: _box(100), 2: _box(400)}
+        tracker.update(list(boxes.values()), i * 40.0, image=_face_image(colours, boxes))
+    assert tracker.confirmed_ids() == {1: 1, 2: 2}
+    for i in range(10, 85):  # person 1 leaves for 3 s
+        boxes = {2: _box(400)}
+        tracker.update(list(boxes.values()), i * 40.0, image=_face_image(colours, boxes))
+    assert len(tracker.lost) == 1
+    boxes = {1: _box(250), 2: _box(400)}
+    ids = tracker.update(list(boxes.values()), 85 * 40.0, image=_face_image(colours, boxes))
+    assert ids == [1, 2]
+    assert tracker.lost == {}
+
+
+def test_a_stranger_is_not_taken_for_a_lost_person() -> None:
+    tracker = FaceTracker(TrackerSettings(max_age_ms=500, reid_ms=5000))
+    colours = {1: (40, 160, 220), 3: (90, 200, 30)}
+    for i in range(10):
+        tracker.update([_box(100)], i * 40.0, image=_face_image(colours, {1: _box(100)}))
+    for i in range(10, 40):
+        tracker.update([], i * 40.0)
+    assert tracker.update([_box(120)], 40 * 40.0, image=_face_image(colours, {3: _box(120)})) == [None]
 
 
 def test_two_faces_crossing_keep_their_ids() -> None:
     """A moves right, B moves left; they overlap, B is hidden behind A for a few frames."""
     tracker = FaceTracker()
-    seen: dict[int, list[float]] = {1: [], 2: []}
+    colours = {1: (40, 160, 220), 2: (200, 120, 60)}
+    seen: dict[int | None, list[float]] = {}
     for i in range(40):
-        t = i * 33.3
         a, b = _box(20 + 12 * i), _box(500 - 12 * i, y=110)
-        boxes = [a] if 18 <= i <= 21 else [a, b]
-        ids = tracker.update(boxes, t)
-        for track_id, box in zip(ids, boxes, strict=True):
+        boxes = {1: a} if 18 <= i <= 21 else {1: a, 2: b}
+        ids = tracker.update(list(boxes.values()), i * 33.3, image=_face_image(colours, boxes))
+        for track_id, box in zip(ids, boxes.values(), strict=True):
             seen.setdefault(track_id, []).append(box.x1)
+    seen.pop(None, None)
     assert set(seen) == {1, 2}
     assert seen[1] == sorted(seen[1])  # track 1 only ever moves right
     assert seen[2] == sorted(seen[2], reverse=True)  # track 2 only ever moves left
@@ -57,10 +175,38 @@ def test_two_faces_crossing_keep_their_ids() -> None:
 
 def test_fast_motion_without_overlap_is_still_matched() -> None:
     tracker = FaceTracker()
-    tracker.update([_box(100)], 0)
-    assert tracker.update([_box(130)], 33) == [1]  # moved half a face width
+    _confirmed(tracker, [_box(100)])
+    assert tracker.update([_box(130)], 240) == [1]  # moved half a face width
 
 
-def test_settings_are_validated() -> None:
-    with pytest.raises(ValueError, match="iou_threshold"):
-        FaceTracker(iou_threshold=1.5)
+def test_appearance_cue() -> None:
+    image = _face_image({1: (40, 160, 220), 2: (200, 120, 60)}, {1: _box(100), 2: _box(400)})
+    a, b = appearance_of(image, _box(100)), appearance_of(image, _box(400))
+    assert a is not None and b is not None
+    assert appearance_distance(a, a) < 0.01
+    assert appearance_distance(a, b) > 0.3
+    assert appearance_of(image, Box(800, 800, 900, 900)) is None
+    assert appearance_distance(None, b) == 0.5
+
+
+def test_legacy_settings_behave_like_moodlens_0_1() -> None:
+    tracker = FaceTracker(TrackerSettings.legacy(max_age_ms=200))
+    assert tracker.update([_box(10)], 0) == [1]
+    assert tracker.update([_box(12), _box(300)], 33) == [1, 2]
+    for t in (66, 150, 250, 350, 400):
+        assert tracker.update([_box(300)], t) == [2]
+    assert tracker.update([_box(14)], 433) == [3]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"iou_threshold": 1.5}, "iou_threshold"),
+        ({"confirm_hits": 0}, "confirm_hits"),
+        ({"max_age_ms": -1}, "max_age_ms"),
+        ({"reid_distance": 2}, "reid_distance"),
+    ],
+)
+def test_settings_are_validated(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrackerSettings(**kwargs)  # type: ignore[arg-type]

@@ -63,6 +63,13 @@ _SYNONYMS.update(
     }
 )
 
+#: A label whose probability is below this is shown as ``uncertain`` instead of an answer, in every
+#: output (CLI lines, drawings, the API's ``shown_label``, the web pages). With calibrated
+#: probabilities (docs/training.md) a top class under 40% is wrong more often than right, and with
+#: 7 classes it barely leads the others: saying "uncertain" is the honest answer.
+UNCERTAIN_BELOW = 0.40
+UNCERTAIN = "uncertain"
+
 #: One BGR colour per expression, shared by every drawing and chart.
 COLOURS_BGR: dict[Expression, tuple[int, int, int]] = {
     Expression.ANGRY: (40, 40, 220),
@@ -73,6 +80,15 @@ COLOURS_BGR: dict[Expression, tuple[int, int, int]] = {
     Expression.SURPRISE: (220, 200, 0),
     Expression.NEUTRAL: (170, 170, 170),
 }
+
+
+#: The colour of an uncertain label (gray, distinct from neutral's lighter gray).
+UNCERTAIN_BGR = (110, 110, 110)
+
+
+def shown_label(expression: Expression, probability: float) -> str:
+    """What to show for a label held with ``probability``: the label, or ``uncertain``."""
+    return UNCERTAIN if probability < UNCERTAIN_BELOW else expression.label
 
 
 def colour_hex(expression: Expression) -> str:

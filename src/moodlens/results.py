@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from moodlens.labels import LABELS, NUM_CLASSES, Expression
+from moodlens.labels import LABELS, NUM_CLASSES, UNCERTAIN_BELOW, Expression, shown_label
 
 #: Order of the 5 landmarks: the eye on the image's left, the eye on the image's right, the
 #: nose tip, the mouth corner on the image's left, the mouth corner on the image's right.
@@ -152,6 +152,21 @@ class Face:
         return self.stable if self.stable is not None else self.expression
 
     @property
+    def shown_confidence(self) -> float:
+        """The probability of the shown expression (smoothed in a stream)."""
+        return float(self.shown_probabilities[int(self.shown_expression)])
+
+    @property
+    def uncertain(self) -> bool:
+        """True when the shown expression is held with less than ``labels.UNCERTAIN_BELOW``."""
+        return self.shown_confidence < UNCERTAIN_BELOW
+
+    @property
+    def shown_label(self) -> str:
+        """What every output shows: the shown expression's label, or ``uncertain``."""
+        return shown_label(self.shown_expression, self.shown_confidence)
+
+    @property
     def box(self) -> Box:
         return self.detection.box
 
@@ -179,6 +194,8 @@ class Face:
             out["smoothed_probabilities"] = _named(self.smoothed)
         if self.stable is not None:
             out["stable_label"] = self.stable.label
+        out["shown_label"] = self.shown_label
+        out["uncertain"] = self.uncertain
         return out
 
 
@@ -196,6 +213,8 @@ class FrameResult:
     timestamp_ms: float | None = None
     frame_index: int | None = None
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    #: In a stream: a shot cut comes just before this frame (every track ended there).
+    cut: bool = False
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:
@@ -211,5 +230,7 @@ class FrameResult:
             out["timestamp_ms"] = round(self.timestamp_ms, 3)
         if self.frame_index is not None:
             out["frame_index"] = self.frame_index
+        if self.cut:
+            out["cut"] = True
         out["faces"] = [face.to_dict() for face in self.faces]
         return out

@@ -165,12 +165,7 @@ def report_run(stats: Any, summaries: list[Any], summary_path: str | None) -> No
     from pathlib import Path
 
     for s in summaries:
-        top = sorted(s.shares.items(), key=lambda kv: -kv[1])[:3]
-        shares = ", ".join(f"{name} {share:.0%}" for name, share in top if share > 0)
-        print(
-            f"track {s.track_id}: {s.duration_ms / 1000:.1f} s, {s.frames} frames, "
-            f"mostly apparent {s.dominant} ({shares})"
-        )
+        print(s.describe())
     figures = stats.to_dict()
     line = f"{figures['frames']} frames in {figures['wall_s']:.1f} s ({figures['fps']:.1f} FPS)"
     if stats.corrupt:

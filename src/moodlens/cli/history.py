@@ -77,16 +77,24 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _length(session: Any) -> str:
+    """A session's length in media time (what was recorded, not how long processing took)."""
+    if session.ended_at is None:
+        return "running"
+    if session.media_ms is None:
+        return "-"
+    return f"{session.media_ms / 1000:.1f} s"
+
+
 def _list(store: Any, args: argparse.Namespace) -> int:
     sessions = store.list_sessions()
     if not sessions:
         print(f"no sessions in {store.where}")
         return 0
-    print(f"{'id':>4}  {'started (UTC)':19}  {'duration':>9}  {'tracks':>6}  {'consent':7}  name / source")
+    print(f"{'id':>4}  {'started (UTC)':19}  {'length':>9}  {'people':>6}  {'consent':7}  name / source")
     for s in sessions:
-        duration = "running" if s.ended_at is None else f"{(s.ended_at - s.started_at).total_seconds():.0f} s"
         print(
-            f"{s.id:>4}  {s.started_at:%Y-%m-%d %H:%M:%S}  {duration:>9}  {s.tracks:>6}  "
+            f"{s.id:>4}  {s.started_at:%Y-%m-%d %H:%M:%S}  {_length(s):>9}  {s.tracks:>6}  "
             f"{'yes' if s.consent_given else 'no':7}  {s.name or '-'} / {s.source}"
         )
     return 0
@@ -95,29 +103,37 @@ def _list(store: Any, args: argparse.Namespace) -> int:
 def _show(store: Any, args: argparse.Namespace) -> int:
     info = store.get_session(args.session)
     timeline = store.timeline(args.session)
+    people = store.people(args.session)
     if args.json:
-        print(json.dumps({"session": info.to_dict(), "intervals": [i.to_dict() for i in timeline]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "session": info.to_dict(),
+                    "people": [p.to_dict() for p in people],
+                    "intervals": [i.to_dict() for i in timeline],
+                },
+                indent=2,
+            )
+        )
         return 0
     print(
-        f"session {info.id} {info.name!r} from {info.source}, started {info.started_at:%Y-%m-%d %H:%M:%S} UTC"
+        f"session {info.id} {info.name!r} from {info.source}, "
+        f"started {info.started_at:%Y-%m-%d %H:%M:%S} UTC, length {_length(info)}"
     )
     (bucket,) = store.distribution(period="session", session_id=args.session) or (None,)
     if bucket is None:
         print("nothing recorded")
         return 0
     top = sorted(bucket.dominant_shares.items(), key=lambda kv: -kv[1])
-    print(f"{bucket.frames} face-frames; apparent: " + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0))
+    print(
+        f"{bucket.duration_ms / 1000:.1f} s of faces on screen; apparent (share of time): "
+        + ", ".join(f"{k} {v:.0%}" for k, v in top if v >= 0.005)
+    )
     print(
         f"valence index {bucket.valence:+.2f} (-1 .. +1; an index of apparent expressions, not a measurement)"
     )
-    tracks: dict[int, list[Any]] = {}
-    for interval in timeline:
-        tracks.setdefault(interval.track_id, []).append(interval)
-    for track_id, items in tracks.items():
-        seconds = (items[-1].end_ms - items[0].start_ms) / 1000
-        labels = [i.dominant for i in items]
-        dominant = max(set(labels), key=labels.count)
-        print(f"  track {track_id}: {seconds:.1f} s, {len(items)} interval(s), mostly {dominant}")
+    for person in people:
+        print(f"  {person.describe()}")
     return 0
 
 

@@ -87,11 +87,15 @@ def _describe(file: str, result: Any) -> Iterator[str]:
     for i, face in enumerate(result.faces, 1):
         b = face.box
         top = sorted(zip(LABELS, face.probabilities, strict=True), key=lambda kv: -kv[1])[:3]
-        others = ", ".join(f"{name} {p:.2f}" for name, p in top[1:])
-        yield (
-            f"{file}: face {i} at ({b.x1:.0f},{b.y1:.0f})-({b.x2:.0f},{b.y2:.0f}): "
-            f"apparent {face.label} {face.confidence:.0%} ({others})"
+        # An uncertain face lists its three leading candidates; a clear one its runners-up.
+        shown = top if face.uncertain else top[1:]
+        others = ", ".join(f"{name} {p:.2f}" for name, p in shown)
+        answer = (
+            f"uncertain (top {face.label} {face.confidence:.0%})"
+            if face.uncertain
+            else f"apparent {face.label} {face.confidence:.0%}"
         )
+        yield f"{file}: face {i} at ({b.x1:.0f},{b.y1:.0f})-({b.x2:.0f},{b.y2:.0f}): {answer} ({others})"
 
 
 def _annotated_path(out: Path, source: Path, many: bool) -> Path:

@@ -1,24 +1,30 @@
-"""Stream processing: detect (every N frames) -> track -> classify -> smooth, frame after frame.
+"""Stream processing: cut check + detect -> track -> classify -> smooth, frame after frame.
 
-Between detection frames each visible face is followed by template matching in a small window
-around its predicted position, which costs a fraction of a detection.
+A frame goes through two stages. :meth:`StreamAnalyzer.prepare` looks at the image alone (is
+this a new shot? where are the faces?); :meth:`StreamAnalyzer.finish` needs the stream's state
+(tracks, smoothing). ``process`` runs both; :func:`moodlens.pipeline.runner.run_stream` can run
+``prepare`` of frame n+1 on another core while frame n is finished, with the same results.
+
+With ``detect_every`` > 1, faces are followed between detections by template matching in a small
+window around their position; detection still runs at every shot cut, whenever a face cannot be
+followed, and while a new face is not yet confirmed as a person (the tracker is not confident).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from moodlens.labels import LABELS, NUM_CLASSES, Expression
 from moodlens.pipeline.analyzer import Analyzer
+from moodlens.pipeline.cuts import CutSettings, ShotCutDetector
 from moodlens.pipeline.smoothing import ExpressionSmoother, SmoothingSettings
-from moodlens.pipeline.tracking import FaceTracker
+from moodlens.pipeline.tracking import FaceTracker, TrackerSettings
 from moodlens.results import Box, Detection, Face, FrameResult
+from moodlens.summary import ExpressionSummary, PersonTimeline
 
 _FOLLOW_SIDE = 32  # faces are followed at about this height in pixels
 _FOLLOW_MIN_SCORE = 0.55
@@ -28,8 +34,9 @@ _FOLLOW_MIN_SCORE = 0.55
 class StreamSettings:
     detect_every: int = 1
     smoothing: SmoothingSettings = field(default_factory=SmoothingSettings)
-    max_age_ms: float = 1000.0
-    iou_threshold: float = 0.25
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    #: Shot-cut detection (None turns it off: one continuous shot).
+    cuts: CutSettings | None = field(default_factory=CutSettings)
     #: 0 classifies every face in every frame; above 0, a tracked face is classified again only
     #: when this much stream time has passed, and its last probabilities stand in between.
     #: Expressions change over hundreds of milliseconds and the smoothing averages over
@@ -44,39 +51,17 @@ class StreamSettings:
             raise ValueError("classify_every_ms must be >= 0")
 
 
-@dataclass
-class _Accumulator:
-    first_ms: float
-    last_ms: float
-    frames: int = 0
-    counts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(NUM_CLASSES, np.int64))
-    sums: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(NUM_CLASSES, np.float64))
-
-
 @dataclass(frozen=True)
-class TrackSummary:
-    """How one tracked face looked over the run."""
+class PreparedFrame:
+    """What :meth:`StreamAnalyzer.prepare` found in one frame, before any stream state is used."""
 
-    track_id: int
-    first_ms: float
-    last_ms: float
-    frames: int
-    duration_ms: float
-    shares: dict[str, float]
-    mean_probabilities: dict[str, float]
-    dominant: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "track_id": self.track_id,
-            "first_ms": round(self.first_ms, 1),
-            "last_ms": round(self.last_ms, 1),
-            "frames": self.frames,
-            "duration_ms": round(self.duration_ms, 1),
-            "dominant": self.dominant,
-            "shares": {k: round(v, 4) for k, v in self.shares.items()},
-            "mean_probabilities": {k: round(v, 4) for k, v in self.mean_probabilities.items()},
-        }
+    image: npt.NDArray[np.uint8]
+    timestamp_ms: float
+    frame_index: int | None
+    cut: bool
+    #: The detector's faces; None when detection is left to ``finish`` (``detect_every`` > 1).
+    detections: list[Detection] | None
+    detect_ms: float = 0.0
 
 
 class StreamAnalyzer:
@@ -85,62 +70,130 @@ class StreamAnalyzer:
     def __init__(self, analyzer: Analyzer, settings: StreamSettings | None = None) -> None:
         self.analyzer = analyzer
         self.settings = settings or StreamSettings()
-        self.tracker = FaceTracker(
-            iou_threshold=self.settings.iou_threshold, max_age_ms=self.settings.max_age_ms
-        )
+        self.tracker = FaceTracker(self.settings.tracker)
+        self.cuts = ShotCutDetector(self.settings.cuts) if self.settings.cuts is not None else None
         self.smoother = ExpressionSmoother(self.settings.smoothing)
-        self._accumulators: dict[int, _Accumulator] = {}
+        # Per-track state is keyed by the tracker's internal key (tentative tracks included), so
+        # that smoothing runs from a face's first frame and survives a re-association.
+        self._timelines: dict[int, PersonTimeline] = {}
+        self._ids: dict[int, int] = {}  # key -> person id, once confirmed
+        self._finished: list[tuple[int, PersonTimeline]] = []
         self._previous_gray: npt.NDArray[np.uint8] | None = None
         self._previous: dict[int, Detection] = {}
         self._held: dict[int, tuple[float, npt.NDArray[np.float32]]] = {}
         self._frames = 0
 
+    @property
+    def detects_in_prepare(self) -> bool:
+        """Whether ``prepare`` detects (every frame): then it depends on the image alone."""
+        return self.settings.detect_every == 1
+
+    def prepare(
+        self, image: npt.NDArray[np.uint8], *, timestamp_ms: float, frame_index: int | None = None
+    ) -> PreparedFrame:
+        """Stage 1, image only: shot-cut check and (when detecting every frame) detection.
+        Frames must come in order (the cut check compares with the previous one)."""
+        cut = self.cuts.update(image, timestamp_ms) if self.cuts is not None else False
+        detections = None
+        started = time.perf_counter()
+        if self.detects_in_prepare:
+            detections = self._detect(image)
+        return PreparedFrame(
+            image, timestamp_ms, frame_index, cut, detections, (time.perf_counter() - started) * 1000
+        )
+
     def process(
         self, image: npt.NDArray[np.uint8], *, timestamp_ms: float, frame_index: int | None = None
     ) -> FrameResult:
         """Analyse the next frame of the stream (BGR uint8). Timestamps must not go backwards."""
+        return self.finish(self.prepare(image, timestamp_ms=timestamp_ms, frame_index=frame_index))
+
+    def finish(self, frame: PreparedFrame) -> FrameResult:
+        """Stage 2: track, classify, smooth (in frame order)."""
         started = time.perf_counter()
+        image, timestamp_ms = frame.image, frame.timestamp_ms
         gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-        detect = self._frames % self.settings.detect_every == 0 or not self._previous
-        detections: list[Detection] = []
-        if not detect:
+        detected_now = frame.detections is not None
+        detections = frame.detections or []
+        if not detected_now:
+            detections, detected_now = self._detect_or_follow(image, gray, frame.cut)
+        ids = self.tracker.update([d.box for d in detections], timestamp_ms, image=image, cut=frame.cut)
+        keys = self.tracker.last_keys
+        self._apply_events()
+        tracked = time.perf_counter()
+        base = self._classify(
+            image, detections, keys, ids, timestamp_ms=timestamp_ms, frame_index=frame.frame_index
+        )
+        faces = []
+        for face, key in zip(base.faces, keys, strict=True):
+            smoothed, stable = self.smoother.update(key, face.probabilities, timestamp_ms)
+            faces.append(replace(face, smoothed=smoothed, stable=stable))
+            if face.track_id is not None:
+                # A person's story starts when the tracker confirms them: every output (timeline,
+                # history, summary) sees the same frames with the same id.
+                self._timelines.setdefault(key, PersonTimeline()).add(timestamp_ms, int(stable), smoothed)
+        for key in [k for k in self.smoother.keys() if k not in self.tracker.tracks]:  # noqa: SIM118
+            self.smoother.forget(key)
+        for key in [k for k in self._held if k not in self.tracker.tracks]:
+            del self._held[key]
+        self._previous_gray = gray
+        self._previous = dict(zip(keys, (f.detection for f in faces), strict=True))
+        self._frames += 1
+        timings = dict(base.timings_ms)
+        timings["detect" if detected_now else "follow"] = frame.detect_ms + (
+            0.0 if frame.detections is not None else (tracked - started) * 1000
+        )
+        timings["total"] = frame.detect_ms + (time.perf_counter() - started) * 1000
+        return replace(base, faces=tuple(faces), timings_ms=timings, cut=frame.cut)
+
+    def _detect(self, image: npt.NDArray[np.uint8]) -> list[Detection]:
+        detections = self.analyzer.detector.detect(image)
+        if self.analyzer.max_faces is not None:
+            detections = detections[: self.analyzer.max_faces]
+        return detections
+
+    def _detect_or_follow(
+        self, image: npt.NDArray[np.uint8], gray: npt.NDArray[np.uint8], cut: bool
+    ) -> tuple[list[Detection], bool]:
+        due = self._frames % self.settings.detect_every == 0 or not self._previous or cut
+        # Not confident: a face is still tentative (it may be a false detection, or a new person).
+        due = due or any(not t.confirmed for t in self.tracker.tracks.values())
+        if not due:
             followed = self._follow(gray)
             # A face that cannot be followed (turned away, changed too much): detect now
             # rather than lose it for the frames until the next detection.
-            detect = len(followed) < len(self._previous)
-            detections = [d for _, d in followed]
-        if detect:
-            detections = self.analyzer.detector.detect(image)
-            if self.analyzer.max_faces is not None:
-                detections = detections[: self.analyzer.max_faces]
-        ids = self.tracker.update([d.box for d in detections], timestamp_ms)
-        detected = time.perf_counter()
-        base = self._classify(image, detections, ids, timestamp_ms, frame_index)
-        faces = []
-        for face in base.faces:
-            assert face.track_id is not None
-            smoothed, stable = self.smoother.update(face.track_id, face.probabilities, timestamp_ms)
-            faces.append(replace(face, smoothed=smoothed, stable=stable))
-            self._accumulate(face.track_id, timestamp_ms, stable, smoothed)
-        for key in self.smoother.keys():  # noqa: SIM118 (a list: forget() changes the dict)
-            if key not in self.tracker.tracks:
-                self.smoother.forget(key)
-        for key in list(self._held):
-            if key not in self.tracker.tracks:
-                del self._held[key]
-        self._previous_gray = gray
-        self._previous = {f.track_id: f.detection for f in faces if f.track_id is not None}
-        self._frames += 1
-        timings = dict(base.timings_ms)
-        timings["detect" if detect else "follow"] = (detected - started) * 1000
-        timings["total"] = (time.perf_counter() - started) * 1000
-        return replace(base, faces=tuple(faces), timings_ms=timings)
+            if len(followed) == len(self._previous):
+                return [d for _, d in followed], False
+        return self._detect(image), True
+
+    def _apply_events(self) -> None:
+        """Carry per-track state through the tracker's confirmations, re-associations and ends."""
+        events = self.tracker.events
+        for new_key, old_key in events.revived:
+            if old_key in self._timelines:
+                self._timelines[new_key] = self._timelines.pop(old_key)
+            if old_key in self._ids:
+                self._ids[new_key] = self._ids.pop(old_key)
+        for key in events.confirmed:
+            track = self.tracker.tracks[key]
+            assert track.id is not None
+            self._ids[key] = track.id
+        for key in events.ended:
+            timeline = self._timelines.pop(key, None)
+            if timeline is not None and key in self._ids:
+                timeline.close()
+                self._finished.append((self._ids[key], timeline))
+            self._ids.pop(key, None)
+            self._held.pop(key, None)
+            self.smoother.forget(key)
 
     def _classify(
         self,
         image: npt.NDArray[np.uint8],
         detections: list[Detection],
-        ids: list[int],
+        keys: list[int],
+        ids: list[int | None],
+        *,
         timestamp_ms: float,
         frame_index: int | None,
     ) -> FrameResult:
@@ -148,10 +201,8 @@ class StreamAnalyzer:
         interval = self.settings.classify_every_ms
         due = [
             k
-            for k, track_id in enumerate(ids)
-            if interval <= 0
-            or track_id not in self._held
-            or not 0 <= timestamp_ms - self._held[track_id][0] < interval
+            for k, key in enumerate(keys)
+            if interval <= 0 or key not in self._held or not 0 <= timestamp_ms - self._held[key][0] < interval
         ]
         base = self.analyzer.classify(
             image,
@@ -164,12 +215,12 @@ class StreamAnalyzer:
             return base
         fresh = dict(zip(due, base.faces, strict=True))
         faces = []
-        for k, (det, track_id) in enumerate(zip(detections, ids, strict=True)):
+        for k, (det, key) in enumerate(zip(detections, keys, strict=True)):
             if k in fresh:
-                self._held[track_id] = (timestamp_ms, fresh[k].probabilities)
+                self._held[key] = (timestamp_ms, fresh[k].probabilities)
                 faces.append(fresh[k])
             else:
-                faces.append(Face(det, self._held[track_id][1], track_id=track_id))
+                faces.append(Face(det, self._held[key][1], track_id=ids[k]))
         return replace(base, faces=tuple(faces))
 
     def _follow(self, gray: npt.NDArray[np.uint8]) -> list[tuple[int, Detection]]:
@@ -179,7 +230,7 @@ class StreamAnalyzer:
             return []
         height, width = gray.shape
         out = []
-        for track_id, det in self._previous.items():
+        for key, det in self._previous.items():
             box = det.box
             scale = min(1.0, _FOLLOW_SIDE / max(box.height, 1.0))
             margin = 0.5 * max(box.width, box.height)
@@ -205,35 +256,18 @@ class StreamAnalyzer:
             if moved is None:
                 continue
             marks = None if det.landmarks is None else det.landmarks + np.array([dx, dy], dtype=np.float32)
-            out.append((track_id, Detection(moved, det.score, marks)))
+            out.append((key, Detection(moved, det.score, marks)))
         return out
 
-    def _accumulate(
-        self, track_id: int, timestamp_ms: float, stable: Expression, smoothed: npt.NDArray[np.float32]
-    ) -> None:
-        acc = self._accumulators.setdefault(track_id, _Accumulator(timestamp_ms, timestamp_ms))
-        acc.last_ms = timestamp_ms
-        acc.frames += 1
-        acc.counts[int(stable)] += 1
-        acc.sums += smoothed
-
-    def summaries(self) -> list[TrackSummary]:
-        """Per-track summary of everything processed so far (shares of time per shown label)."""
-        out = []
-        for track_id, acc in sorted(self._accumulators.items()):
-            period = (acc.last_ms - acc.first_ms) / (acc.frames - 1) if acc.frames > 1 else 0.0
-            shares = acc.counts / max(1, acc.frames)
-            means = acc.sums / max(1, acc.frames)
-            out.append(
-                TrackSummary(
-                    track_id=track_id,
-                    first_ms=acc.first_ms,
-                    last_ms=acc.last_ms,
-                    frames=acc.frames,
-                    duration_ms=acc.last_ms - acc.first_ms + period,
-                    shares={name: float(s) for name, s in zip(LABELS, shares, strict=True)},
-                    mean_probabilities={name: float(m) for name, m in zip(LABELS, means, strict=True)},
-                    dominant=LABELS[int(np.argmax(acc.counts))],
-                )
-            )
-        return out
+    def summaries(self) -> list[ExpressionSummary]:
+        """Per person (confirmed tracks only), everything processed so far, by the one rule of
+        :mod:`moodlens.summary`: time on screen, share of time per shown expression, dominant."""
+        out: dict[int, ExpressionSummary] = {}
+        for track_id, timeline in self._finished:
+            if timeline.tally is not None:
+                out[track_id] = ExpressionSummary.from_tally(track_id, timeline.tally)
+        for key, timeline in self._timelines.items():
+            tally = timeline.snapshot() if key in self._ids else None
+            if tally is not None:
+                out[self._ids[key]] = ExpressionSummary.from_tally(self._ids[key], tally)
+        return [out[k] for k in sorted(out)]

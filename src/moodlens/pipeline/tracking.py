@@ -1,26 +1,93 @@
-"""Face tracking: a stable id per face across frames.
+"""Face tracking: one stable id per person, within a shot.
 
-Tracks are matched to detections by the overlap (IoU) between each track's *predicted* box
-(constant velocity) and the detection, falling back to centre distance for fast moves; the
-best pairs are taken first. Velocity prediction keeps identities right when two faces cross,
-and a track survives ``max_age_ms`` without detections (short occlusions).
+What makes a "person" trustworthy here:
+
+- **Matching** pairs each track's *predicted* box (constant velocity) with this frame's boxes by
+  overlap, falling back to centre distance for fast moves; where the image is given, a cheap
+  appearance cue (a colour histogram of the face box) breaks ties, so two faces that cross keep
+  their ids. The best pairs are taken first.
+- **Confirmation**: a new track is *tentative* until it has been seen ``confirm_hits`` times over
+  at least ``confirm_ms``; only then does it get an id. A one-frame false detection never becomes
+  a person (its face is reported without an id).
+- **Occlusion**: a confirmed track survives ``max_age_ms`` without detections; after that it is
+  *lost*, and for ``reid_ms`` a new face whose appearance matches it (and no other lost track as
+  well) takes its id back: a person who turns away or walks out and back in stays one person.
+- **Shot cuts** end every track, lost ones included: nobody is carried from one shot into the
+  next (a cut to another person is never the same person).
+
+The appearance cue lives in memory only, per track, for the track's lifetime: nothing about a
+face's appearance is stored, logged or sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
 
 from moodlens.results import Box
+
+#: Histogram bins (hue x saturation) of the appearance cue.
+_HIST_BINS = (16, 8)
+_HIST_SIDE = 24
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    iou_threshold: float = 0.25
+    #: A confirmed track keeps its id this long without a detection (short occlusions).
+    max_age_ms: float = 1000.0
+    #: A new track becomes a person after ``confirm_hits`` detections spanning ``confirm_ms``.
+    confirm_hits: int = 3
+    confirm_ms: float = 100.0
+    #: A tentative track missed for longer than this is dropped.
+    tentative_miss_ms: float = 300.0
+    #: A lost track can be re-associated by appearance this long after it was last seen.
+    reid_ms: float = 5000.0
+    #: Largest appearance distance (Bhattacharyya, 0 = identical) for a re-association.
+    reid_distance: float = 0.3
+    #: How much the appearance distance counts against a motion match (0 turns the cue off).
+    appearance_weight: float = 0.5
+    velocity_smoothing: float = 0.6
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.iou_threshold < 1.0:
+            raise ValueError("iou_threshold must lie in (0, 1)")
+        for name in ("max_age_ms", "confirm_ms", "tentative_miss_ms", "reid_ms", "appearance_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.confirm_hits < 1:
+            raise ValueError("confirm_hits must be >= 1")
+        if not 0.0 <= self.reid_distance <= 1.0:
+            raise ValueError("reid_distance must lie in [0, 1]")
+        if not 0.0 <= self.velocity_smoothing < 1.0:
+            raise ValueError("velocity_smoothing must lie in [0, 1)")
+
+    @classmethod
+    def legacy(cls, *, max_age_ms: float = 1000.0) -> TrackerSettings:
+        """moodlens 0.1's tracker: every detection is a person at once, no appearance cue, no
+        re-association (the baseline of benchmarks/bench_tracking.py)."""
+        return cls(max_age_ms=max_age_ms, confirm_hits=1, confirm_ms=0.0, reid_ms=0.0, appearance_weight=0.0)
 
 
 @dataclass
 class Track:
-    id: int
+    key: int
     box: Box
+    first_ms: float
     last_ms: float
     velocity: tuple[float, float] = (0.0, 0.0)  # pixels per ms, of the box centre
     hits: int = 1
+    #: The public id once confirmed (ids start at 1 and are never reused); None while tentative.
+    id: int | None = None
+    appearance: npt.NDArray[np.float32] | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.id is not None
 
     def predicted(self, timestamp_ms: float) -> Box:
         dt = max(0.0, timestamp_ms - self.last_ms)
@@ -28,7 +95,39 @@ class Track:
         return Box(self.box.x1 + dx, self.box.y1 + dy, self.box.x2 + dx, self.box.y2 + dy)
 
 
-def _match_score(predicted: Box, box: Box, iou_threshold: float) -> float:
+@dataclass
+class TrackerEvents:
+    """What the last update did, for callers that keep per-track state."""
+
+    confirmed: list[int] = field(default_factory=list)  # keys confirmed this frame
+    revived: list[tuple[int, int]] = field(default_factory=list)  # (new key, the lost key it continues)
+    ended: list[int] = field(default_factory=list)  # keys gone for good (lost too long, or a cut)
+
+
+def appearance_of(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.float32] | None:
+    """A hue-saturation histogram of the face box (normalised), or None for an empty box."""
+    height, width = image.shape[:2]
+    clipped = box.clipped(width, height)
+    if clipped is None:
+        return None
+    x1, y1, x2, y2 = int(clipped.x1), int(clipped.y1), int(clipped.x2), int(clipped.y2)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return None
+    patch = cv2.resize(image[y1:y2, x1:x2], (_HIST_SIDE, _HIST_SIDE), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(patch, cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, list(_HIST_BINS), [0, 180, 0, 256]).astype(np.float32)
+    total = float(hist.sum())
+    return hist / total if total > 0 else None
+
+
+def appearance_distance(a: npt.NDArray[np.float32] | None, b: npt.NDArray[np.float32] | None) -> float:
+    """Bhattacharyya distance of two cues in [0, 1]; 0.5 (undecided) when one is missing."""
+    if a is None or b is None:
+        return 0.5
+    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def _motion_score(predicted: Box, box: Box, iou_threshold: float) -> float:
     iou = predicted.iou(box)
     if iou >= iou_threshold:
         return 1.0 + iou
@@ -43,69 +142,153 @@ def _match_score(predicted: Box, box: Box, iou_threshold: float) -> float:
 
 
 class FaceTracker:
-    """Assigns track ids to detections, frame after frame. Ids start at 1 and are never reused."""
+    """Assigns person ids to detections, frame after frame (see the module's docstring)."""
 
-    def __init__(
-        self, *, iou_threshold: float = 0.25, max_age_ms: float = 1000.0, velocity_smoothing: float = 0.6
-    ):
-        if not 0.0 < iou_threshold < 1.0:
-            raise ValueError("iou_threshold must lie in (0, 1)")
-        if max_age_ms < 0:
-            raise ValueError("max_age_ms must be >= 0")
-        self.iou_threshold = iou_threshold
-        self.max_age_ms = max_age_ms
-        self.velocity_smoothing = velocity_smoothing
+    def __init__(self, settings: TrackerSettings | None = None) -> None:
+        self.settings = settings or TrackerSettings()
+        #: Tracks being followed now (tentative and confirmed), by internal key.
         self.tracks: dict[int, Track] = {}
+        #: Confirmed tracks not seen for longer than ``max_age_ms``, still re-associable.
+        self.lost: dict[int, Track] = {}
+        self.events = TrackerEvents()
+        self._keys: list[int] = []
+        self._next_key = 1
         self._next_id = 1
 
-    def update(self, boxes: Sequence[Box], timestamp_ms: float) -> list[int]:
-        """Match this frame's boxes to tracks; returns the track id of each box, in order."""
+    def update(
+        self,
+        boxes: Sequence[Box],
+        timestamp_ms: float,
+        *,
+        image: npt.NDArray[np.uint8] | None = None,
+        cut: bool = False,
+    ) -> list[int | None]:
+        """Match this frame's boxes to tracks; returns each box's person id (None: not yet a
+        person). ``image`` enables the appearance cue; ``cut`` says a new shot starts here."""
+        self.events = TrackerEvents()
+        if cut:
+            self.events.ended.extend([*self.tracks, *self.lost])
+            self.tracks.clear()
+            self.lost.clear()
         self._expire(timestamp_ms)
+        looks = [appearance_of(image, box) if image is not None else None for box in boxes]
+        keys: list[int | None] = [None] * len(boxes)
+        used: set[int] = set()
+        for _, key, index in self._pairs(boxes, looks, timestamp_ms):
+            if key in used or keys[index] is not None:
+                continue
+            used.add(key)
+            keys[index] = key
+            self._advance(self.tracks[key], boxes[index], looks[index], timestamp_ms)
+        for index, box in enumerate(boxes):
+            if keys[index] is None:
+                keys[index] = self._start(box, looks[index], timestamp_ms)
+        self._keys = [k for k in keys if k is not None]
+        for key in self._keys:
+            self._maybe_confirm(self.tracks[key])
+        return [self.tracks[k].id for k in self._keys]
+
+    @property
+    def last_keys(self) -> list[int]:
+        """The internal key of each box of the last update (tentative tracks included)."""
+        return list(self._keys)
+
+    def _pairs(
+        self, boxes: Sequence[Box], looks: list[npt.NDArray[np.float32] | None], timestamp_ms: float
+    ) -> list[tuple[float, int, int]]:
+        weight = self.settings.appearance_weight
         pairs = []
         for track in self.tracks.values():
             predicted = track.predicted(timestamp_ms)
             for index, box in enumerate(boxes):
-                score = _match_score(predicted, box, self.iou_threshold)
-                if score > 0.0:
-                    pairs.append((score, track.id, index))
+                score = _motion_score(predicted, box, self.settings.iou_threshold)
+                if score <= 0.0:
+                    continue
+                if weight > 0 and track.appearance is not None and looks[index] is not None:
+                    score -= weight * appearance_distance(track.appearance, looks[index])
+                # A person already confirmed wins a detection over a tentative newcomer.
+                pairs.append((score + (0.05 if track.confirmed else 0.0), track.key, index))
         pairs.sort(reverse=True)
-        ids: list[int | None] = [None] * len(boxes)
-        used: set[int] = set()
-        for _, track_id, index in pairs:
-            if track_id in used or ids[index] is not None:
-                continue
-            used.add(track_id)
-            ids[index] = track_id
-            self._advance(self.tracks[track_id], boxes[index], timestamp_ms)
-        for index, box in enumerate(boxes):
-            if ids[index] is None:
-                track = Track(self._next_id, box, timestamp_ms)
-                self.tracks[track.id] = track
-                self._next_id += 1
-                ids[index] = track.id
-        return [i for i in ids if i is not None]
+        return pairs
 
-    def _advance(self, track: Track, box: Box, timestamp_ms: float) -> None:
+    def _start(self, box: Box, look: npt.NDArray[np.float32] | None, timestamp_ms: float) -> int:
+        """A new track, or a lost person back: the lost track whose appearance matches best
+        (and clearly better than any other lost track) continues under its id."""
+        revived = self._reassociate(box, look)
+        track = Track(self._next_key, box, timestamp_ms, timestamp_ms, appearance=look)
+        self._next_key += 1
+        if revived is not None:
+            old = self.lost.pop(revived)
+            track.id, track.first_ms, track.hits = old.id, old.first_ms, old.hits + 1
+            track.velocity = (0.0, 0.0)
+            self.events.revived.append((track.key, old.key))
+        self.tracks[track.key] = track
+        return track.key
+
+    def _reassociate(self, box: Box, look: npt.NDArray[np.float32] | None) -> int | None:
+        if look is None or not self.lost or self.settings.reid_ms <= 0:
+            return None
+        scored = sorted(
+            (appearance_distance(track.appearance, look), key)
+            for key, track in self.lost.items()
+            if track.appearance is not None
+            and 0.5 <= (box.width * box.height) / max(track.box.area, 1.0) <= 2.0
+        )
+        if not scored or scored[0][0] > self.settings.reid_distance:
+            return None
+        if len(scored) > 1 and scored[1][0] - scored[0][0] < 0.05:
+            return None  # two lost people look alike: do not guess
+        return scored[0][1]
+
+    def _maybe_confirm(self, track: Track) -> None:
+        s = self.settings
+        if track.confirmed or track.hits < s.confirm_hits or track.last_ms - track.first_ms < s.confirm_ms:
+            return
+        track.id = self._next_id
+        self._next_id += 1
+        self.events.confirmed.append(track.key)
+
+    def _advance(
+        self, track: Track, box: Box, look: npt.NDArray[np.float32] | None, timestamp_ms: float
+    ) -> None:
         dt = timestamp_ms - track.last_ms
         if dt > 0:
             (ox, oy), (nx, ny) = track.box.center, box.center
             measured = ((nx - ox) / dt, (ny - oy) / dt)
-            k = self.velocity_smoothing
+            k = self.settings.velocity_smoothing
             track.velocity = (
                 k * track.velocity[0] + (1 - k) * measured[0],
                 k * track.velocity[1] + (1 - k) * measured[1],
             )
+        if look is not None:
+            track.appearance = look if track.appearance is None else 0.8 * track.appearance + 0.2 * look
         track.box = box
         track.last_ms = timestamp_ms
         track.hits += 1
 
     def _expire(self, timestamp_ms: float) -> None:
-        for track_id in [t.id for t in self.tracks.values() if timestamp_ms - t.last_ms > self.max_age_ms]:
-            del self.tracks[track_id]
+        s = self.settings
+        for track in list(self.tracks.values()):
+            gone = timestamp_ms - track.last_ms
+            if track.confirmed and gone > s.max_age_ms:
+                del self.tracks[track.key]
+                if s.reid_ms > 0:
+                    self.lost[track.key] = track
+                else:
+                    self.events.ended.append(track.key)
+            elif not track.confirmed and gone > min(s.tentative_miss_ms, s.max_age_ms):
+                del self.tracks[track.key]
+                self.events.ended.append(track.key)
+        for track in list(self.lost.values()):
+            if timestamp_ms - track.last_ms > s.reid_ms:
+                del self.lost[track.key]
+                self.events.ended.append(track.key)
 
-    def seen_at(self, timestamp_ms: float) -> list[Track]:
-        """Tracks updated at exactly ``timestamp_ms`` (those visible in the last frame)."""
-        return [t for t in self.tracks.values() if t.last_ms == timestamp_ms]
+    def confirmed_ids(self) -> dict[int, int]:
+        """Internal key -> person id of every confirmed track being followed."""
+        return {key: track.id for key, track in self.tracks.items() if track.id is not None}
 
     def reset(self) -> None:
+        self.events.ended.extend([*self.tracks, *self.lost])
         self.tracks.clear()
+        self.lost.clear()

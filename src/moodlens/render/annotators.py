@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from moodlens.labels import COLOURS_BGR, LABELS, Expression
+from moodlens.labels import COLOURS_BGR, LABELS, UNCERTAIN_BGR, Expression
+from moodlens.render.layout import place_panels
 from moodlens.results import Face, FrameResult
 
 Frame = npt.NDArray[np.uint8]
@@ -46,7 +47,7 @@ def _text_box(
 
 
 def _colour(face: Face) -> tuple[int, int, int]:
-    return COLOURS_BGR[face.shown_expression]
+    return UNCERTAIN_BGR if face.uncertain else COLOURS_BGR[face.shown_expression]
 
 
 @dataclass
@@ -72,7 +73,8 @@ class BoxAnnotator:
 
 @dataclass
 class LabelAnnotator:
-    """``#3 happy 87%`` above each face (the track id when there is one)."""
+    """``#3 happy 87%`` above each face (the track id when there is one); ``uncertain`` when the
+    shown label is held with less than ``labels.UNCERTAIN_BELOW``."""
 
     show_confidence: bool = True
 
@@ -80,10 +82,9 @@ class LabelAnnotator:
         scale = _scale_for(frame) * 0.6
         for face in result.faces:
             parts = [] if face.track_id is None else [f"#{face.track_id}"]
-            shown = face.shown_expression
-            parts.append(shown.label)
+            parts.append(face.shown_label)
             if self.show_confidence:
-                parts.append(f"{float(face.shown_probabilities[shown]):.0%}")
+                parts.append(f"{face.shown_confidence:.0%}")
             _text_box(
                 frame,
                 " ".join(parts),
@@ -96,48 +97,52 @@ class LabelAnnotator:
 
 @dataclass
 class ProbabilityBarAnnotator:
-    """Seven horizontal bars beside each face (right of it, or left near the right edge)."""
+    """Seven labelled bars beside each face, placed where they cover no face (``render.layout``);
+    a face without such a place keeps its compact form (the label above it)."""
 
     width: int | None = None
     min_face: int = 40
 
-    def annotate(self, frame: Frame, result: FrameResult) -> Frame:
+    def panel_size(self, frame: Frame) -> tuple[int, int, int, int]:
+        """(panel width, panel height, label column width, row height) at this frame's scale."""
         scale = _scale_for(frame)
-        bar_w = self.width or round(70 * scale)
-        row = max(8, round(11 * scale))
-        text_scale = row / 28.0
-        for face in result.faces:
-            b = face.box
-            if b.height < self.min_face:
+        bar_w = self.width or round(60 * scale)
+        row = max(10, round(12 * scale))
+        text_scale = row / 30.0
+        (label_w, _), _ = cv2.getTextSize("surprise", _FONT, text_scale, 1)
+        label_w += 6
+        return label_w + bar_w + 4, row * len(LABELS) + 2, label_w, row
+
+    def annotate(self, frame: Frame, result: FrameResult) -> Frame:
+        width, height, label_w, row = self.panel_size(frame)
+        text_scale = row / 30.0
+        bar_w = width - label_w - 4
+        shown = [f for f in result.faces if f.box.height >= self.min_face]
+        label_scale = _scale_for(frame) * 0.6
+        (tag_w, tag_h), base = cv2.getTextSize(
+            "#00 surprise 100%", _FONT, label_scale, max(1, round(label_scale * 1.5))
+        )
+        places = place_panels(
+            [f.box for f in shown],
+            (width, height),
+            (frame.shape[1], frame.shape[0]),
+            label=(tag_w + 4, tag_h + base + 4),
+        )
+        for face, place in zip(shown, places, strict=True):
+            if place is None:
                 continue
-            label_w = round(62 * text_scale * 1.6)
-            total = label_w + bar_w + 4
-            x = round(b.x2) + 4
-            if x + total > frame.shape[1]:
-                x = max(0, round(b.x1) - total - 4)
-            y0 = int(np.clip(round(b.y1), 0, max(0, frame.shape[0] - row * len(LABELS))))
-            overlay = frame[y0 : y0 + row * len(LABELS), x : x + total]
-            overlay[:] = (overlay * 0.45).astype(np.uint8)  # darken behind the bars for legibility
+            x, y0 = round(place.x), round(place.y)
+            overlay = frame[y0 : y0 + height, x : x + width]
+            overlay[:] = (overlay * 0.35).astype(np.uint8)  # darken behind the bars for legibility
             for i, (name, p) in enumerate(zip(LABELS, face.shown_probabilities, strict=True)):
-                y = y0 + i * row
+                y = y0 + 1 + i * row
                 cv2.putText(
-                    frame,
-                    name[:4],
-                    (x + 2, y + row - 3),
-                    _FONT,
-                    text_scale,
-                    (255, 255, 255),
-                    1,
-                    cv2.LINE_AA,
+                    frame, name, (x + 3, y + row - 3), _FONT, text_scale, (255, 255, 255), 1, cv2.LINE_AA
                 )
                 filled = round(bar_w * float(p))
                 colour = COLOURS_BGR[Expression(i)]
                 cv2.rectangle(
-                    frame,
-                    (x + label_w, y + 2),
-                    (x + label_w + filled, y + row - 2),
-                    colour,
-                    cv2.FILLED,
+                    frame, (x + label_w, y + 2), (x + label_w + filled, y + row - 2), colour, cv2.FILLED
                 )
         return frame
 

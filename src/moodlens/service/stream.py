@@ -5,7 +5,9 @@ Protocol, all JSON except frames:
 - client ``{"type": "start", "consent": true, "name": "...", "record": true}``: required first;
   without consent no frame is processed. The reply is ``{"type": "started", ...}``.
 - client binary frame: 8 bytes little-endian float64 capture time in ms, then a JPEG (or PNG).
-  The reply is ``{"type": "result", "t": ..., "faces": [...], "mood": "happy", ...}``.
+  The reply is ``{"type": "result", "t": ..., "frame": n, "faces": [...], "headline": {...}, ...}``:
+  ``headline`` follows one person (``pipeline.headline``), each face has ``shown_label`` (its label,
+  or ``uncertain``); ``cut`` says a new shot started (every earlier box is stale).
   At most one frame is in flight per client: a frame sent before the previous result came back
   is dropped with an error reply, so memory per client stays bounded.
 - client ``{"type": "stop"}``: ends the session; the reply carries a per-track summary.
@@ -28,20 +30,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from moodlens.errors import ImageError
 from moodlens.images import decode_image
+from moodlens.pipeline.headline import HeadlineTracker
 from moodlens.pipeline.stream import StreamAnalyzer
 from moodlens.results import FrameResult
 from moodlens.service.app import Services, services
 
 router = APIRouter()
 _HEADER = struct.Struct("<d")
-
-
-def mood(result: FrameResult) -> str | None:
-    """The headline: the shown label of the largest face."""
-    if not result.faces:
-        return None
-    largest = max(result.faces, key=lambda f: f.box.area)
-    return largest.shown_expression.label
 
 
 class _RateLimiter:
@@ -67,6 +62,7 @@ class _Client:
         self.svc = svc
         self.ws = ws
         self.stream: StreamAnalyzer | None = None
+        self.headline = HeadlineTracker()
         self.writer: Any = None
         self.busy: asyncio.Task[None] | None = None
         self.limiter = _RateLimiter(svc.settings.max_fps)
@@ -107,6 +103,7 @@ class _Client:
         if self.stream is not None:
             await self.finish()
         self.stream = StreamAnalyzer(self.svc.analyzer)
+        self.headline = HeadlineTracker()
         self.frames, self.dropped, self.last_t = 0, 0, -math.inf
         recording = bool(message.get("record", True)) and self.svc.store is not None
         session_id = None
@@ -179,6 +176,7 @@ class _Client:
             await self.fail("processing_failed", f"{type(exc).__name__}: {exc}")
             return
         self.svc.frames_processed += 1
+        headline = self.headline.update(result)
         await self.send(
             {
                 "type": "result",
@@ -186,8 +184,9 @@ class _Client:
                 "frame": index,
                 "width": result.width,
                 "height": result.height,
+                "cut": result.cut,
                 "faces": [f.to_dict() for f in result.faces],
-                "mood": mood(result),
+                "headline": None if headline is None else headline.to_dict(),
                 "server_ms": round((time.perf_counter() - started) * 1000, 2),
             }
         )

@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from moodlens.errors import StoreError
 
 #: The schema revision this version of moodlens reads and writes (the newest migration).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 ENV_URL = "MOODLENS_DB"
 

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -18,28 +18,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from moodlens.labels import LABELS, Expression
 from moodlens.store.database import StoreError, check_schema, display_url, make_engine, resolve_url
-from moodlens.store.schema import PROBABILITY_COLUMNS, CorrectionRow, FrameRow, IntervalRow, SessionRow
+from moodlens.store.schema import (
+    PROBABILITY_COLUMNS,
+    SHOWN_COLUMNS,
+    CorrectionRow,
+    FrameRow,
+    IntervalRow,
+    SessionRow,
+)
+from moodlens.summary import VALENCE_WEIGHTS, ExpressionSummary, Tally, summarise, valence_index
+
+__all__ = ["VALENCE_WEIGHTS", "Bucket", "HistoryStore", "IntervalInfo", "SessionInfo", "valence_index"]
 
 Period = Literal["session", "day", "week"]
-
-#: The valence index: +1 for happy, -1 for angry, disgust, fear and sad, 0 for surprise and neutral,
-#: weighted by the probabilities; it lies in [-1, 1]. It is an index of *apparent* expressions,
-#: not a measurement of how anyone feels.
-VALENCE_WEIGHTS: dict[str, float] = {
-    "angry": -1.0,
-    "disgust": -1.0,
-    "fear": -1.0,
-    "happy": 1.0,
-    "sad": -1.0,
-    "surprise": 0.0,
-    "neutral": 0.0,
-}
-
-
-def valence_index(probabilities: dict[str, float] | Sequence[float]) -> float:
-    """The valence index of one probability vector (a dict by label or values in label order)."""
-    values = [probabilities[n] for n in LABELS] if isinstance(probabilities, dict) else list(probabilities)
-    return float(sum(VALENCE_WEIGHTS[n] * p for n, p in zip(LABELS, values, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -55,6 +46,8 @@ class SessionInfo:
     tracks: int
     intervals: int
     frames: int
+    #: The recording's length in media time (None while running, or for sessions before 0.2).
+    media_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -72,10 +65,19 @@ class IntervalInfo:
     frames: int
     probabilities: dict[str, float]
     dominant: str
+    #: Milliseconds each expression was shown in the interval (moodlens.summary).
+    shown_ms: dict[str, float]
 
     @property
     def valence(self) -> float:
         return valence_index(self.probabilities)
+
+    def tally(self) -> Tally:
+        import numpy as np
+
+        shown = np.array([self.shown_ms[n] for n in LABELS], dtype=np.float64)
+        probs = np.array([self.probabilities[n] for n in LABELS], dtype=np.float64)
+        return Tally(self.start_ms, self.end_ms, self.frames, shown, probs * shown.sum())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,18 +89,20 @@ class IntervalInfo:
             "dominant": self.dominant,
             "valence": round(self.valence, 4),
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "shown_ms": {k: round(v, 1) for k, v in self.shown_ms.items()},
         }
 
 
 @dataclass(frozen=True)
 class Bucket:
-    """A distribution over one session, day or week: frame-weighted mean probabilities, the share
-    of frames by dominant label, and the valence index of the mean."""
+    """A distribution over one session, day or week: time-weighted mean probabilities, the share
+    of time each expression was shown (moodlens.summary), and the valence index of the mean."""
 
     key: str
     frames: int
     mean_probabilities: dict[str, float]
     dominant_shares: dict[str, float]
+    duration_ms: float = 0.0
 
     @property
     def valence(self) -> float:
@@ -108,6 +112,7 @@ class Bucket:
         return {
             "key": self.key,
             "frames": self.frames,
+            "duration_ms": round(self.duration_ms, 1),
             "valence": round(self.valence, 4),
             "mean_probabilities": {k: round(v, 4) for k, v in self.mean_probabilities.items()},
             "dominant_shares": {k: round(v, 4) for k, v in self.dominant_shares.items()},
@@ -169,12 +174,16 @@ class HistoryStore:
             s.add(row)
         return row.id
 
-    def end_session(self, session_id: int, ended_at: datetime | None = None) -> None:
+    def end_session(
+        self, session_id: int, ended_at: datetime | None = None, *, media_ms: int | None = None
+    ) -> None:
         with self._session() as s, s.begin():
             row = s.get(SessionRow, session_id)
             if row is None:
                 raise StoreError(f"no session {session_id} in {self.where}")
             row.ended_at = ended_at or _now()
+            if media_ms is not None:
+                row.media_ms = max(0, int(media_ms))
 
     def insert(self, intervals: Iterable[dict[str, Any]], frames: Iterable[dict[str, Any]] = ()) -> None:
         """Insert interval and frame rows (dicts of column values) in one transaction."""
@@ -252,6 +261,7 @@ class HistoryStore:
                 tracks=int(t or 0),
                 intervals=int(i or 0),
                 frames=int(f or 0),
+                media_ms=r.media_ms,
             )
             for r, t, i, f in rows
         ]
@@ -283,9 +293,18 @@ class HistoryStore:
                 frames=r.frames,
                 probabilities=r.probabilities(),
                 dominant=r.dominant,
+                shown_ms=r.shown_ms(),
             )
             for r in rows
         ]
+
+    def people(self, session_id: int) -> list[ExpressionSummary]:
+        """Each person (track) of a session summarised by the one rule of moodlens.summary: the
+        same figures ``moodlens video`` printed for the run that recorded it."""
+        by_track: dict[int, list[Tally]] = {}
+        for interval in self.timeline(session_id):
+            by_track.setdefault(interval.track_id, []).append(interval.tally())
+        return [summarise(track_id, tallies) for track_id, tallies in sorted(by_track.items())]
 
     def frames(self, session_id: int) -> list[dict[str, Any]]:
         """Per-frame rows, when the session recorded them."""
@@ -339,15 +358,19 @@ class HistoryStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Bucket]:
-        """Frame-weighted distributions per session, day (UTC) or week (starting on Monday)."""
+        """Distributions per session, day (UTC) or week (starting on Monday): the share of time each
+        expression was shown and the time-weighted mean probabilities (moodlens.summary)."""
         if period not in ("session", "day", "week"):
             raise ValueError("period must be session, day or week")
         key = self._bucket(period).label("key")
-        sums = [func.sum(getattr(IntervalRow, c) * IntervalRow.frames).label(c) for c in PROBABILITY_COLUMNS]
-        query: Select[Any] = select(key, func.sum(IntervalRow.frames).label("frames"), *sums).group_by(key)
-        dominant_query: Select[Any] = select(
-            key, IntervalRow.dominant, func.sum(IntervalRow.frames).label("frames")
-        ).group_by(key, IntervalRow.dominant)
+        interval_ms = sum(
+            (getattr(IntervalRow, c) for c in SHOWN_COLUMNS[1:]), getattr(IntervalRow, SHOWN_COLUMNS[0])
+        )
+        weighted = [func.sum(getattr(IntervalRow, c) * interval_ms).label(c) for c in PROBABILITY_COLUMNS]
+        shown = [func.sum(getattr(IntervalRow, c)).label(c) for c in SHOWN_COLUMNS]
+        query: Select[Any] = select(
+            key, func.sum(IntervalRow.frames).label("frames"), *weighted, *shown
+        ).group_by(key)
         for condition in (
             None if session_id is None else IntervalRow.session_id == session_id,
             None if since is None else IntervalRow.start_at >= since,
@@ -355,21 +378,17 @@ class HistoryStore:
         ):
             if condition is not None:
                 query = query.where(condition)
-                dominant_query = dominant_query.where(condition)
         with self._session() as s:
             rows = s.execute(query.order_by(key)).all()
-            dominant_rows = s.execute(dominant_query).all()
-        dominants: dict[str, dict[str, int]] = {}
-        for k, label, frames in dominant_rows:
-            dominants.setdefault(str(k), {})[label] = int(frames or 0)
         out = []
         for row in rows:
-            total = int(row.frames or 0)
-            if total == 0:
+            times = {n: float(getattr(row, f"t_{n}") or 0.0) for n in LABELS}
+            total = sum(times.values())
+            if total <= 0:
                 continue
             means = {n: float(getattr(row, f"p_{n}") or 0.0) / total for n in LABELS}
-            shares = {n: dominants.get(str(row.key), {}).get(n, 0) / total for n in LABELS}
-            out.append(Bucket(str(row.key), total, means, shares))
+            shares = {n: times[n] / total for n in LABELS}
+            out.append(Bucket(str(row.key), int(row.frames or 0), means, shares, total))
         return out
 
     def trends(self, *, period: Period = "day", since: datetime | None = None) -> list[dict[str, Any]]:
@@ -385,6 +404,7 @@ class HistoryStore:
             return json.dumps(
                 {
                     "session": info.to_dict(),
+                    "people": [p.to_dict() for p in self.people(session_id)],
                     "intervals": [i.to_dict() for i in intervals],
                     "frames": self.frames(session_id) if info.frame_rows else [],
                     "corrections": self.corrections(session_id),
@@ -409,6 +429,7 @@ class HistoryStore:
                 "dominant",
                 "valence",
                 *PROBABILITY_COLUMNS,
+                *(f"shown_ms_{n}" for n in LABELS),
             ]
         )
         for i in intervals:
@@ -424,6 +445,7 @@ class HistoryStore:
                     i.dominant,
                     f"{i.valence:.4f}",
                     *[f"{i.probabilities[n]:.5f}" for n in LABELS],
+                    *[f"{i.shown_ms[n]:.1f}" for n in LABELS],
                 ]
             )
         return buffer.getvalue()

@@ -61,6 +61,8 @@ class SessionRow(Base):
     consent_given: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     frame_rows: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The recording's length in media time (its last frame's timestamp plus one frame period).
+    media_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     intervals: Mapped[list[IntervalRow]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True
@@ -82,8 +84,24 @@ class Probabilities:
         return {name: float(getattr(self, f"p_{name}")) for name in LABELS}
 
 
-class IntervalRow(Probabilities, Base):
-    """One track over one interval: frame count, mean smoothed probabilities, dominant label."""
+class ShownTimes:
+    """Milliseconds of media time each expression was shown, as columns ``t_<label>``."""
+
+    t_angry: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    t_disgust: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    t_fear: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    t_happy: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    t_sad: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    t_surprise: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    t_neutral: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+    def shown_ms(self) -> dict[str, float]:
+        return {name: float(getattr(self, f"t_{name}")) for name in LABELS}
+
+
+class IntervalRow(Probabilities, ShownTimes, Base):
+    """One track over one interval: frame count, time-weighted mean smoothed probabilities, the
+    time each expression was shown, and the one shown longest (moodlens.summary)."""
 
     __tablename__ = "intervals"
 
@@ -132,3 +150,4 @@ class CorrectionRow(Base):
 
 
 PROBABILITY_COLUMNS = tuple(f"p_{name}" for name in LABELS)
+SHOWN_COLUMNS = tuple(f"t_{name}" for name in LABELS)

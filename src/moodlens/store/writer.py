@@ -20,14 +20,13 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
-from moodlens.labels import LABELS, NUM_CLASSES
+from moodlens.labels import LABELS
 from moodlens.results import FrameResult
 from moodlens.store.database import StoreError
 from moodlens.store.history import HistoryStore
+from moodlens.summary import DEFAULT_PERIOD_MS, MAX_GAP_MS, ExpressionSummary, PersonTimeline, Tally
 
 
 @dataclass(frozen=True)
@@ -46,16 +45,6 @@ class WriterSettings:
             raise ValueError("on_error must be buffer or stop")
         if self.max_buffer < 1 or self.queue_size < 1:
             raise ValueError("max_buffer and queue_size must be >= 1")
-
-
-@dataclass
-class _Open:
-    bucket: int
-    start_ms: float
-    end_ms: float
-    frames: int = 0
-    sums: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(NUM_CLASSES))
-    counts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(NUM_CLASSES, np.int64))
 
 
 @dataclass
@@ -88,7 +77,12 @@ class HistoryWriter:
         self.settings = settings or WriterSettings()
         self.stats = WriterStats()
         self.error: StoreError | None = None
-        self._open: dict[int, _Open] = {}
+        # Per person: the timeline that resolves each observation's duration (moodlens.summary),
+        # and the tallies of the intervals still open, by interval index.
+        self._people: dict[int, PersonTimeline] = {}
+        self._open: dict[int, dict[int, Tally]] = {}
+        self._last_ms: float | None = None
+        self._period_ms = DEFAULT_PERIOD_MS
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(self.settings.queue_size)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="moodlens-history", daemon=True)
@@ -121,24 +115,19 @@ class HistoryWriter:
         if result.timestamp_ms is None:
             raise ValueError("history rows need frame timestamps (timestamp_ms)")
         now = result.timestamp_ms
-        bucket = int(now // self.settings.interval_ms)
+        if self._last_ms is not None and 0 < now - self._last_ms <= MAX_GAP_MS:
+            self._period_ms = now - self._last_ms
+        self._last_ms = now
         seen = set()
         for face in result.faces:
             if face.track_id is None:
                 continue
             seen.add(face.track_id)
             probs = face.shown_probabilities
-            current = self._open.get(face.track_id)
-            if current is not None and current.bucket != bucket:
-                self._emit(face.track_id, current)
-                current = None
-            if current is None:
-                current = _Open(bucket, now, now)
-                self._open[face.track_id] = current
-            current.end_ms = now
-            current.frames += 1
-            current.sums += probs
-            current.counts[int(face.shown_expression)] += 1
+            person = self._people.setdefault(face.track_id, PersonTimeline())
+            resolved = person.add(now, int(face.shown_expression), probs)
+            if resolved is not None:
+                self._fold(face.track_id, resolved)
             if self.settings.frame_rows:
                 row = {
                     "session_id": self.session_id,
@@ -148,21 +137,39 @@ class HistoryWriter:
                 }
                 row.update({f"p_{n}": float(p) for n, p in zip(LABELS, probs, strict=True)})
                 self._put("frame", row)
-        for track_id in [t for t, o in self._open.items() if t not in seen and o.bucket != bucket]:
-            self._emit(track_id, self._open.pop(track_id))
+        # A person gone for longer than the summary's gap: their last observation is complete.
+        for track_id, person in self._people.items():
+            if track_id not in seen and person.stale(now):
+                resolved = person.close()
+                if resolved is not None:
+                    self._fold(track_id, resolved)
+        # Intervals no observation can reach any more (before the current one) are written.
+        bucket = int(now // self.settings.interval_ms)
+        for track_id, tallies in self._open.items():
+            pending = self._people[track_id].pending_ms
+            floor = bucket if pending is None else int(pending // self.settings.interval_ms)
+            for index in [b for b in tallies if b < floor]:
+                self._emit(track_id, tallies.pop(index))
 
-    def _emit(self, track_id: int, interval: _Open) -> None:
-        means = interval.sums / max(1, interval.frames)
+    def _fold(self, track_id: int, observation: tuple[float, int, Any, float]) -> None:
+        timestamp, label, probs, duration = observation
+        index = int(timestamp // self.settings.interval_ms)
+        tally = self._open.setdefault(track_id, {}).setdefault(index, Tally(timestamp, timestamp))
+        tally.add(timestamp, label, probs, duration)
+
+    def _emit(self, track_id: int, tally: Tally) -> None:
+        summary = ExpressionSummary.from_tally(track_id, tally)
         row: dict[str, Any] = {
             "session_id": self.session_id,
             "track_id": track_id,
-            "start_ms": int(interval.start_ms),
-            "end_ms": int(interval.end_ms),
-            "start_at": self.started_at + timedelta(milliseconds=interval.start_ms),
-            "frames": interval.frames,
-            "dominant": LABELS[int(np.argmax(interval.counts))],
+            "start_ms": int(tally.first_ms),
+            "end_ms": int(tally.last_ms),
+            "start_at": self.started_at + timedelta(milliseconds=tally.first_ms),
+            "frames": tally.frames,
+            "dominant": summary.dominant,
         }
-        row.update({f"p_{n}": float(m) for n, m in zip(LABELS, means, strict=True)})
+        row.update({f"p_{n}": v for n, v in summary.mean_probabilities.items()})
+        row.update({f"t_{n}": v for n, v in summary.shown_ms.items()})
         self._put("interval", row)
 
     def _put(self, kind: str, row: dict[str, Any]) -> None:
@@ -177,14 +184,20 @@ class HistoryWriter:
         if self._closed:
             return
         self._closed = True
-        for track_id, interval in list(self._open.items()):
-            self._emit(track_id, interval)
+        for track_id, person in self._people.items():
+            resolved = person.close()
+            if resolved is not None:
+                self._fold(track_id, resolved)
+        for track_id, tallies in self._open.items():
+            for index in sorted(tallies):
+                self._emit(track_id, tallies[index])
         self._open.clear()
         self._queue.put(None)
         self._thread.join()
         if self.error is None:
+            media_ms = None if self._last_ms is None else round(self._last_ms + self._period_ms)
             try:
-                self.store.end_session(self.session_id)
+                self.store.end_session(self.session_id, media_ms=media_ms)
             except (SQLAlchemyError, StoreError) as exc:
                 self.error = StoreError(f"{self.store.where}: could not close the session ({exc})")
 

@@ -1,12 +1,17 @@
-// moodlens live page: camera -> JPEG frames over a WebSocket -> overlay of the results.
+// moodlens live page: camera -> JPEG frames over a WebSocket -> the analysed frame with its result.
 // At most one frame is in flight; the send rate and JPEG quality adapt to the measured latency.
+// The page shows the frame that was analysed, with that frame's boxes: a box is always drawn on
+// the picture it belongs to (never over a later picture where the head has moved, or after a cut).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const TARGET_FPS = 15;
+// A person's box survives a result without them (a missed detection) for this long.
+const HOLD_MS = 250;
 const state = {
   labels: [], colours: {}, ws: null, stream: null, inFlight: false, running: false,
   quality: 0.8, width: 640, latency: null, lastSend: 0, results: [], lastResult: null,
+  sent: new Map(), held: new Map(), headline: "",
 };
 
 async function loadLabels() {
@@ -40,6 +45,7 @@ async function start() {
   await new Promise((resolve) => { if (video.readyState >= 1) resolve(); else video.onloadedmetadata = resolve; });
   await video.play().catch(() => {});
   $("camera-indicator").classList.remove("hidden");
+  $("camera-off").classList.add("hidden");
   $("stop").disabled = false;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream`);
@@ -67,15 +73,17 @@ function onMessage(msg) {
     state.results.push(now);
     state.results = state.results.filter((t) => now - t < 2000);
     state.lastResult = msg;
-    draw(msg);
-    $("mood").textContent = `Mood detected: ${msg.mood ? "apparent " + msg.mood : "–"}`;
+    const faces = withHeld(msg);
+    draw(msg, faces);
+    showHeadline(msg.headline);
     $("fps").textContent = `${(state.results.length / 2).toFixed(1)} FPS`;
     $("latency").textContent = `latency ${Math.round(state.latency)} ms`;
-    $("faces").textContent = `${msg.faces.length} face${msg.faces.length === 1 ? "" : "s"}`;
-    listFaces(msg.faces);
+    $("faces").textContent = `${faces.length} face${faces.length === 1 ? "" : "s"}`;
+    listFaces(faces);
     schedule();
   } else if (msg.type === "error") {
     if (["busy", "rate_limited", "bad_frame", "processing_failed"].includes(msg.code)) {
+      state.sent.clear();
       state.inFlight = false;
       schedule();
     }
@@ -89,9 +97,36 @@ function onMessage(msg) {
 }
 
 function adapt() {
-  // Slow answers: send smaller, lighter frames; fast ones: go back up.
+  // Slow answers: send smaller, lighter frames; fast ones: go back up. The page says when it does.
+  const before = state.width;
   if (state.latency > 250) { state.quality = Math.max(0.5, state.quality - 0.05); state.width = Math.max(320, state.width - 80); }
   else if (state.latency < 100) { state.quality = Math.min(0.85, state.quality + 0.02); state.width = Math.min(640, state.width + 40); }
+  if (state.width < before) setStatus(`slow answers: sending smaller frames (${state.width} px wide; small faces may be missed)`);
+}
+
+function withHeld(result) {
+  // Confirmed people missing from this result keep their last box for HOLD_MS (no blinking);
+  // a shot cut drops them all.
+  if (result.cut) state.held.clear();
+  const present = new Set();
+  for (const face of result.faces) {
+    if (face.track_id != null) { present.add(face.track_id); state.held.set(face.track_id, { face, t: result.t }); }
+  }
+  const faces = [...result.faces];
+  for (const [id, item] of state.held) {
+    if (present.has(id)) continue;
+    if (result.t - item.t > HOLD_MS) state.held.delete(id);
+    else faces.push(item.face);
+  }
+  return faces;
+}
+
+function showHeadline(headline) {
+  // Follows one person (the server's headline); changes only when its text does.
+  const text = headline
+    ? `Apparent expression of #${headline.track_id}: ${headline.uncertain ? "uncertain" : headline.label}`
+    : "Apparent expression: –";
+  if (text !== state.headline) { state.headline = text; $("headline").textContent = text; }
 }
 
 function schedule() {
@@ -110,9 +145,17 @@ function sendFrame() {
   grab.width = Math.round(video.videoWidth * scale);
   grab.height = Math.round(video.videoHeight * scale);
   grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+  $("resolution").textContent = `sending ${grab.width}x${grab.height}`;
   state.inFlight = true;
   state.lastSend = performance.now();
   const t = state.lastSend;
+  // Keep this very picture: its result will be drawn on it.
+  const kept = document.createElement("canvas");
+  kept.width = grab.width;
+  kept.height = grab.height;
+  kept.getContext("2d").drawImage(grab, 0, 0);
+  state.sent.clear();
+  state.sent.set(t, kept);
   grab.toBlob(async (blob) => {
     if (!blob || ws.readyState !== WebSocket.OPEN) { state.inFlight = false; return; }
     const jpeg = new Uint8Array(await blob.arrayBuffer());
@@ -123,55 +166,80 @@ function sendFrame() {
   }, "image/jpeg", state.quality);
 }
 
-function draw(result) {
-  const video = $("video");
-  const canvas = $("overlay");
-  const w = video.clientWidth, h = video.clientHeight;
-  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+function faceLabel(face) {
+  return face.shown_label || face.stable_label || face.label;
+}
+
+function faceProbs(face) {
+  return face.smoothed_probabilities || face.probabilities;
+}
+
+function draw(result, faces) {
+  const canvas = $("view");
+  const picture = state.sent.get(result.t);
+  state.sent.delete(result.t);
+  if (!picture) return;  // not the frame we sent (a late result after Stop)
+  if (canvas.width !== result.width || canvas.height !== result.height) {
+    canvas.width = result.width;
+    canvas.height = result.height;
+  }
   const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, w, h);
-  const sx = w / result.width, sy = h / result.height;
-  ctx.font = "bold 14px system-ui, sans-serif";
-  for (const face of result.faces) {
+  ctx.drawImage(picture, 0, 0, result.width, result.height);
+  const scale = Math.max(0.6, Math.min(2, result.width / 640));
+  const row = Math.round(13 * scale);
+  ctx.font = `${Math.round(11 * scale)}px system-ui, sans-serif`;
+  const labelColumn = ctx.measureText("surprise").width + 8;
+  const panel = [labelColumn + 60 * scale + 4, row * state.labels.length + 4];
+  ctx.font = `bold ${Math.round(14 * scale)}px system-ui, sans-serif`;
+  const tag = [ctx.measureText("#00 surprise 100%").width + 8, Math.round(20 * scale)];
+  const places = placePanels(faces.map((f) => f.box), panel, [result.width, result.height], tag);
+  const drawn = [];
+  faces.forEach((face, index) => {
     const [x1, y1, x2, y2] = face.box;
-    const label = face.stable_label || face.label;
-    const probs = face.smoothed_probabilities || face.probabilities;
-    const colour = state.colours[label] || "#fff";
-    const bx = x1 * sx, by = y1 * sy, bw = (x2 - x1) * sx, bh = (y2 - y1) * sy;
-    ctx.lineWidth = 3;
+    const label = faceLabel(face);
+    const probs = faceProbs(face);
+    const shown = face.stable_label || face.label;
+    const colour = face.uncertain ? "#6e6e6e" : (state.colours[shown] || "#fff");
+    ctx.lineWidth = Math.max(2, 3 * scale);
     ctx.strokeStyle = colour;
-    ctx.strokeRect(bx, by, bw, bh);
-    const text = `#${face.track_id} ${label} ${Math.round(100 * probs[label])}%`;
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const id = face.track_id == null ? "" : `#${face.track_id} `;
+    const text = `${id}${label} ${Math.round(100 * (probs[shown] || 0))}%`;
+    ctx.font = `bold ${Math.round(14 * scale)}px system-ui, sans-serif`;
     const tw = ctx.measureText(text).width + 8;
     ctx.fillStyle = colour;
-    ctx.fillRect(bx, Math.max(0, by - 20), tw, 20);
-    ctx.fillStyle = "#000";
-    ctx.fillText(text, bx + 4, Math.max(14, by - 5));
-    // Probability bars beside the face.
-    const barX = bx + bw + 6 + 110 > w ? Math.max(0, bx - 116) : bx + bw + 6;
-    ctx.fillStyle = "rgba(0,0,0,0.55)";
-    ctx.fillRect(barX, by, 110, state.labels.length * 14 + 4);
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillRect(x1, Math.max(0, y1 - tag[1]), tw, tag[1]);
+    ctx.fillStyle = face.uncertain ? "#fff" : "#000";
+    ctx.fillText(text, x1 + 4, Math.max(tag[1] - 5, y1 - 5));
+    drawn.push({ track_id: face.track_id, box: face.box, label });
+    const place = places[index];
+    if (!place) return;  // no room beside this face: the compact form (label only)
+    ctx.fillStyle = "rgba(0,0,0,0.65)";
+    ctx.fillRect(place.x, place.y, place.w, place.h);
+    ctx.font = `${Math.round(11 * scale)}px system-ui, sans-serif`;
     state.labels.forEach((item, i) => {
-      const y = by + 4 + i * 14;
+      const y = place.y + 2 + i * row;
       ctx.fillStyle = "#fff";
-      ctx.fillText(item.label.slice(0, 4), barX + 3, y + 10);
+      ctx.fillText(item.label, place.x + 4, y + row - 3);
       ctx.fillStyle = item.colour;
-      ctx.fillRect(barX + 36, y + 2, 70 * (probs[item.label] || 0), 9);
+      ctx.fillRect(place.x + labelColumn, y + 2, 60 * scale * (probs[item.label] || 0), row - 4);
     });
-    ctx.font = "bold 14px system-ui, sans-serif";
-  }
+  });
+  // For tests and assistive tools: what is drawn, on which analysed picture.
+  window.moodlensView = { t: result.t, frame: result.frame, width: result.width, height: result.height, faces: drawn };
 }
 
 function listFaces(faces) {
   const list = $("face-list");
   list.innerHTML = "";
   for (const face of faces) {
-    const label = face.stable_label || face.label;
-    const probs = face.smoothed_probabilities || face.probabilities;
+    const label = faceLabel(face);
+    const shown = face.stable_label || face.label;
+    const probs = faceProbs(face);
     const item = document.createElement("li");
-    item.style.setProperty("--swatch", state.colours[label] || "#999");
-    item.textContent = `#${face.track_id}: apparent ${label} ${Math.round(100 * probs[label])}%`;
+    item.style.setProperty("--swatch", face.uncertain ? "#6e6e6e" : (state.colours[shown] || "#999"));
+    const who = face.track_id == null ? "new face" : `#${face.track_id}`;
+    item.textContent = `${who}: ${face.uncertain ? "uncertain" : "apparent " + label} ${Math.round(100 * (probs[shown] || 0))}%`;
     list.appendChild(item);
   }
 }
@@ -182,11 +250,22 @@ function stopCamera() {
   if (state.stream) { state.stream.getTracks().forEach((t) => t.stop()); state.stream = null; }
   $("video").srcObject = null;
   $("camera-indicator").classList.add("hidden");
+  $("camera-off").classList.remove("hidden");
   $("face-list").innerHTML = "";
   $("start").disabled = false;
   $("stop").disabled = true;
-  const canvas = $("overlay");
+  state.sent.clear();
+  state.held.clear();
+  state.latency = null;
+  state.results = [];
+  showHeadline(null);
+  $("fps").textContent = "– FPS";
+  $("latency").textContent = "latency – ms";
+  $("faces").textContent = "0 faces";
+  $("resolution").textContent = "";
+  const canvas = $("view");
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  window.moodlensView = null;
 }
 
 function stop() {

@@ -1,0 +1,249 @@
+"""One definition of a person's apparent expression over time, used everywhere.
+
+The video summary, the timeline, the history store, the CLI, the API and the dashboard all count
+the same way, so they cannot disagree:
+
+- every observation of a tracked face (one frame) holds the label *shown* at that moment (the
+  smoothed label with hysteresis) and its smoothed probabilities;
+- it lasts, in **media time**, until the next observation of the same person, unless that gap is
+  longer than ``MAX_GAP_MS`` (the face was not on screen): then it lasts one typical frame period
+  (the person's last gap under ``MAX_GAP_MS``; ``DEFAULT_PERIOD_MS`` before any);
+- a person's **time on screen** is the sum of those durations; the **share** of an expression is
+  the time it was shown over the time on screen; the **dominant** expression is the one shown
+  longest (ties go to the higher mean probability); the **mean probabilities** are time-weighted;
+  the **valence index** is that of the mean probabilities.
+
+Processing time never enters: a 9.2 s clip yields at most 9.2 s per person however long it took.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from moodlens.labels import LABELS, NUM_CLASSES, Expression
+
+MAX_GAP_MS = 500.0
+DEFAULT_PERIOD_MS = 1000.0 / 30
+
+#: The valence index: +1 for happy, -1 for angry, disgust, fear and sad, 0 for surprise and neutral,
+#: weighted by the probabilities; it lies in [-1, 1]. It is an index of *apparent* expressions,
+#: not a measurement of how anyone feels.
+VALENCE_WEIGHTS: dict[str, float] = {
+    "angry": -1.0,
+    "disgust": -1.0,
+    "fear": -1.0,
+    "happy": 1.0,
+    "sad": -1.0,
+    "surprise": 0.0,
+    "neutral": 0.0,
+}
+
+
+def valence_index(probabilities: dict[str, float] | Sequence[float] | npt.NDArray[np.float64]) -> float:
+    """The valence index of one probability vector (a dict by label or values in label order)."""
+    values = [probabilities[n] for n in LABELS] if isinstance(probabilities, dict) else list(probabilities)
+    return float(sum(VALENCE_WEIGHTS[n] * float(p) for n, p in zip(LABELS, values, strict=True)))
+
+
+@dataclass
+class Tally:
+    """Time shown per expression and time-weighted probability sums over some span."""
+
+    first_ms: float
+    last_ms: float
+    frames: int = 0
+    shown_ms: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(NUM_CLASSES))
+    weighted: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(NUM_CLASSES))
+
+    def add(self, timestamp_ms: float, label: int, probabilities: npt.ArrayLike, duration_ms: float) -> None:
+        self.first_ms = min(self.first_ms, timestamp_ms)
+        self.last_ms = max(self.last_ms, timestamp_ms)
+        self.frames += 1
+        self.shown_ms[label] += duration_ms
+        self.weighted += duration_ms * np.asarray(probabilities, dtype=np.float64)
+
+    def merge(self, other: Tally) -> None:
+        self.first_ms = min(self.first_ms, other.first_ms)
+        self.last_ms = max(self.last_ms, other.last_ms)
+        self.frames += other.frames
+        self.shown_ms += other.shown_ms
+        self.weighted += other.weighted
+
+    @property
+    def duration_ms(self) -> float:
+        return float(self.shown_ms.sum())
+
+    def mean_probabilities(self) -> npt.NDArray[np.float64]:
+        total = self.duration_ms
+        if total <= 0:
+            return np.full(NUM_CLASSES, 1.0 / NUM_CLASSES)
+        return self.weighted / total
+
+
+class PersonTimeline:
+    """Folds one person's observations in, in order, by the module's rule.
+
+    An observation's duration is known only at the next one (or at :meth:`close`), so it is
+    *pending* until then; ``on_resolved(timestamp, label, probabilities, duration)`` is called
+    for each observation once its duration is known (the history writer buckets them by time).
+    """
+
+    def __init__(self) -> None:
+        self.tally: Tally | None = None
+        self._pending: tuple[float, int, npt.NDArray[np.float64]] | None = None
+        self._period = DEFAULT_PERIOD_MS
+
+    def add(
+        self, timestamp_ms: float, label: int, probabilities: npt.ArrayLike
+    ) -> tuple[float, int, Any, float] | None:
+        """Fold an observation in; returns the previous one with its duration, if resolved now."""
+        resolved = None
+        if self._pending is not None:
+            gap = timestamp_ms - self._pending[0]
+            if 0 < gap <= MAX_GAP_MS:
+                self._period = gap
+                resolved = self._resolve(gap)
+            else:
+                resolved = self._resolve(self._period)
+        self._pending = (timestamp_ms, int(label), np.asarray(probabilities, dtype=np.float64))
+        return resolved
+
+    def close(self) -> tuple[float, int, Any, float] | None:
+        """Resolve the last observation (it lasts one typical period)."""
+        return self._resolve(self._period) if self._pending is not None else None
+
+    def snapshot(self) -> Tally | None:
+        """The tally so far, the pending observation included (as :meth:`close` would count it),
+        without changing this timeline."""
+        if self._pending is None:
+            return None if self.tally is None else _copy(self.tally)
+        timestamp, label, probs = self._pending
+        out = Tally(timestamp, timestamp) if self.tally is None else _copy(self.tally)
+        out.add(timestamp, label, probs, self._period)
+        return out
+
+    @property
+    def pending_ms(self) -> float | None:
+        """The timestamp of the observation still waiting for its duration, if any."""
+        return None if self._pending is None else self._pending[0]
+
+    def stale(self, now_ms: float) -> bool:
+        """True when the pending observation can no longer be continued (gap over MAX_GAP_MS)."""
+        return self._pending is not None and now_ms - self._pending[0] > MAX_GAP_MS
+
+    def _resolve(self, duration: float) -> tuple[float, int, Any, float]:
+        assert self._pending is not None
+        timestamp, label, probs = self._pending
+        self._pending = None
+        if self.tally is None:
+            self.tally = Tally(timestamp, timestamp)
+        self.tally.add(timestamp, label, probs, duration)
+        return timestamp, label, probs, duration
+
+
+def _copy(tally: Tally) -> Tally:
+    return Tally(tally.first_ms, tally.last_ms, tally.frames, tally.shown_ms.copy(), tally.weighted.copy())
+
+
+@dataclass(frozen=True)
+class ExpressionSummary:
+    """How one person looked over a run or a session (see the module's rule)."""
+
+    track_id: int
+    first_ms: float
+    last_ms: float
+    frames: int
+    duration_ms: float
+    shown_ms: dict[str, float]
+    mean_probabilities: dict[str, float]
+
+    @classmethod
+    def from_tally(cls, track_id: int, tally: Tally) -> ExpressionSummary:
+        means = tally.mean_probabilities()
+        return cls(
+            track_id=track_id,
+            first_ms=tally.first_ms,
+            last_ms=tally.last_ms,
+            frames=tally.frames,
+            duration_ms=tally.duration_ms,
+            shown_ms={name: float(v) for name, v in zip(LABELS, tally.shown_ms, strict=True)},
+            mean_probabilities={name: float(v) for name, v in zip(LABELS, means, strict=True)},
+        )
+
+    @property
+    def shares(self) -> dict[str, float]:
+        total = self.duration_ms
+        return {k: (v / total if total > 0 else 0.0) for k, v in self.shown_ms.items()}
+
+    @property
+    def dominant(self) -> str:
+        return max(LABELS, key=lambda n: (round(self.shown_ms[n], 6), self.mean_probabilities[n]))
+
+    @property
+    def dominant_expression(self) -> Expression:
+        return Expression.from_label(self.dominant)
+
+    @property
+    def valence(self) -> float:
+        return valence_index(self.mean_probabilities)
+
+    def describe(self) -> str:
+        """``track 4: 6.5 s on screen, mostly apparent happy (happy 53%, fear 28%)``."""
+        top = sorted(self.shares.items(), key=lambda kv: -kv[1])[:3]
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in top if share >= 0.005)
+        return (
+            f"track {self.track_id}: {self.duration_ms / 1000:.1f} s on screen, "
+            f"mostly apparent {self.dominant} ({shares})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "track_id": self.track_id,
+            "first_ms": round(self.first_ms, 1),
+            "last_ms": round(self.last_ms, 1),
+            "frames": self.frames,
+            "duration_ms": round(self.duration_ms, 1),
+            "dominant": self.dominant,
+            "valence": round(self.valence, 4),
+            "shares": {k: round(v, 4) for k, v in self.shares.items()},
+            "mean_probabilities": {k: round(v, 4) for k, v in self.mean_probabilities.items()},
+        }
+
+
+def summarise(track_id: int, tallies: Iterable[Tally]) -> ExpressionSummary:
+    """One person's summary from the tallies of their intervals (the history store's rows)."""
+    total: Tally | None = None
+    for tally in tallies:
+        if total is None:
+            total = Tally(tally.first_ms, tally.last_ms)
+        total.merge(tally)
+    if total is None:
+        raise ValueError(f"track {track_id}: nothing recorded")
+    return ExpressionSummary.from_tally(track_id, total)
+
+
+def summaries_from_rows(rows: Iterable[dict[str, Any]]) -> list[ExpressionSummary]:
+    """Per-person summaries from timeline rows (``moodlens video --timeline``: ``track_id``,
+    ``timestamp_ms``, ``stable_label`` and the smoothed ``s_<label>`` columns), by the same rule;
+    rows without a track id (faces not yet confirmed as a person) do not count."""
+    people: dict[int, PersonTimeline] = {}
+    for row in rows:
+        track = row.get("track_id")
+        if track in (None, ""):
+            continue
+        probabilities = [float(row[f"s_{name}"]) for name in LABELS]
+        label = Expression.from_label(str(row["stable_label"]))
+        people.setdefault(int(track), PersonTimeline()).add(
+            float(row["timestamp_ms"]), int(label), probabilities
+        )
+    out = []
+    for track_id, person in sorted(people.items()):
+        person.close()
+        if person.tally is not None:
+            out.append(ExpressionSummary.from_tally(track_id, person.tally))
+    return out

@@ -210,3 +210,42 @@ def test_legacy_settings_behave_like_moodlens_0_1() -> None:
 def test_settings_are_validated(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrackerSettings(**kwargs)  # type: ignore[arg-type]
+
+
+# --- the tracking benchmark's targets (benchmarks/bench_tracking.py) -----------------------------
+
+
+@pytest.mark.slow
+def test_identities_hold_on_the_tracking_benchmark(media: object) -> None:
+    """On clips with known identities built from the real photos: IDF1 >= 0.90, no track across a
+    shot cut, fewer than 1.2 tracks per true person (scored by py-motmetrics)."""
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("motmetrics", reason="the tracking benchmark needs motmetrics ([dev] extra)")
+    import motmetrics as mm
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_tracking import _moodlens, score
+    from tracking_clips import clips, render
+
+    from moodlens.detection import create_detector
+
+    detector = create_detector()
+    run = _moodlens(TrackerSettings(), cuts=True)
+    accumulators, tracks, people, over_cuts = [], 0.0, 0.0, 0.0
+    for clip in clips():
+        frames = list(render(clip, media, detector))  # type: ignore[arg-type]
+        accumulator, extra = score(frames, run(frames, [detector.detect(f.image) for f in frames]))
+        accumulators.append(accumulator)
+        tracks += extra["tracks_per_person_sum"]
+        people += extra["people"]
+        over_cuts += extra["tracks_over_cuts"]
+    overall = (
+        mm.metrics.create()
+        .compute_many(accumulators, metrics=["idf1"], names=[c.name for c in clips()], generate_overall=True)
+        .loc["OVERALL"]
+    )
+    assert overall.idf1 >= 0.90
+    assert over_cuts == 0
+    assert tracks / people < 1.2

@@ -49,6 +49,8 @@ class TrackerSettings:
     reid_ms: float = 5000.0
     #: Largest appearance distance (Bhattacharyya, 0 = identical) for a re-association.
     reid_distance: float = 0.3
+    #: While someone is lost, how long a newcomer stays a candidate for them before it is new.
+    reid_wait_ms: float = 500.0
     #: How much the appearance distance counts against a motion match (0 turns the cue off).
     appearance_weight: float = 0.5
     velocity_smoothing: float = 0.6
@@ -56,7 +58,14 @@ class TrackerSettings:
     def __post_init__(self) -> None:
         if not 0.0 < self.iou_threshold < 1.0:
             raise ValueError("iou_threshold must lie in (0, 1)")
-        for name in ("max_age_ms", "confirm_ms", "tentative_miss_ms", "reid_ms", "appearance_weight"):
+        for name in (
+            "max_age_ms",
+            "confirm_ms",
+            "tentative_miss_ms",
+            "reid_ms",
+            "reid_wait_ms",
+            "appearance_weight",
+        ):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.confirm_hits < 1:
@@ -70,7 +79,14 @@ class TrackerSettings:
     def legacy(cls, *, max_age_ms: float = 1000.0) -> TrackerSettings:
         """moodlens 0.1's tracker: every detection is a person at once, no appearance cue, no
         re-association (the baseline of benchmarks/bench_tracking.py)."""
-        return cls(max_age_ms=max_age_ms, confirm_hits=1, confirm_ms=0.0, reid_ms=0.0, appearance_weight=0.0)
+        return cls(
+            max_age_ms=max_age_ms,
+            confirm_hits=1,
+            confirm_ms=0.0,
+            reid_ms=0.0,
+            reid_wait_ms=0.0,
+            appearance_weight=0.0,
+        )
 
 
 @dataclass
@@ -105,9 +121,11 @@ class TrackerEvents:
 
 
 def appearance_of(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.float32] | None:
-    """A hue-saturation histogram of the face box (normalised), or None for an empty box."""
+    """A hue-saturation histogram of the middle of the face box (normalised), or None for an empty
+    box. The middle 70% holds the face itself: less background, hair or neighbour at its edges."""
     height, width = image.shape[:2]
-    clipped = box.clipped(width, height)
+    mx, my = 0.15 * box.width, 0.15 * box.height
+    clipped = Box(box.x1 + mx, box.y1 + my, box.x2 - mx, box.y2 - my).clipped(width, height)
     if clipped is None:
         return None
     x1, y1, x2, y2 = int(clipped.x1), int(clipped.y1), int(clipped.x2), int(clipped.y2)
@@ -125,6 +143,11 @@ def appearance_distance(a: npt.NDArray[np.float32] | None, b: npt.NDArray[np.flo
     if a is None or b is None:
         return 0.5
     return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def _grown(box: Box, fraction: float) -> Box:
+    dx, dy = fraction * box.width / 2, fraction * box.height / 2
+    return Box(box.x1 - dx, box.y1 - dy, box.x2 + dx, box.y2 + dy)
 
 
 def _motion_score(predicted: Box, box: Box, iou_threshold: float) -> float:
@@ -173,19 +196,29 @@ class FaceTracker:
         self._expire(timestamp_ms)
         looks = [appearance_of(image, box) if image is not None else None for box in boxes]
         keys: list[int | None] = [None] * len(boxes)
+        # A face close to another may show part of it (or be partly hidden): its look is not learned.
+        near = [_grown(box, 0.5) for box in boxes]
+        clean = [not any(i != j and a.iou(b) > 0 for j, b in enumerate(near)) for i, a in enumerate(near)]
         used: set[int] = set()
         for _, key, index in self._pairs(boxes, looks, timestamp_ms):
             if key in used or keys[index] is not None:
                 continue
             used.add(key)
             keys[index] = key
-            self._advance(self.tracks[key], boxes[index], looks[index], timestamp_ms)
+            self._advance(
+                self.tracks[key], boxes[index], looks[index] if clean[index] else None, timestamp_ms
+            )
         for index, box in enumerate(boxes):
             if keys[index] is None:
-                keys[index] = self._start(box, looks[index], timestamp_ms)
+                keys[index] = self._start(box, looks[index] if clean[index] else None, timestamp_ms)
         self._keys = [k for k in keys if k is not None]
         for key in self._keys:
-            self._maybe_confirm(self.tracks[key])
+            track = self.tracks[key]
+            if not track.confirmed:
+                # A face coming out from behind another is half hidden at first: its look is
+                # checked against the lost people again on every frame until it is confirmed.
+                self._revive(track)
+            self._maybe_confirm(track)
         return [self.tracks[k].id for k in self._keys]
 
     @property
@@ -212,18 +245,21 @@ class FaceTracker:
         return pairs
 
     def _start(self, box: Box, look: npt.NDArray[np.float32] | None, timestamp_ms: float) -> int:
-        """A new track, or a lost person back: the lost track whose appearance matches best
-        (and clearly better than any other lost track) continues under its id."""
-        revived = self._reassociate(box, look)
+        """A new (tentative) track; :meth:`_revive` may give it a lost person's id."""
         track = Track(self._next_key, box, timestamp_ms, timestamp_ms, appearance=look)
         self._next_key += 1
-        if revived is not None:
-            old = self.lost.pop(revived)
-            track.id, track.first_ms, track.hits = old.id, old.first_ms, old.hits + 1
-            track.velocity = (0.0, 0.0)
-            self.events.revived.append((track.key, old.key))
         self.tracks[track.key] = track
         return track.key
+
+    def _revive(self, track: Track) -> None:
+        """A lost person back: the lost track whose appearance matches this tentative one best
+        (and clearly better than any other lost track) continues under its id."""
+        revived = self._reassociate(track.box, track.appearance)
+        if revived is None:
+            return
+        old = self.lost.pop(revived)
+        track.id, track.first_ms, track.hits = old.id, old.first_ms, old.hits + track.hits
+        self.events.revived.append((track.key, old.key))
 
     def _reassociate(self, box: Box, look: npt.NDArray[np.float32] | None) -> int | None:
         if look is None or not self.lost or self.settings.reid_ms <= 0:
@@ -242,7 +278,10 @@ class FaceTracker:
 
     def _maybe_confirm(self, track: Track) -> None:
         s = self.settings
-        if track.confirmed or track.hits < s.confirm_hits or track.last_ms - track.first_ms < s.confirm_ms:
+        # While someone is lost, a newcomer may be them coming back (half hidden at first): it
+        # stays a candidate for up to ``reid_wait_ms`` before it is called a new person.
+        wait = max(s.confirm_ms, s.reid_wait_ms) if self.lost else s.confirm_ms
+        if track.confirmed or track.hits < s.confirm_hits or track.last_ms - track.first_ms < wait:
             return
         track.id = self._next_id
         self._next_id += 1

@@ -227,9 +227,8 @@ def test_identities_hold_on_the_tracking_benchmark(media: object) -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_tracking import _moodlens, score
-    from tracking_clips import clips, render
-
     from moodlens.detection import create_detector
+    from tracking_clips import clips, render
 
     detector = create_detector()
     run = _moodlens(TrackerSettings(), cuts=True)

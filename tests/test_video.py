@@ -421,3 +421,68 @@ def test_no_raw_opencv_or_ffmpeg_lines_before_our_message(tmp_path: Path) -> Non
         assert result.returncode == 1
         lines = result.stderr.strip().splitlines()
         assert lines and lines[0].startswith(f"moodlens {argv[0]}: error:"), result.stderr
+
+
+@pytest.mark.slow
+def test_parallel_and_sequential_paths_give_the_same_results(media: Path) -> None:
+    """On the real singer clip: detection running a frame ahead on another thread changes nothing:
+    the same boxes, ids, labels and summaries as the sequential loop."""
+    from moodlens.pipeline.sinks import timeline_rows
+
+    def run(parallel: bool) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+        stream = StreamAnalyzer(Analyzer())
+        rows: list[dict[str, object]] = []
+
+        class Collect:
+            def write(self, result: object) -> None:
+                rows.extend(timeline_rows(result))  # type: ignore[arg-type]
+
+        with VideoSource(media / "short_hamilton_clip.mp4") as source:
+            stats = run_stream(source, stream, sinks=[Collect()], parallel=parallel)
+        assert stats.frames == 275
+        return rows, [s.to_dict() for s in stream.summaries()]
+
+    sequential, parallel = run(False), run(True)
+    assert parallel[0] == sequential[0]
+    assert parallel[1] == sequential[1]
+
+
+def test_a_shot_cut_forces_detection_between_keyframes(tmp_path: Path) -> None:
+    """With detection every 10 frames, a cut at frame 13 is detected at frame 13, not at 20."""
+    detector = FakeDetector([Detection(Box(40, 30, 100, 100), 0.9)])
+    stream = StreamAnalyzer(Analyzer(detector, FakeClassifier()), StreamSettings(detect_every=10))
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 120, (120, 160, 3), dtype=np.uint8), (5, 5), 0)
+    shots = [cv2.add(texture, np.full((120, 160, 3), c, np.uint8)) for c in ((120, 60, 10), (10, 40, 130))]
+    results = []
+    for i in range(20):
+        frame = shots[0 if i < 13 else 1]
+        results.append(stream.process(frame.copy(), timestamp_ms=i * 40.0, frame_index=i))
+    assert [i for i, r in enumerate(results) if r.cut] == [13]
+    assert "follow" in results[11].timings_ms and "follow" in results[12].timings_ms
+    assert "detect" in results[13].timings_ms
+    assert results[13].faces[0].track_id is None  # a new shot: a new person, not yet confirmed
+    assert results[12].faces[0].track_id == 1
+
+
+def test_the_detection_thread_stops_when_the_loop_ends_early(tmp_path: Path) -> None:
+    import threading
+
+    stream = _stream([Detection(Box(40, 30, 100, 100), 0.9)])
+    with VideoSource(_write_avi(tmp_path / "v.avi", 40)) as source:
+        stats = run_stream(source, stream, on_frame=lambda frame, result, drawn: frame.index < 5)
+    assert stats.frames == 6
+    assert not any(t.name == "moodlens-detect" and t.is_alive() for t in threading.enumerate())
+
+
+def test_an_error_in_the_detection_stage_reaches_the_caller(tmp_path: Path) -> None:
+    class Broken(FakeDetector):
+        def detect(self, image: np.ndarray) -> list[Detection]:
+            raise RuntimeError("detector exploded")
+
+    stream = StreamAnalyzer(Analyzer(Broken([]), FakeClassifier()))
+    with (
+        VideoSource(_write_avi(tmp_path / "v.avi", 10)) as source,
+        pytest.raises(RuntimeError, match="exploded"),
+    ):
+        run_stream(source, stream)

@@ -151,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
         annotator = default_annotator(fps=True, bars=not args.no_bars)
         annotator.annotators = (*annotator.annotators, _CameraIndicator())
         try:
+            # depth 1: a live frame waits for detection at most one frame (bounded latency).
             stats = run_stream(
-                reader, stream, annotator=annotator, video=video, sinks=sinks, on_frame=on_frame
+                reader, stream, annotator=annotator, video=video, sinks=sinks, on_frame=on_frame, depth=1
             )
         except StoreError as exc:
             print(f"moodlens camera: stopped: {exc}", file=sys.stderr)

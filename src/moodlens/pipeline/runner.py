@@ -1,13 +1,21 @@
 """The stream loop: frames -> StreamAnalyzer -> annotate -> sinks, with statistics.
 
+With ``parallel`` (the default), the image-only stage of each frame (shot-cut check and
+detection, ``StreamAnalyzer.prepare``) runs on a worker thread, one or two frames ahead of the
+stage that needs the stream's state (tracking, classification, smoothing, drawing, sinks). ONNX
+Runtime and OpenCV release the GIL, so the two cores work at once; the queue between the stages
+is bounded, frames stay in order, and the results are those of the sequential loop.
+
 Ctrl-C ends the loop cleanly: the sinks are closed by their owners (context managers), so the
 video stays playable and the timeline complete; ``RunStats.interrupted`` says it happened.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,7 +24,7 @@ import numpy.typing as npt
 
 from moodlens.pipeline.sinks import VideoSink
 from moodlens.pipeline.sources import VideoFrame
-from moodlens.pipeline.stream import StreamAnalyzer
+from moodlens.pipeline.stream import PreparedFrame, StreamAnalyzer
 from moodlens.render.annotators import Annotator
 from moodlens.results import FrameResult
 
@@ -66,6 +74,52 @@ class RunStats:
         }
 
 
+_DONE = object()
+
+
+def _prepared(
+    frames: Iterable[VideoFrame], stream: StreamAnalyzer, depth: int
+) -> Iterator[tuple[VideoFrame, PreparedFrame]]:
+    """``stream.prepare`` of each frame, run on a worker thread at most ``depth`` frames ahead."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for frame in frames:
+                prepared = stream.prepare(
+                    frame.image, timestamp_ms=frame.timestamp_ms, frame_index=frame.index
+                )
+                if not put((frame, prepared)):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # re-raised on the consumer's side, where it belongs
+            put(exc)
+
+    worker = threading.Thread(target=work, name="moodlens-detect", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+
 def run_stream(
     frames: Iterable[VideoFrame],
     stream: StreamAnalyzer,
@@ -75,12 +129,23 @@ def run_stream(
     sinks: Sequence[ResultSink] = (),
     on_frame: FrameCallback | None = None,
     progress: Any = None,
+    parallel: bool = True,
+    depth: int = 2,
 ) -> RunStats:
+    """Run ``frames`` through ``stream`` into the outputs. ``parallel`` overlaps detection of the
+    next frames with the rest of this one (when the stream detects every frame); ``depth`` bounds
+    how many frames the detection stage may run ahead."""
     stats = RunStats()
     started = time.perf_counter()
+    if parallel and stream.detects_in_prepare:
+        staged: Iterator[tuple[VideoFrame, PreparedFrame]] = _prepared(frames, stream, depth)
+    else:
+        staged = (
+            (f, stream.prepare(f.image, timestamp_ms=f.timestamp_ms, frame_index=f.index)) for f in frames
+        )
     try:
-        for frame in frames:
-            result = stream.process(frame.image, timestamp_ms=frame.timestamp_ms, frame_index=frame.index)
+        for frame, prepared in staged:
+            result = stream.finish(prepared)
             stats.frames += 1
             stats.faces += len(result.faces)
             stats.process_ms.append(result.timings_ms.get("total", 0.0))
@@ -100,5 +165,9 @@ def run_stream(
                 break
     except KeyboardInterrupt:
         stats.interrupted = True
+    finally:
+        close = getattr(staged, "close", None)
+        if close is not None:
+            close()  # stops the detection thread when the loop ends early
     stats.wall_s = time.perf_counter() - started
     return stats

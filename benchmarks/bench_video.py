@@ -1,20 +1,21 @@
-"""Real-time throughput on 640x480 streams, against fer's own video pipeline in the same run.
+"""Video throughput on the real clips and on synthetic ones, against fer's own video pipeline in the same run.
 
-    python benchmarks/bench_video.py [--frames 300] [--fer-frames 150]
+    python benchmarks/bench_video.py [--frames 300] [--quick]
 
-Builds two 640x480 test clips from the test photos (one face drifting across the frame; five
-faces), then measures, as whole-pipeline frames per second:
+Real clips (``short_hamilton_clip.mp4``, 640x360, and ``pedestrians_1080p.mp4``, 1920x1080, from the
+media folder), run as ``moodlens video`` runs a file (decoding ahead on a background thread, detection
+of the next frame overlapping the rest), as whole-pipeline frames per second:
 
-- decode + detect + classify + track (+ smoothing), for the default video settings and for the
-  camera settings (faces >= 40 px, scanned at 320 px), with detection every 3 frames, and with
-  the fast settings (detection every 10 frames, each face classified every 100 ms of video);
-  files are decoded ahead on a background thread, as ``moodlens video`` does;
-- the same with drawing and MP4 encoding;
-- live mode: frames arriving at 30 FPS through the latest-frame reader, latency from capture to
-  result (p50/p95) and frames dropped;
-- fer 25.10.3's ``Video.analyze`` on the one-face clip (Haar + mini-XCEPTION), as the baseline:
-  bare (all outputs off) against our bare pipeline, and with its default outputs against ours
-  with drawing and MP4 encoding.
+- moodlens 0.2 defaults (YuNet ONNX, faces >= 20 px scanned at <= 640 px, every frame detected and
+  classified, detection overlapped with the rest), and the camera settings (faces >= 40 px, 320 px);
+- moodlens 0.1's per-frame default (the compiled YuNet wheel, one stage after the other): the speed
+  baseline, and the reference for *faces found per frame* (the new defaults must find >= 98% of them);
+- fer 25.10.3's ``Video.analyze`` on the same clip, bare (no outputs): the ratio to it;
+- each with drawing and MP4 encoding too.
+
+Scaling: ms per frame (sequential, detect + classify + track) against the number of faces (0, 1, 5,
+10, 20 at 640x480) and against the frame size (320 to 1920 wide, one face). Live mode: frames arriving
+at 30 FPS, latency p50/p95 and drops. The fast settings' label agreement on the real clip.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import numpy as np
 
 from common import MEDIA, machine, require, run_peer
 from moodlens import Analyzer, create_detector, default_classifier
-from moodlens.detection import DetectorSettings
 from moodlens.images import read_image
 from moodlens.pipeline.runner import run_stream
 from moodlens.pipeline.sinks import VideoSink
@@ -75,11 +75,10 @@ def make_clip(path: Path, faces: list[str], frames: int, height: int) -> Path:
     return path
 
 
-def analyzer(min_face: int, max_side: int) -> Analyzer:
-    from moodlens.detection.libfacedetection import LibFaceDetector
-
-    detector = LibFaceDetector(DetectorSettings(min_face=min_face, max_side=max_side, threshold=0.87))
-    return Analyzer(detector, default_classifier(threads=1))
+def analyzer(min_face: int, max_side: int, detector: str = "yunet") -> Analyzer:
+    return Analyzer(
+        create_detector(detector, min_face=min_face, max_side=max_side), default_classifier(threads=1)
+    )
 
 
 def throughput(
@@ -90,18 +89,56 @@ def throughput(
     out: Path,
     *,
     classify_every_ms: float = 0.0,
-) -> tuple[float, float]:
-    """As ``moodlens video`` runs a file: decoding ahead on a background thread."""
+    parallel: bool = True,
+) -> tuple[float, float, int]:
+    """As ``moodlens video`` runs a file; returns (frames per second, faces per frame, frames)."""
     stream = StreamAnalyzer(
         analyzer, StreamSettings(detect_every=detect_every, classify_every_ms=classify_every_ms)
     )
     with VideoSource(clip) as source, PrefetchReader(source) as frames:
+        size = (source.info.width, source.info.height)
         if draw:
-            with VideoSink(out, fps=source.info.fps, size=SIZE) as sink:
-                stats = run_stream(frames, stream, annotator=default_annotator(fps=True), video=sink)
+            with VideoSink(out, fps=source.info.fps, size=size) as sink:
+                stats = run_stream(
+                    frames, stream, annotator=default_annotator(fps=True), video=sink, parallel=parallel
+                )
         else:
-            stats = run_stream(frames, stream)
-    return stats.fps, stats.faces / max(1, stats.frames)
+            stats = run_stream(frames, stream, parallel=parallel)
+    return stats.fps, stats.faces / max(1, stats.frames), stats.frames
+
+
+def scaling(
+    faces_list: list[int], widths: list[int], repeat: int
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """Median ms per frame (sequential detect + classify + track, default settings)."""
+    patch = _face_patch("rose_leslie_neutral.jpg", 70)
+    rng = np.random.default_rng(0)
+
+    def frame_with(n: int, size: tuple[int, int], height: int = 70) -> np.ndarray:
+        w, h = size
+        frame = cv2.GaussianBlur(rng.integers(40, 120, (h, w, 3), dtype=np.uint8), (31, 31), 0)
+        face = patch if height == 70 else cv2.resize(patch, (round(patch.shape[1] * height / 70), height))
+        cols = max(1, min(n, w // (face.shape[1] + 10)))
+        for k in range(n):
+            r, c = divmod(k, cols)
+            y, x = 10 + r * (face.shape[0] + 10), 10 + c * (face.shape[1] + 10)
+            if y + face.shape[0] <= h and x + face.shape[1] <= w:
+                frame[y : y + face.shape[0], x : x + face.shape[1]] = face
+        return frame
+
+    def ms_per_frame(frame: np.ndarray) -> float:
+        stream = StreamAnalyzer(analyzer(20, 640))
+        times = []
+        for i in range(repeat + 3):
+            t0 = time.perf_counter()
+            stream.process(frame, timestamp_ms=i * 33.3, frame_index=i)
+            if i >= 3:
+                times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+    by_faces = [(n, ms_per_frame(frame_with(n, (640, 480)))) for n in faces_list]
+    by_width = [(w, ms_per_frame(frame_with(1, (w, w * 9 // 16), height=max(70, w // 10)))) for w in widths]
+    return by_faces, by_width
 
 
 def paced(source: VideoSource, fps: float) -> Iterator[VideoFrame]:
@@ -164,12 +201,75 @@ def label_agreement(clip: Path, analyzer: Analyzer) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--fer-frames", type=int, default=150)
+    parser.add_argument("--frames", type=int, default=300, help="frames of each synthetic clip")
+    parser.add_argument("--quick", action="store_true", help="real clips only, no scaling tables")
     args = parser.parse_args()
     require(MEDIA, "test media")
+    real = {
+        "short_hamilton_clip.mp4": MEDIA / "short_hamilton_clip.mp4",
+        "pedestrians_1080p.mp4": MEDIA / "pedestrians_1080p.mp4",
+    }
+    settings = {
+        "moodlens 0.2 defaults": (analyzer(20, 640), True),
+        "moodlens 0.2 camera settings (40 px, 320)": (analyzer(40, 320), True),
+        "moodlens 0.1 per-frame default (YuNet wheel, sequential)": (analyzer(20, 640, "yunet-wheel"), False),
+    }
+    print(f"# {machine()}; whole pipeline, frames per second (decode ahead on a thread, as moodlens video)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        rows = []
+        for clip_name, clip in real.items():
+            fps_of_clip = VideoSource(clip).info.fps
+            for label, (a, parallel) in settings.items():
+                fps, faces, frames = throughput(clip, a, 1, False, folder / "o.mp4", parallel=parallel)
+                drawn, _, _ = throughput(clip, a, 1, True, folder / "o.mp4", parallel=parallel)
+                rows.append((clip_name, label, fps, drawn, faces, frames, fps_of_clip))
+            fer = run_peer("video", str(clip)) if clip_name.startswith("short") else None
+            if fer:
+                rows.append(
+                    (
+                        clip_name,
+                        "fer 25.10.3 Video.analyze",
+                        fer["fps_bare"],
+                        fer["fps_defaults"],
+                        None,
+                        fer["frames"],
+                        fps_of_clip,
+                    )
+                )
+        print(
+            "\n| clip | pipeline | FPS | FPS + drawing + MP4 | x real time | faces per frame | vs 0.1's faces |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for clip_name, label, fps, drawn, faces, _frames, clip_fps in rows:
+            reference = next(r[4] for r in rows if r[0] == clip_name and r[1].startswith("moodlens 0.1"))
+            share = "-" if faces is None or not reference else f"{faces / reference:.1%}"
+            per_frame = "-" if faces is None else f"{faces:.2f}"
+            print(
+                f"| {clip_name} | {label} | {fps:.1f} | {drawn:.1f} | {fps / clip_fps:.1f}x | {per_frame} | {share} |"
+            )
+        fer_row = next((r for r in rows if r[1].startswith("fer")), None)
+        if fer_row:
+            ours = next(r for r in rows if r[0] == fer_row[0] and r[1] == "moodlens 0.2 defaults")
+            camera = next(r for r in rows if r[0] == fer_row[0] and r[1].startswith("moodlens 0.2 camera"))
+            old = next(r for r in rows if r[0] == fer_row[0] and r[1].startswith("moodlens 0.1"))
+            print(
+                f"\nratio to fer's bare pipeline on {fer_row[0]} (same run): moodlens 0.2 defaults "
+                f"{ours[2] / fer_row[2]:.1f}x, camera settings {camera[2] / fer_row[2]:.1f}x, "
+                f"moodlens 0.1 {old[2] / fer_row[2]:.1f}x; with outputs (drawing + MP4 / fer's defaults): "
+                f"{ours[3] / fer_row[3]:.1f}x"
+            )
+        if args.quick:
+            return
+        by_faces, by_width = scaling([0, 1, 5, 10, 20], [320, 640, 960, 1280, 1920], repeat=15)
+        print("\nms per frame, default settings, sequential (detect + classify + track + smooth):")
+        print("| faces (640x480) | " + " | ".join(str(n) for n, _ in by_faces) + " |")
+        print("|---|" + "---|" * len(by_faces))
+        print("| ms per frame | " + " | ".join(f"{ms:.1f}" for _, ms in by_faces) + " |")
+        print("\n| frame width (16:9, one face) | " + " | ".join(str(w) for w, _ in by_width) + " |")
+        print("|---|" + "---|" * len(by_width))
+        print("| ms per frame | " + " | ".join(f"{ms:.1f}" for _, ms in by_width) + " |")
+
         one = make_clip(folder / "one.mp4", ["rose_leslie_neutral.jpg"], args.frames, 220)
         five = make_clip(
             folder / "five.mp4",
@@ -177,70 +277,33 @@ def main() -> None:
             args.frames,
             110,
         )
-        fer_clip = make_clip(folder / "fer.mp4", ["rose_leslie_neutral.jpg"], args.fer_frames, 220)
-        configs = {
-            "video defaults (min face 20 px, scan 640)": (20, 640),
-            "camera defaults (min face 40 px, scan 320)": (40, 320),
-        }
-        rows = []
-        for label, (min_face, max_side) in configs.items():
+        print(f"\nsynthetic 640x480 clips of {args.frames} frames (mp4v):")
+        print("| settings | clip | detect every | classify every | FPS | + drawing + MP4 | faces/frame |")
+        print("|---|---|---|---|---|---|---|")
+        for label, (min_face, max_side) in {"defaults": (20, 640), "camera settings": (40, 320)}.items():
             a = analyzer(min_face, max_side)
             for clip_name, clip in (("1 face", one), ("5 faces", five)):
-                for every, classify_ms in ((1, 0.0), (3, 0.0), (FAST_EVERY, FAST_CLASSIFY_MS)):
-                    fps, faces = throughput(
+                for every, classify_ms in ((1, 0.0), (FAST_EVERY, FAST_CLASSIFY_MS)):
+                    fps, faces, _ = throughput(
                         clip, a, every, False, folder / "o.mp4", classify_every_ms=classify_ms
                     )
-                    drawn, _ = throughput(
+                    drawn, _, _ = throughput(
                         clip, a, every, True, folder / "o.mp4", classify_every_ms=classify_ms
                     )
-                    rows.append((label, clip_name, every, classify_ms, fps, drawn, faces))
+                    when = f"{classify_ms:.0f} ms" if classify_ms else "frame"
+                    print(
+                        f"| {label} | {clip_name} | {every} | {when} | {fps:.1f} | {drawn:.1f} | {faces:.2f} |"
+                    )
         camera = analyzer(40, 320)
-        live = live_latency(one, camera)
-        agreement = label_agreement(MEDIA / "short_hamilton_clip.mp4", camera)
-        fer = run_peer("video", str(fer_clip))
-
-    print(f"# 640x480 clips of {args.frames} frames (mp4v); {machine()}; frames per second, whole pipeline")
-    print(
-        "| settings | clip | detect every | classify every | decode+detect+classify+track "
-        "| + drawing + MP4 encoding | faces/frame |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for label, clip_name, every, classify_ms, fps, drawn, faces in rows:
-        when = f"{classify_ms:.0f} ms" if classify_ms else "frame"
-        print(f"| {label} | {clip_name} | {every} | {when} | {fps:.1f} | {drawn:.1f} | {faces:.2f} |")
-    share, matched = agreement
-    print(
-        f"\nfast settings against classifying every frame, on short_hamilton_clip.mp4 (camera defaults): "
-        f"the same shown label on {share:.1%} of {matched} matched faces"
-    )
-    p50, p95, frames, dropped, fps = live
-    print(
-        f"\nlive mode (camera defaults, frames arriving at 30 FPS): latency p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
-        f"{frames} processed, {dropped} dropped; {fps:.1f} FPS"
-    )
-    if fer:
-
-        def fps_of(settings: str, every: int, drawn: bool = False) -> float:
-            row = next(r for r in rows if r[0].startswith(settings) and r[1] == "1 face" and r[2] == every)
-            return row[5] if drawn else row[4]
-
-        bare, full = fer["fps_bare"], fer["fps_defaults"]
+        p50, p95, frames, dropped, fps = live_latency(one, camera)
         print(
-            f"fer Video.analyze on the same one-face clip ({fer['frames']} frames): {bare:.1f} FPS bare "
-            f"(no outputs), {full:.1f} FPS with its defaults (annotated frames as JPEG, annotated video, zip)"
+            f"\nlive mode (camera settings, frames arriving at 30 FPS): latency p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
+            f"{frames} processed, {dropped} dropped; {fps:.1f} FPS"
         )
+        share, matched = label_agreement(MEDIA / "short_hamilton_clip.mp4", camera)
         print(
-            "ratio moodlens / fer bare: "
-            f"camera defaults {fps_of('camera', 1) / bare:.1f}x (detect every 3: {fps_of('camera', 3) / bare:.1f}x), "
-            f"video defaults {fps_of('video', 1) / bare:.1f}x; fast settings (camera defaults, detect every "
-            f"{FAST_EVERY}, classify every {FAST_CLASSIFY_MS:.0f} ms) {fps_of('camera', FAST_EVERY) / bare:.1f}x"
-        )
-        print(
-            "ratio moodlens + drawing + MP4 / fer with its default outputs: "
-            f"camera defaults {fps_of('camera', 1, True) / full:.1f}x "
-            f"(detect every 3: {fps_of('camera', 3, True) / full:.1f}x), "
-            f"video defaults {fps_of('video', 1, True) / full:.1f}x, "
-            f"fast settings {fps_of('camera', FAST_EVERY, True) / full:.1f}x"
+            f"fast settings (detect every {FAST_EVERY}, classify every {FAST_CLASSIFY_MS:.0f} ms) against every frame, "
+            f"on short_hamilton_clip.mp4: the same shown label on {share:.1%} of {matched} matched faces"
         )
 
 

@@ -165,6 +165,8 @@ def test_stream_results_and_history(client: TestClient) -> None:
     assert sessions[0]["name"] == "demo" and sessions[0]["consent_given"]
     detail = client.get("/api/v1/sessions/1").json()
     assert detail["distribution"]["frames"] == 3
+    (person,) = detail["people"]
+    assert person["track_id"] == 1 and person["dominant"] == "happy" and person["frames"] == 3
     timeline = client.get("/api/v1/sessions/1/timeline").json()
     assert timeline[0]["dominant"] == "happy"
     assert client.get("/api/v1/distribution?period=week").json()[0]["frames"] == 3

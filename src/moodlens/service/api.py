@@ -164,8 +164,10 @@ async def sessions(request: Request) -> Any:
     return found if isinstance(found, Response) else [s.to_dict() for s in found]
 
 
-@router.get("/sessions/{session_id}", summary="One session with its distribution")
+@router.get("/sessions/{session_id}", summary="One session with its distribution and its people")
 async def session(request: Request, session_id: int) -> Any:
+    """The session, its distribution (share of time per shown expression) and, per person (track),
+    time on screen, shares, dominant expression and valence index (``moodlens.summary``)."""
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
@@ -173,7 +175,12 @@ async def session(request: Request, session_id: int) -> Any:
     if isinstance(info, Response):
         return info
     buckets = await _call(store, "distribution", period="session", session_id=session_id)
-    return {**info.to_dict(), "distribution": buckets[0].to_dict() if buckets else None}
+    people = await _call(store, "people", session_id)
+    return {
+        **info.to_dict(),
+        "distribution": buckets[0].to_dict() if buckets else None,
+        "people": [] if isinstance(people, Response) else [p.to_dict() for p in people],
+    }
 
 
 @router.get("/sessions/{session_id}/timeline", summary="Per-track intervals of smoothed probabilities")

@@ -1,12 +1,16 @@
 """Turning what a user hands us (a path, bytes, an array) into a BGR uint8 image, safely.
 
-The pixel count is read from the file header *before* decoding, so a decompression bomb or
-a 20000x20000 image is refused without allocating gigabytes.
+Only formats whose size can be read from the header are decoded (JPEG, PNG, GIF, BMP, WebP, TIFF,
+PNM), and the pixel count is checked *before* decoding, so a decompression bomb or a 30000x30000
+image is refused without allocating gigabytes. A PNG's chunk lengths are checked against the file
+(a chunk claiming 4 GB in a 100 KB file makes decoders allocate 4 GB). Only regular files are read
+(a FIFO would block forever, ``/dev/zero`` would never end).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -29,7 +33,10 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     i = 2
     while i + 9 < len(data):
         if data[i] != 0xFF:
-            i += 1
+            # Jump to the next marker byte (a C-speed search; a byte loop took seconds on 10 MB).
+            i = data.find(b"\xff", i)
+            if i < 0:
+                return None
             continue
         marker = data[i + 1]
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
@@ -44,8 +51,64 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height (tags 256, 257) of a TIFF's first image; None if unreadable."""
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack(order + "I", data[4:8])
+        if offset + 2 > len(data):
+            return None
+        (count,) = struct.unpack(order + "H", data[offset : offset + 2])
+        size: dict[int, int] = {}
+        for k in range(min(count, 512)):
+            entry = data[offset + 2 + 12 * k : offset + 14 + 12 * k]
+            if len(entry) < 12:
+                break
+            tag, kind = struct.unpack(order + "HH", entry[:4])
+            if tag in (256, 257):
+                # SHORT (3) or LONG (4), stored in the value field.
+                value = struct.unpack(
+                    order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12]
+                )[0]
+                size[tag] = int(value)
+        if 256 in size and 257 in size:
+            return size[256], size[257]
+    except struct.error:
+        return None
+    return None
+
+
+def _pnm_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PBM/PGM/PPM header (``P1``..``P6``), comments skipped."""
+    tokens: list[bytes] = []
+    for line in data[:4096].splitlines()[1:]:
+        tokens += line.split(b"#", 1)[0].split()
+        if len(tokens) >= 2:
+            try:
+                return int(tokens[0]), int(tokens[1])
+            except ValueError:
+                return None
+    first = data[:4096].split(b"#", 1)[0].split()
+    if len(first) >= 3 and first[1].isdigit() and first[2].isdigit():
+        return int(first[1]), int(first[2])
+    return None
+
+
+def png_chunks_fit(data: bytes) -> bool:
+    """True when every PNG chunk's declared length fits in the file (up to the first IEND)."""
+    i = 8
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        if length > len(data) - i - 12:
+            return False
+        if data[i + 4 : i + 8] == b"IEND":
+            return True
+        i += 12 + length
+    return True  # a file cut inside a chunk header: the truncation check reports it
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, JPEG, GIF, BMP or WebP header, or None if not recognised."""
+    """(width, height) from a PNG, JPEG, GIF, BMP, WebP, TIFF or PNM header; None if not recognised."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         w, h = struct.unpack(">II", data[16:24])
         return int(w), int(h)
@@ -69,6 +132,10 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         if chunk == b"VP8 ":
             w, h = struct.unpack("<HH", data[26:30])
             return w & 0x3FFF, h & 0x3FFF
+    if data[:4] in (b"II*\x00", b"MM\x00*") and len(data) >= 8:
+        return _tiff_size(data)
+    if len(data) >= 3 and data[:1] == b"P" and data[1:2] in b"123456" and data[2:3] in b" \t\r\n#":
+        return _pnm_size(data)
     return None
 
 
@@ -115,18 +182,24 @@ def decode_image(
     if len(data) > _MAX_FILE_BYTES:
         raise ImageError(f"{name}: the file is {len(data) / 2**20:.0f} MiB, over the 512 MiB limit")
     size = header_size(data)
-    if size is not None:
-        w, h = size
-        if w <= 0 or h <= 0:
-            raise ImageError(f"{name}: the header gives an invalid size {w}x{h}")
-        if w * h > max_pixels:
-            raise ImageError(
-                f"{name}: the image is {w}x{h} ({w * h / 1e6:.0f} MP), over the "
-                f"{max_pixels / 1e6:.0f} MP limit (a decompression bomb or an oversized image); "
-                "resize it first or raise the limit (--max-pixels)"
-            )
+    if size is None:
+        raise ImageError(
+            f"{name}: cannot decode the image (not a supported image format: JPEG, PNG, GIF, BMP, WebP, "
+            "TIFF or PNM, with a readable size in its header)"
+        )
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ImageError(f"{name}: the header gives an invalid size {w}x{h}")
+    if w * h > max_pixels:
+        raise ImageError(
+            f"{name}: the image is {w}x{h} ({w * h / 1e6:.0f} MP), over the "
+            f"{max_pixels / 1e6:.0f} MP limit (a decompression bomb or an oversized image); "
+            "resize it first or raise the limit (--max-pixels)"
+        )
     if _looks_truncated(data):
         raise ImageError(f"{name}: the image is truncated or corrupt (its end marker is missing)")
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and not png_chunks_fit(data):
+        raise ImageError(f"{name}: the image is corrupt (a PNG chunk claims more bytes than the file has)")
     buffer = np.frombuffer(data, dtype=np.uint8)
     # JPEG: IMREAD_COLOR applies the EXIF orientation. Others: keep alpha and 16 bits to convert well.
     flags = cv2.IMREAD_COLOR if data[:2] == b"\xff\xd8" else cv2.IMREAD_UNCHANGED
@@ -135,8 +208,7 @@ def decode_image(
     except cv2.error as exc:
         raise ImageError(f"{name}: cannot decode the image ({exc.msg.strip() or 'OpenCV error'})") from None
     if image is None:
-        kind = "corrupt or truncated" if size is not None else "not a supported image format"
-        raise ImageError(f"{name}: cannot decode the image ({kind})")
+        raise ImageError(f"{name}: cannot decode the image (corrupt or truncated)")
     if image.shape[0] * image.shape[1] > max_pixels:
         raise ImageError(f"{name}: the image is {image.shape[1]}x{image.shape[0]}, over the pixel limit")
     return _to_bgr8(image, name)
@@ -149,12 +221,18 @@ def read_image(
     source = Path(path)
     name = str(source)
     try:
-        size = source.stat().st_size
-        if source.is_dir():
+        info = source.stat()
+        if stat.S_ISDIR(info.st_mode):
             raise ImageError(f"{name}: is a folder, not an image")
-        if size > _MAX_FILE_BYTES:
-            raise ImageError(f"{name}: the file is {size / 2**20:.0f} MiB, over the 512 MiB limit")
-        data = source.read_bytes()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO blocks forever, a device such as /dev/zero never ends: regular files only.
+            raise ImageError(f"{name}: not a regular file (a pipe, socket or device), not an image")
+        if info.st_size > _MAX_FILE_BYTES:
+            raise ImageError(f"{name}: the file is {info.st_size / 2**20:.0f} MiB, over the 512 MiB limit")
+        with source.open("rb") as handle:
+            data = handle.read(_MAX_FILE_BYTES + 1)
+        if len(data) > _MAX_FILE_BYTES:
+            raise ImageError(f"{name}: the file grew past the 512 MiB limit while it was read")
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
     except PermissionError:
@@ -163,6 +241,8 @@ def read_image(
         raise ImageError(f"{name}: is a folder, not an image") from None
     except OSError as exc:
         raise ImageError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. an embedded NUL byte in the path
+        raise ImageError(f"{name!r}: not a usable path ({exc})") from None
     return decode_image(data, name=name, max_pixels=max_pixels)
 
 

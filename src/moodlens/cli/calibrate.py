@@ -7,6 +7,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from moodlens.cli.numbers import THREADS
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -23,7 +25,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or image-folder root")
     parser.add_argument("--ferplus", help="fit against FERPlus majority labels (fer2013new.csv)")
     parser.add_argument("--split", default="PublicTest", help="Training or PublicTest (default)")
-    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+    parser.add_argument("--threads", type=THREADS, default=0, help="ONNX Runtime threads")
     parser.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     parser.set_defaults(func=run)
 

@@ -19,6 +19,7 @@ from moodlens.cli.common import (
     report_run,
     report_writer,
 )
+from moodlens.cli.numbers import number
 
 WINDOW = "moodlens (q or Esc to quit)"
 
@@ -45,7 +46,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--no-open", action="store_true", help="with the browser view: print its link, do not open a browser"
     )
-    parser.add_argument("--seconds", type=float, help="stop after this many seconds")
+    parser.add_argument("--seconds", type=number(0, 10**9), help="stop after this many seconds")
     add_stream_options(parser)
     add_analyzer_options(parser, min_face=40, max_side=320, threads=1)
     parser.set_defaults(func=run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from moodlens.cli.numbers import DAYS, THREADS, integer, number
 from moodlens.images import DEFAULT_MAX_PIXELS
 
 
@@ -25,33 +26,37 @@ def add_analyzer_options(
     group.add_argument("--detector-model", metavar="PATH", help="model file for detectors that need one")
     group.add_argument(
         "--min-face",
-        type=int,
+        type=integer(1, 10_000),
         default=min_face,
         metavar="PX",
         help=f"smallest face side to report, in pixels (default: {min_face})",
     )
     group.add_argument(
         "--threshold",
-        type=float,
+        type=number(0, 1),
         metavar="T",
         help="minimum detector score 0..1 (default: the detector's calibrated value)",
     )
     group.add_argument(
         "--max-side",
-        type=int,
+        type=integer(32, 20_000),
         default=max_side,
         metavar="PX",
         help=f"longest side the detector scans, when --min-face allows (default: {max_side})",
     )
-    group.add_argument("--max-faces", type=int, metavar="N", help="keep only the N most confident faces")
+    group.add_argument(
+        "--max-faces", type=integer(1, 10_000), metavar="N", help="keep only the N most confident faces"
+    )
     add_model_option(group)
     group.add_argument(
         "--threads",
-        type=int,
+        type=THREADS,
         default=threads,
         help=f"classifier threads (0: ONNX Runtime's choice; default: {threads})",
     )
-    group.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
+    group.add_argument(
+        "--max-pixels", type=integer(1, 10**10), default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS
+    )
 
 
 def add_model_option(group: Any) -> None:
@@ -89,14 +94,14 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--summary", metavar="FILE", help="per-track summary as JSON (also printed)")
     group.add_argument(
         "--detect-every",
-        type=int,
+        type=integer(1, 10_000),
         default=1,
         metavar="N",
         help="run the detector every N frames and follow faces in between (default: 1)",
     )
     group.add_argument(
         "--classify-every-ms",
-        type=float,
+        type=number(0, 3_600_000),
         default=0.0,
         metavar="MS",
         help="classify a tracked face again only after MS of stream time, keeping its last "
@@ -104,14 +109,14 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--smoothing-ms",
-        type=float,
+        type=number(0, 3_600_000),
         default=300.0,
         metavar="MS",
         help="time constant of the probability smoothing (default: 300)",
     )
     group.add_argument(
         "--hysteresis",
-        type=float,
+        type=number(0, 0.99),
         default=0.1,
         help="margin a new label needs over the shown one (default: 0.1)",
     )
@@ -140,7 +145,7 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
     )
     history.add_argument(
         "--retention-days",
-        type=float,
+        type=DAYS,
         default=30.0,
         help="delete recorded sessions older than this many days (0 keeps all; default 30)",
     )

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from moodlens.cli.numbers import THREADS
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -25,7 +27,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--tta", action="store_true", help="average with horizontally mirrored faces")
     parser.add_argument("--ferplus", help="evaluate against FERPlus majority labels instead")
     parser.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images")
-    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+    parser.add_argument("--threads", type=THREADS, default=0, help="ONNX Runtime threads")
     parser.add_argument(
         "--record",
         action="store_true",

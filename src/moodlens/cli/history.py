@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from moodlens.cli.numbers import DAYS, MEDIA_MS, RECORD_ID, TRACK_ID
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -24,27 +26,27 @@ def register(sub: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="list the sessions")
     show = actions.add_parser("show", help="a session's tracks, distribution and valence index")
-    show.add_argument("session", type=int)
+    show.add_argument("session", type=RECORD_ID)
     show.add_argument("--json", action="store_true", help="print the whole timeline as JSON")
     export = actions.add_parser("export", help="export a session (CSV or JSON)")
-    export.add_argument("session", type=int)
+    export.add_argument("session", type=RECORD_ID)
     export.add_argument("--format", choices=("csv", "json"), default="json")
     export.add_argument("--out", help="file to write (default: standard output)")
     delete = actions.add_parser("delete", help="delete a session and everything recorded in it")
-    delete.add_argument("session", type=int)
+    delete.add_argument("session", type=RECORD_ID)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge = actions.add_parser("purge", help="delete old sessions, or all of them")
     group = purge.add_mutually_exclusive_group(required=True)
-    group.add_argument("--older-than", type=float, metavar="DAYS", help="sessions older than DAYS days")
+    group.add_argument("--older-than", type=DAYS, metavar="DAYS", help="sessions older than DAYS days")
     group.add_argument("--all", action="store_true", help="every session")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     trends = actions.add_parser("trends", help="distribution and valence index per day or week")
     trends.add_argument("--period", choices=("day", "week", "session"), default="day")
     correct = actions.add_parser("correct", help='record a correction ("that was not sad")')
-    correct.add_argument("session", type=int)
-    correct.add_argument("--track", type=int, required=True)
-    correct.add_argument("--start-ms", type=int, required=True)
-    correct.add_argument("--end-ms", type=int, required=True)
+    correct.add_argument("session", type=RECORD_ID)
+    correct.add_argument("--track", type=TRACK_ID, required=True)
+    correct.add_argument("--start-ms", type=MEDIA_MS, required=True)
+    correct.add_argument("--end-ms", type=MEDIA_MS, required=True)
     correct.add_argument(
         "--not", dest="wrong", required=True, metavar="LABEL", help="the label that was wrong"
     )

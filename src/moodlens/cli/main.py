@@ -89,6 +89,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MoodlensError as exc:
         print(f"moodlens {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # A file or folder that cannot be read or written (permissions, a full disk, a name too
+        # long...): the path and the system's reason, in one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"moodlens {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the last safety net: one line, the details only on request
+        import os
+
+        if os.environ.get("MOODLENS_DEBUG"):
+            raise
+        print(
+            f"moodlens {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; MOODLENS_DEBUG=1 shows the details)",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from moodlens.cli.common import add_analyzer_options, build_analyzer
+from moodlens.cli.numbers import DAYS, integer, number
 
 
 def register(sub: Any) -> None:
@@ -20,7 +21,7 @@ def register(sub: Any) -> None:
         "processed in memory and never stored.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=integer(1, 65535), default=8000)
     parser.add_argument(
         "--db",
         nargs="?",
@@ -37,8 +38,10 @@ def register(sub: Any) -> None:
         metavar="ORIGIN",
         help="allow this origin to call the API from a browser (repeatable)",
     )
-    parser.add_argument("--max-fps", type=float, default=30.0, help="per-client frame limit (default 30)")
-    parser.add_argument("--retention-days", type=float, default=30.0)
+    parser.add_argument(
+        "--max-fps", type=number(0.1, 1000), default=30.0, help="per-client frame limit (default 30)"
+    )
+    parser.add_argument("--retention-days", type=DAYS, default=30.0)
     add_analyzer_options(parser, min_face=40, max_side=480, threads=1)
     parser.set_defaults(func=run)
 

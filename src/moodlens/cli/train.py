@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from moodlens.cli.numbers import integer
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -21,10 +23,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--ferplus", help="FERPlus fer2013new.csv to replace the labels")
     parser.add_argument("--out", help="run folder (checkpoints, logs, exported model)")
     parser.add_argument("--network", help="network name (see --list-networks)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--limit", type=int, help="train on about N examples (smoke tests)")
+    parser.add_argument("--epochs", type=integer(1, 100_000))
+    parser.add_argument("--batch-size", type=integer(2, 1_000_000))
+    parser.add_argument("--seed", type=integer(0, 2**32 - 1))
+    parser.add_argument("--limit", type=integer(0, 10**9), help="train on about N examples (smoke tests)")
     parser.add_argument(
         "--teacher",
         action="append",

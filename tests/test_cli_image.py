@@ -90,8 +90,10 @@ def test_bad_output_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_bad_threshold_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["image", str(_photo(tmp_path / "p.jpg")), "--threshold", "3"]) == 2
-    assert "threshold must lie in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["image", str(_photo(tmp_path / "p.jpg")), "--threshold", "3"])
+    assert exc.value.code == 2
+    assert "argument --threshold: 3 is out of range: expected 0 to 1" in capsys.readouterr().err
 
 
 def test_real_photo_prints_one_line_per_face(

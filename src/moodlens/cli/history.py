@@ -72,9 +72,19 @@ def _store(args: argparse.Namespace, *, migrate: bool = False) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from moodlens.errors import StoreError
+
     store = _store(args, migrate=args.action == "migrate")
     try:
         return _ACTIONS[args.action](store, args)
+    except OperationalError as exc:
+        # A read-only file, a full disk, a database locked for longer than the wait...
+        reason = str(exc.orig)
+        if "readonly" in reason.replace(" ", "").lower():
+            reason += "; the database file (or its folder) is read-only: check its permissions"
+        raise StoreError(f"{store.where}: {reason}") from None
     finally:
         store.close()
 
@@ -200,15 +210,19 @@ def _trends(store: Any, args: argparse.Namespace) -> int:
 
 
 def _correct(store: Any, args: argparse.Namespace) -> int:
-    correction = store.add_correction(
-        args.session,
-        track_id=args.track,
-        start_ms=args.start_ms,
-        end_ms=args.end_ms,
-        wrong_label=args.wrong,
-        correct_label=args.right,
-        note=args.note,
-    )
+    try:
+        correction = store.add_correction(
+            args.session,
+            track_id=args.track,
+            start_ms=args.start_ms,
+            end_ms=args.end_ms,
+            wrong_label=args.wrong,
+            correct_label=args.right,
+            note=args.note,
+        )
+    except ValueError as exc:
+        print(f"moodlens history correct: error: {exc}", file=sys.stderr)
+        return 2
     print(f"recorded correction {correction}")
     return 0
 

@@ -54,27 +54,40 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _is_folder(item: str) -> bool:
+    try:
+        return Path(item).is_dir()
+    except OSError:
+        return False
+
+
+def _expand(item: str, recursive: bool) -> list[Path] | str:
+    """The files an input names, or why it names none."""
+    path = Path(item)
+    if path.is_dir():
+        pattern = "**/*" if recursive else "*"
+        found = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        return found or "the folder holds no images"
+    if any(ch in item for ch in "*?[") and not path.exists():
+        found = sorted(Path(p) for p in glob.glob(item, recursive=recursive) if Path(p).is_file())
+        return found or "the pattern matches no file"
+    return [path]
+
+
 def expand_inputs(items: list[str], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
     """Files to process (in order, without repeats) and inputs that matched nothing."""
     files: list[Path] = []
     missing: list[tuple[str, str]] = []
     for item in items:
-        path = Path(item)
-        if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(
-                p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-            if not found:
-                missing.append((item, "the folder holds no images"))
-            files.extend(found)
-        elif any(ch in item for ch in "*?[") and not path.exists():
-            found = sorted(Path(p) for p in glob.glob(item, recursive=recursive) if Path(p).is_file())
-            if not found:
-                missing.append((item, "the pattern matches no file"))
-            files.extend(found)
+        try:
+            found = _expand(item, recursive)
+        except OSError as exc:  # a name too long, a folder that cannot be listed...
+            missing.append((item, exc.strerror or str(exc)))
+            continue
+        if isinstance(found, str):
+            missing.append((item, found))
         else:
-            files.append(path)
+            files.extend(found)
     seen: set[Path] = set()
     unique = [f for f in files if not (f in seen or seen.add(f))]  # type: ignore[func-returns-value]
     return unique, missing
@@ -175,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.render import default_annotator
 
     files, failures = expand_inputs(args.photos, args.recursive)
-    many = len(files) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in args.photos)
+    many = len(files) > 1 or any(_is_folder(p) or any(c in p for c in "*?[") for p in args.photos)
     out = Path(args.out) if args.out else None
     if out is not None and (many or out.suffix.lower() not in IMAGE_SUFFIXES):
         if out.exists() and not out.is_dir():

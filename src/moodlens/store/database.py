@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from moodlens.errors import StoreError
 
@@ -110,6 +110,8 @@ def check_schema(engine: Engine, *, create: bool = True) -> None:
         revision = current_revision(engine)
     except OperationalError as exc:
         raise StoreError(f"{where}: cannot open the database ({exc.orig})") from None
+    except DatabaseError as exc:
+        raise StoreError(f"{where}: not a database moodlens can read ({exc.orig})") from None
     if revision == SCHEMA_REVISION:
         return
     if revision is None:

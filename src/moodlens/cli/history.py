@@ -72,11 +72,11 @@ def _store(args: argparse.Namespace, *, migrate: bool = False) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import OperationalError
-
     from moodlens.errors import StoreError
 
-    store = _store(args, migrate=args.action == "migrate")
+    store = _store(args, migrate=args.action == "migrate")  # checks that the [store] extra is there
+    from sqlalchemy.exc import OperationalError
+
     try:
         return _ACTIONS[args.action](store, args)
     except OperationalError as exc:

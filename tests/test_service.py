@@ -46,13 +46,13 @@ def _analyzer() -> Analyzer:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = ServiceSettings(db=f"sqlite:///{tmp_path / 'h.sqlite3'}", max_fps=1000)
-    with TestClient(create_app(settings, analyzer=_analyzer())) as c:
+    with TestClient(create_app(settings, analyzer=_analyzer()), base_url="http://127.0.0.1") as c:
         yield c
 
 
 @pytest.fixture
 def no_history() -> Iterator[TestClient]:
-    with TestClient(create_app(ServiceSettings(), analyzer=_analyzer())) as c:
+    with TestClient(create_app(ServiceSettings(), analyzer=_analyzer()), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -118,7 +118,7 @@ def test_analyze_form_without_image(client: TestClient) -> None:
 
 def test_request_size_limit(tmp_path: Path) -> None:
     settings = ServiceSettings(max_upload_bytes=1000)
-    with TestClient(create_app(settings, analyzer=_analyzer())) as c:
+    with TestClient(create_app(settings, analyzer=_analyzer()), base_url="http://127.0.0.1") as c:
         response = c.post("/api/v1/analyze", content=b"x" * 5000, headers={"content-type": "image/jpeg"})
         assert response.status_code == 413
 
@@ -130,7 +130,7 @@ def test_history_endpoints_need_a_database(no_history: TestClient) -> None:
 
 
 def _record(client: TestClient, frames: int = 4, name: str = "test") -> int:
-    with client.websocket_connect("/api/v1/stream") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
         ws.send_text(json.dumps({"type": "start", "consent": True, "name": name}))
         started = ws.receive_json()
         for i in range(frames):
@@ -144,7 +144,7 @@ def _record(client: TestClient, frames: int = 4, name: str = "test") -> int:
 
 
 def test_stream_results_and_history(client: TestClient) -> None:
-    with client.websocket_connect("/api/v1/stream") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
         ws.send_text(json.dumps({"type": "start", "consent": True, "name": "demo"}))
         started = ws.receive_json()
         assert started["recording"] and started["session_id"] == 1
@@ -194,7 +194,7 @@ def test_export_correct_delete(client: TestClient) -> None:
 
 
 def test_stream_requires_consent_and_start(client: TestClient) -> None:
-    with client.websocket_connect("/api/v1/stream") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
         ws.send_bytes(_frame(0.0))
         assert ws.receive_json()["code"] == "not_started"
         ws.send_text(json.dumps({"type": "start", "consent": False}))
@@ -212,7 +212,7 @@ def test_stream_requires_consent_and_start(client: TestClient) -> None:
 def test_malformed_messages_get_an_error_and_the_stream_goes_on(
     client: TestClient, message: str, code: str
 ) -> None:
-    with client.websocket_connect("/api/v1/stream") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
         ws.send_text(json.dumps({"type": "start", "consent": True, "record": False}))
         ws.receive_json()
         ws.send_text(message)
@@ -230,8 +230,8 @@ def test_malformed_messages_get_an_error_and_the_stream_goes_on(
 def test_frame_size_and_pixel_limits(tmp_path: Path) -> None:
     settings = ServiceSettings(max_frame_bytes=2000, max_frame_pixels=100 * 100)
     with (
-        TestClient(create_app(settings, analyzer=_analyzer())) as c,
-        c.websocket_connect("/api/v1/stream") as ws,
+        TestClient(create_app(settings, analyzer=_analyzer()), base_url="http://127.0.0.1") as c,
+        c.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws,
     ):
         ws.send_text(json.dumps({"type": "start", "consent": True}))
         ws.receive_json()
@@ -246,8 +246,8 @@ def test_frame_size_and_pixel_limits(tmp_path: Path) -> None:
 def test_rate_limit(tmp_path: Path) -> None:
     settings = ServiceSettings(max_fps=2)
     with (
-        TestClient(create_app(settings, analyzer=_analyzer())) as c,
-        c.websocket_connect("/api/v1/stream") as ws,
+        TestClient(create_app(settings, analyzer=_analyzer()), base_url="http://127.0.0.1") as c,
+        c.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws,
     ):
         ws.send_text(json.dumps({"type": "start", "consent": True}))
         ws.receive_json()
@@ -261,7 +261,7 @@ def test_rate_limit(tmp_path: Path) -> None:
 
 
 def test_a_second_frame_in_flight_is_dropped(client: TestClient) -> None:
-    with client.websocket_connect("/api/v1/stream") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
         ws.send_text(json.dumps({"type": "start", "consent": True, "record": False}))
         ws.receive_json()
         ws.send_bytes(_frame(0.0))
@@ -273,7 +273,7 @@ def test_a_second_frame_in_flight_is_dropped(client: TestClient) -> None:
 
 
 def test_disconnect_mid_session_closes_the_recording(client: TestClient) -> None:
-    with client.websocket_connect("/api/v1/stream") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
         ws.send_text(json.dumps({"type": "start", "consent": True, "name": "cut"}))
         ws.receive_json()
         ws.send_bytes(_frame(0.0))
@@ -296,7 +296,7 @@ def test_disconnect_mid_session_closes_the_recording(client: TestClient) -> None
 @pytest.fixture
 def guarded() -> Iterator[TestClient]:
     settings = ServiceSettings(host="0.0.0.0", token=TOKEN)
-    with TestClient(create_app(settings, analyzer=_analyzer())) as c:
+    with TestClient(create_app(settings, analyzer=_analyzer()), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -320,9 +320,9 @@ def test_every_http_call_checks_the_token(guarded: TestClient, path: str) -> Non
 def test_websocket_checks_the_token(guarded: TestClient) -> None:
     from starlette.websockets import WebSocketDisconnect
 
-    with pytest.raises(WebSocketDisconnect), guarded.websocket_connect("/api/v1/stream") as ws:
+    with pytest.raises(WebSocketDisconnect), guarded.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
         ws.receive_json()
-    with guarded.websocket_connect("/api/v1/stream", headers={"x-moodlens-token": TOKEN}) as ws:
+    with guarded.websocket_connect("ws://127.0.0.1/api/v1/stream", headers={"x-moodlens-token": TOKEN}) as ws:
         ws.send_text(json.dumps({"type": "ping"}))
         assert ws.receive_json()["type"] == "pong"
 
@@ -339,7 +339,10 @@ def test_cross_origin_websocket_and_dns_rebinding_are_refused(client: TestClient
     from starlette.websockets import WebSocketDisconnect
 
     evil: dict[str, Any] = {"origin": "http://evil.example"}
-    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/api/v1/stream", headers=evil) as ws:
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("ws://127.0.0.1/api/v1/stream", headers=evil) as ws,
+    ):
         ws.receive_json()
     assert client.get("/api/v1/health", headers={"host": "evil.example"}).status_code == 400
 
@@ -360,6 +363,130 @@ def test_token_file_is_private(tmp_path: Path) -> None:
     assert again == token and not created_again
 
 
-def test_serve_refuses_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--port", "0"]) == 2
-    assert "port must lie" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "0"], "argument --port: 0 is out of range: expected 1 to 65535"),
+        (["--retention-days", "nan"], "argument --retention-days: expected a finite number"),
+        (["--retention-days", "-1"], "argument --retention-days: -1 is out of range"),
+        (["--threads", "-3"], "argument --threads: -3 is out of range"),
+    ],
+)
+def test_serve_refuses_bad_settings(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+# --- hardening ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("t", [float("nan"), float("inf"), -5.0, 1e300])
+def test_bad_capture_times_are_bad_frames_and_the_session_still_closes(client: TestClient, t: float) -> None:
+    import threading
+
+    before = threading.active_count()
+    with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
+        ws.send_text(json.dumps({"type": "start", "consent": True, "name": "clock"}))
+        ws.receive_json()
+        ws.send_bytes(_frame(100.0))
+        assert ws.receive_json()["type"] == "result"
+        ws.send_bytes(_frame(t))
+        reply = ws.receive_json()
+        assert reply["code"] == "bad_frame" and "capture time" in reply["message"]
+        ws.send_bytes(_frame(50.0))  # backwards
+        assert "went backwards" in ws.receive_json()["message"]
+        ws.send_text(json.dumps({"type": "stop"}))
+        stopped = ws.receive_json()
+        assert stopped["type"] == "stopped" and "history_error" not in stopped
+    sessions = client.get("/api/v1/sessions").json()
+    assert all(s["ended_at"] is not None for s in sessions)
+    assert threading.active_count() <= before + 1  # the history writer's thread is gone
+
+
+def test_cross_site_state_changes_are_refused(client: TestClient) -> None:
+    files = {"image": ("x.jpg", _jpeg(), "image/jpeg")}
+    foreign = client.post("/api/v1/analyze", files=files, headers={"origin": "https://evil.example"})
+    assert foreign.status_code == 403 and "cross-site" in foreign.json()["error"]
+    assert client.post("/api/v1/analyze", files=files, headers={"origin": "null"}).status_code == 403
+    sneaky = client.post("/api/v1/analyze", files=files, headers={"sec-fetch-site": "cross-site"})
+    assert sneaky.status_code == 403
+    assert client.delete("/api/v1/sessions/1", headers={"origin": "https://evil.example"}).status_code == 403
+    own = client.post("/api/v1/analyze", files=files, headers={"origin": "http://127.0.0.1"})
+    assert own.status_code == 200
+    assert client.post("/api/v1/analyze", files=files).status_code == 200  # curl, scripts: no Origin
+
+
+def test_the_testserver_host_is_not_trusted(tmp_path: Path) -> None:
+    with TestClient(create_app(ServiceSettings(), analyzer=_analyzer())) as c:
+        assert c.get("/api/v1/health").status_code == 400  # Host: testserver
+
+
+def test_pages_carry_security_headers(client: TestClient) -> None:
+    for path in ("/", "/dashboard", "/api/v1/health", "/docs"):
+        headers = client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+    live = client.get("/").headers["content-security-policy"]
+    assert "script-src" not in live and "default-src 'self'" in live  # no inline script on our pages
+
+
+def test_uploads_never_touch_the_disk(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3 MB multipart photo and a chunked body are read in memory: no temporary file is made."""
+    import tempfile
+
+    def no_disk(*args: object, **kwargs: object) -> object:
+        raise AssertionError("an upload was spooled to a temporary file")
+
+    for name in ("TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, no_disk)
+    rng = np.random.default_rng(0)
+    big = cv2.imencode(".png", rng.integers(0, 255, (1000, 1000, 3), dtype=np.uint8))[1].tobytes()
+    assert len(big) > 2_000_000
+    reply = client.post("/api/v1/analyze", files={"image": ("big.png", big, "image/png")})
+    assert reply.status_code == 200, reply.text
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    chunked = client.post("/api/v1/analyze", content=chunks(), headers={"content-type": "image/png"})
+    assert chunked.status_code == 200
+    too_big = client.post("/api/v1/analyze", content=(b"x" * 65536 for _ in range(200)))
+    assert too_big.status_code == 413
+
+
+def test_decoder_bombs_are_refused_before_decoding(client: TestClient) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes, length: int | None = None) -> bytes:
+        size = len(data) if length is None else length
+        return struct.pack(">I", size) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100, 100, 8, 2, 0, 0, 0))
+    liar = header + chunk(b"IDAT", b"\x00" * 100, length=0xFFFFFFF0) + chunk(b"IEND", b"")
+    reply = client.post("/api/v1/analyze", content=liar, headers={"content-type": "image/png"})
+    assert reply.status_code == 400 and "chunk" in reply.json()["error"]
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2)
+    tiff += struct.pack("<HHII", 256, 4, 1, 30000) + struct.pack("<HHII", 257, 4, 1, 30000) + b"\x00" * 64
+    reply = client.post("/api/v1/analyze", content=tiff, headers={"content-type": "image/tiff"})
+    assert reply.status_code == 400 and "30000x30000" in reply.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/sessions/9223372036854775808",
+        "/api/v1/sessions/99999999999999999999/timeline",
+        "/api/v1/distribution?since=2024-01-01",
+        "/api/v1/distribution?since=2024-01-01T00:00:00&until=2024-02-01",
+        "/api/v1/distribution?since=not-a-date",
+    ],
+)
+def test_parameters_never_cause_a_server_error(client: TestClient, path: str) -> None:
+    reply = client.get(path)
+    assert reply.status_code < 500, reply.text

@@ -42,6 +42,13 @@ def register(sub: Any) -> None:
         "--max-fps", type=number(0.1, 1000), default=30.0, help="per-client frame limit (default 30)"
     )
     parser.add_argument("--retention-days", type=DAYS, default=30.0)
+    parser.add_argument(
+        "--header-timeout",
+        type=number(1, 300),
+        default=10.0,
+        metavar="S",
+        help="close connections that have not sent a request's headers within S seconds (default 10)",
+    )
     add_analyzer_options(parser, min_face=40, max_side=480, threads=1)
     parser.set_defaults(func=run)
 
@@ -49,11 +56,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from moodlens.errors import extra_required
 
-    with extra_required("serve", "uvicorn", "fastapi", "starlette", "sqlalchemy", "multipart"):
-        import uvicorn
-
+    with extra_required("serve", "uvicorn", "fastapi", "starlette", "sqlalchemy", "multipart", "h11"):
         from moodlens.service import ServiceSettings, create_app
         from moodlens.service.security import default_token_path, load_or_create_token
+        from moodlens.service.server import run as serve_app
         from moodlens.service.settings import is_loopback
     token = None
     if args.require_token or not is_loopback(args.host):
@@ -80,13 +86,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     app = create_app(settings, analyzer=analyzer)
     print(f"moodlens serving on http://{args.host}:{args.port}/ (dashboard: /dashboard, API docs: /docs)")
-    # No access log: URLs can carry the token, and nothing about frames belongs in logs.
-    uvicorn.run(
+    serve_app(
         app,
         host=args.host,
         port=args.port,
-        access_log=False,
-        log_level="warning",
         ws_max_size=settings.max_frame_bytes + 1024,
+        header_timeout_s=args.header_timeout,
     )
     return 0

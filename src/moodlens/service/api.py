@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -15,23 +15,25 @@ from moodlens.errors import ImageError
 from moodlens.images import decode_image
 from moodlens.labels import Expression, colour_hex
 from moodlens.service.app import Services, services
+from moodlens.service.uploads import BodyError, image_part, parse_multipart, read_body
 
 router = APIRouter(prefix="/api/v1")
+
+#: Ids are rows of the database: 1 to the largest signed 64-bit integer.
+MAX_ID = 2**63 - 1
+SessionId = Annotated[int, Path(ge=1, le=MAX_ID, description="a session id")]
+TrackId = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="a track (person) id")]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Dates and times without a time zone are UTC (documented in docs/web.md)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
-
-
-async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than ``limit`` (chunked bodies included)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _ANALYZE_BODY = {
@@ -57,25 +59,25 @@ async def analyze(request: Request) -> Any:
     svc = services(request.app)
     limit = svc.settings.max_upload_bytes
     kind = request.headers.get("content-type", "")
-    if kind.startswith("multipart/form-data"):
-        async with request.form(max_files=1, max_fields=4, max_part_size=limit) as form:
-            upload = form.get("image") or next((v for v in form.values() if hasattr(v, "read")), None)
-            if upload is None or isinstance(upload, str):
-                return error(400, "no image in the form: send it in a file field named 'image'")
-            data = await upload.read(limit + 1)
-    else:
-        body = await read_limited(request, limit)
-        if body is None:
-            return error(413, f"request body over {limit} bytes")
-        data = body
+    try:
+        body = await read_body(request, limit + 64 * 1024 if kind.startswith("multipart/") else limit)
+        data = image_part(parse_multipart(body, kind)) if kind.startswith("multipart/") else body
+    except BodyError as exc:
+        return error(exc.status, str(exc))
     if len(data) > limit:
         return error(413, f"image over {limit} bytes")
-    try:
+
+    def work() -> Any:
+        # Decoding, like the analysis, runs off the event loop: a hostile image cannot stall
+        # /health or the other clients' streams.
         image = decode_image(data, name="upload", max_pixels=svc.settings.max_upload_pixels)
+        return svc.analyzer.analyze(image)
+
+    try:
+        async with svc.inference:
+            result = await run_in_threadpool(work)
     except ImageError as exc:
         return error(400, str(exc))
-    async with svc.inference:
-        result = await run_in_threadpool(svc.analyzer.analyze, image)
     body_out = result.to_dict()
     body_out["timings_ms"] = {k: round(v, 2) for k, v in result.timings_ms.items()}
     body_out["settings"] = analysis_settings(svc.analyzer)
@@ -165,7 +167,7 @@ async def sessions(request: Request) -> Any:
 
 
 @router.get("/sessions/{session_id}", summary="One session with its distribution and its people")
-async def session(request: Request, session_id: int) -> Any:
+async def session(request: Request, session_id: SessionId) -> Any:
     """The session, its distribution (share of time per shown expression) and, per person (track),
     time on screen, shares, dominant expression and valence index (``moodlens.summary``)."""
     _, store = _store(request)
@@ -184,7 +186,7 @@ async def session(request: Request, session_id: int) -> Any:
 
 
 @router.get("/sessions/{session_id}/timeline", summary="Per-track intervals of smoothed probabilities")
-async def timeline(request: Request, session_id: int, track: int | None = None) -> Any:
+async def timeline(request: Request, session_id: SessionId, track: TrackId = None) -> Any:
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
@@ -196,19 +198,23 @@ async def timeline(request: Request, session_id: int, track: int | None = None) 
 async def distribution(
     request: Request,
     period: Literal["session", "day", "week"] = "day",
-    session_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    session_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    since: Annotated[datetime | None, Query(description="ISO 8601; without a time zone, UTC")] = None,
+    until: Annotated[datetime | None, Query(description="ISO 8601; without a time zone, UTC")] = None,
 ) -> Any:
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
-    found = await _call(store, "distribution", period=period, session_id=session_id, since=since, until=until)
+    found = await _call(
+        store, "distribution", period=period, session_id=session_id, since=_utc(since), until=_utc(until)
+    )
     return found if isinstance(found, Response) else [b.to_dict() for b in found]
 
 
 @router.get("/sessions/{session_id}/export", summary="Download a session as CSV or JSON")
-async def export(request: Request, session_id: int, format: Literal["csv", "json"] = Query("json")) -> Any:
+async def export(
+    request: Request, session_id: SessionId, format: Literal["csv", "json"] = Query("json")
+) -> Any:
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
@@ -226,7 +232,7 @@ async def export(request: Request, session_id: int, format: Literal["csv", "json
     response_class=Response,
     summary="Delete a session and all its data",
 )
-async def delete(request: Request, session_id: int) -> Response:
+async def delete(request: Request, session_id: SessionId) -> Response:
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
@@ -235,16 +241,16 @@ async def delete(request: Request, session_id: int) -> Response:
 
 
 class Correction(BaseModel):
-    track_id: int
-    start_ms: int = Field(ge=0)
-    end_ms: int = Field(ge=0)
+    track_id: int = Field(ge=0, le=2**31 - 1)
+    start_ms: int = Field(ge=0, le=MAX_ID)
+    end_ms: int = Field(ge=0, le=MAX_ID)
     wrong_label: str
     correct_label: str | None = None
     note: str = Field(default="", max_length=2000)
 
 
 @router.post("/sessions/{session_id}/corrections", status_code=201, summary='Say "that was not sad"')
-async def correct(request: Request, session_id: int, body: Correction) -> Any:
+async def correct(request: Request, session_id: SessionId, body: Correction) -> Any:
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)

@@ -65,6 +65,37 @@ def _presented_token(scope: Scope, headers: dict[str, str]) -> tuple[str | None,
     return None, False
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The pages load scripts, styles and images from this server only, are never framed, and talk to
+#: it alone; the API docs pages (Swagger UI, ReDoc) start with an inline script and use workers.
+_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_CSP_DOCS = _CSP + "; script-src 'self' 'unsafe-inline'; worker-src 'self' blob:"
+_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+def _with_security_headers(send: Any, path: str) -> Any:
+    csp = _CSP_DOCS if path in ("/docs", "/redoc") else _CSP
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [(k, v) for k, v in _HEADERS if k not in present]
+            if b"content-security-policy" not in present:
+                extra.append((b"content-security-policy", csp.encode()))
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
 class AccessGuard:
     """Rejects requests without the token (when one is set), with a foreign Host header (DNS
     rebinding against a loopback server), WebSockets from foreign origins, and bodies larger
@@ -74,7 +105,7 @@ class AccessGuard:
         self.app = app
         self.settings = settings
         self.token = settings.token
-        self.hosts = {"localhost", "127.0.0.1", "[::1]", "::1", "testserver", settings.host.lower()}
+        self.hosts = {"localhost", "127.0.0.1", "[::1]", "::1", settings.host.lower()}
 
     def _host_ok(self, headers: dict[str, str]) -> bool:
         if not self.settings.loopback:
@@ -94,6 +125,15 @@ class AccessGuard:
         }
         return origin in allowed
 
+    def _same_site(self, headers: dict[str, str]) -> bool:
+        if "origin" in headers and headers["origin"] != "null":
+            return self._origin_ok(headers)
+        if headers.get("origin") == "null":
+            return False  # sandboxed frames, file:// pages, some redirects: not this app
+        # No Origin (curl, scripts, the CLI): browsers send one on every cross-site POST, and
+        # Sec-Fetch-Site says the rest.
+        return headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
@@ -105,6 +145,11 @@ class AccessGuard:
             return
         if kind == "websocket" and not self._origin_ok(headers):
             await self._deny(kind, send, 403, "cross-origin WebSocket refused")
+            return
+        if kind == "http" and scope.get("method") not in SAFE_METHODS and not self._same_site(headers):
+            # A web page elsewhere can POST a form here (a CORS "simple" request): refuse any
+            # state-changing request that a browser marks as coming from another site.
+            await self._deny(kind, send, 403, "cross-site request refused (its Origin is not this app)")
             return
         if self.token is not None:
             presented, from_query = _presented_token(scope, headers)
@@ -124,7 +169,9 @@ class AccessGuard:
             if length is not None and length.isdigit() and int(length) > self.settings.max_upload_bytes:
                 await self._deny(kind, send, 413, f"request body over {self.settings.max_upload_bytes} bytes")
                 return
-        await self.app(scope, receive, send)
+        await self.app(
+            scope, receive, _with_security_headers(send, scope["path"]) if kind == "http" else send
+        )
 
     async def _deny(self, kind: str, send: Any, status: int, message: str) -> None:
         if kind == "websocket":

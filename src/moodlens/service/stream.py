@@ -37,6 +37,9 @@ from moodlens.service.app import Services, services
 
 router = APIRouter()
 _HEADER = struct.Struct("<d")
+#: Capture times are milliseconds on the client's clock (``performance.now()``): from 0 to about
+#: 115 days. Anything else, or a time before the previous frame's, is refused as a bad frame.
+MAX_CAPTURE_MS = 1e10
 
 
 class _RateLimiter:
@@ -146,22 +149,34 @@ class _Client:
             await self.fail("bad_frame", "a frame is 8 bytes of timestamp followed by a JPEG")
             return
         (t,) = _HEADER.unpack_from(data)
+        if not math.isfinite(t) or not 0 <= t <= MAX_CAPTURE_MS:
+            await self.fail(
+                "bad_frame", f"the capture time must be a number of ms from 0 to {MAX_CAPTURE_MS:.0e}"
+            )
+            return
+        if t < self.last_t:
+            await self.fail("bad_frame", "the capture time went backwards: frames must come in order")
+            return
+        self.last_t = t
+        # Decoding, like the analysis, runs off the event loop (process does both).
+        self.busy = asyncio.create_task(self.process(data[_HEADER.size :], t))
+
+    async def process(self, encoded: bytes, t: float) -> None:
+        stream, writer = self.stream, self.writer
+        assert stream is not None
+        settings = self.svc.settings
+        started = time.perf_counter()
+
+        def decode() -> Any:
+            return decode_image(encoded, name="frame", max_pixels=settings.max_frame_pixels)
+
         try:
-            image = decode_image(data[_HEADER.size :], name="frame", max_pixels=settings.max_frame_pixels)
+            image = await run_in_threadpool(decode)
         except ImageError as exc:
             await self.fail("bad_frame", str(exc))
             return
-        if not math.isfinite(t) or t < self.last_t:
-            t = (time.monotonic() - self.opened) * 1000  # a bad clock: use ours
-        self.last_t = t
-        self.busy = asyncio.create_task(self.process(image, t))
-
-    async def process(self, image: Any, t: float) -> None:
-        stream, writer = self.stream, self.writer
-        assert stream is not None
         index = self.frames
         self.frames += 1
-        started = time.perf_counter()
 
         def work() -> FrameResult:
             result = stream.process(image, timestamp_ms=t, frame_index=index)
@@ -200,8 +215,11 @@ class _Client:
             summary["tracks"] = [s.to_dict() for s in self.stream.summaries()]
         if self.writer is not None:
             writer, self.writer = self.writer, None
-            await run_in_threadpool(writer.close)
             summary["session_id"] = writer.session_id
+            try:
+                await run_in_threadpool(writer.close)
+            except Exception as exc:  # the session must end, and the client hear why
+                summary["history_error"] = f"{type(exc).__name__}: {exc}"
             if writer.error is not None:
                 summary["history_error"] = str(writer.error)
         self.stream = None

@@ -184,13 +184,16 @@ class HistoryWriter:
         if self._closed:
             return
         self._closed = True
-        for track_id, person in self._people.items():
-            resolved = person.close()
-            if resolved is not None:
-                self._fold(track_id, resolved)
-        for track_id, tallies in self._open.items():
-            for index in sorted(tallies):
-                self._emit(track_id, tallies[index])
+        try:
+            for track_id, person in self._people.items():
+                resolved = person.close()
+                if resolved is not None:
+                    self._fold(track_id, resolved)
+            for track_id, tallies in self._open.items():
+                for index in sorted(tallies):
+                    self._emit(track_id, tallies[index])
+        except Exception as exc:  # the session is still ended and the thread still stopped
+            self.error = StoreError(f"{self.store.where}: the last rows could not be prepared ({exc})")
         self._open.clear()
         self._queue.put(None)
         self._thread.join()

@@ -371,7 +371,9 @@ def test_sigkill_mid_stream_keeps_every_committed_interval(db_url: str, tmp_path
         with store.engine.connect() as conn:
             assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     (session,) = store.list_sessions()
-    assert session.ended_at is None  # killed: never closed
+    # Killed mid-recording: the next open closes it at its last interval, marked interrupted.
+    assert session.interrupted and session.ended_at is not None
+    assert session.media_ms is not None and session.ended_at >= session.started_at
     assert session.intervals >= committed
     store.close()
 
@@ -484,3 +486,40 @@ def test_summary_timeline_and_history_tell_one_story(
         sum(p.duration_ms for p in from_history.values()) <= 2 * session.media_ms
     )  # at most 2 faces at once
     store.close()
+
+
+def test_a_live_recording_is_not_taken_for_an_interrupted_one(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'h.sqlite3'}"
+    store = HistoryStore(db)
+    sid = store.start_session(name="live", consent=True)
+    again = HistoryStore(db)  # this process is alive: its session stays open
+    assert again.closed_interrupted == 0 and again.get_session(sid).ended_at is None
+    again.close()
+    store.close()
+
+
+def test_a_failed_first_creation_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moodlens.store import database
+
+    target = tmp_path / "new.sqlite3"
+
+    def full_disk(engine: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(database, "migrate", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        HistoryStore(f"sqlite:///{target}")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    store = HistoryStore(f"sqlite:///{target}")  # the next try starts clean
+    assert store.list_sessions() == []
+    store.close()
+
+
+def test_exported_names_are_not_spreadsheet_formulas(store: HistoryStore) -> None:
+    with HistoryWriter.start(store, name='=HYPERLINK("http://x")', consent=True) as writer:
+        _stream(writer, 1.0)
+    row = store.export(writer.session_id, "csv").splitlines()[1]
+    assert "'=HYPERLINK" in row

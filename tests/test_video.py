@@ -486,3 +486,19 @@ def test_an_error_in_the_detection_stage_reaches_the_caller(tmp_path: Path) -> N
         pytest.raises(RuntimeError, match="exploded"),
     ):
         run_stream(source, stream)
+
+
+def test_a_video_cut_short_is_reported_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = _write_avi(tmp_path / "full.avi", 100)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    summary = tmp_path / "s.json"
+    assert main(["video", str(cut), "--summary", str(summary)]) == 1
+    err = capsys.readouterr().err
+    assert "before the end its container announces" in err
+    run = json.loads(summary.read_text())["run"]
+    assert run["missing_frames"] > 30 and run["frames"] + run["missing_frames"] == 100
+    assert main(["video", str(full)]) == 0  # a whole file is not reported

@@ -178,6 +178,12 @@ def report_run(stats: Any, summaries: list[Any], summary_path: str | None) -> No
     if stats.dropped:
         line += f", {stats.dropped} frame(s) dropped to keep up"
     print(line, file=sys.stderr)
+    if stats.missing:
+        print(
+            f"warning: the video ended {stats.missing} frame(s) before the end its container announces: "
+            "the file is probably cut short (everything up to the cut was analysed)",
+            file=sys.stderr,
+        )
     if summary_path:
         data = {"run": figures, "tracks": [s.to_dict() for s in summaries]}
         Path(summary_path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

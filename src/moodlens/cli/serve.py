@@ -64,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
     token = None
     if args.require_token or not is_loopback(args.host):
         path = Path(args.token_file) if args.token_file else default_token_path()
-        token, created = load_or_create_token(path)
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            token, created = load_or_create_token(path)
+        for warning in caught:
+            print(f"moodlens serve: warning: {warning.message}", file=sys.stderr)
         if created:
             print(f"access token (shown once; kept in {path} with 0600 permissions):\n  {token}")
         else:

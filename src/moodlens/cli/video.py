@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from moodlens.cli.common import (
@@ -28,6 +29,11 @@ def register(sub: Any) -> None:
         "written as a per-frame timeline. Ctrl-C stops cleanly, keeping what was written.",
     )
     parser.add_argument("input", help="a video file (or a URL OpenCV can open)")
+    parser.add_argument(
+        "--full-source",
+        action="store_true",
+        help="with --db: record the video's full path as the session's source (default: its file name)",
+    )
     add_stream_options(parser)
     add_analyzer_options(parser, threads=1)
     parser.set_defaults(func=run)
@@ -52,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
         info = source.info
         # A file is decoded ahead on the second core; a live URL must not queue up (latency).
         frames = source if info.live else stack.enter_context(PrefetchReader(source))
-        video, sinks, writer = open_outputs(stack, args, info, f"video {info.name}")
+        # The history keeps the file's name, not its path (user and folder names), unless asked.
+        source_name = info.name if args.full_source else Path(info.name).name
+        video, sinks, writer = open_outputs(stack, args, info, f"video {source_name}")
         progress = None
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
@@ -67,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"moodlens video: stopped: {exc}", file=sys.stderr)
             return 1
         stats.corrupt = source.corrupt_frames
+        stats.missing = source.missing_frames if source.cut_short else 0
     report_run(stats, stream.summaries(), args.summary)
     failed = report_writer(writer)
     if args.out:
@@ -74,4 +83,4 @@ def run(args: argparse.Namespace) -> int:
     if stats.interrupted:
         print("interrupted: outputs were closed cleanly", file=sys.stderr)
         return 130
-    return failed
+    return 1 if stats.missing else failed

@@ -32,9 +32,9 @@ def _parse_pixels(text: str) -> np.ndarray:
     if len(values) != PIXELS:
         raise ValueError(f"expected {PIXELS} pixel values, got {len(values)}")
     try:
-        pixels = np.array(values, dtype=np.int32)
-    except ValueError:
-        raise ValueError("pixel values must be integers") from None
+        pixels = np.array(values, dtype=np.int64)
+    except (ValueError, OverflowError):
+        raise ValueError("pixel values must be integers from 0 to 255") from None
     if pixels.min() < 0 or pixels.max() > 255:
         raise ValueError("pixel values must lie in 0..255")
     return pixels.astype(np.uint8).reshape(SIDE, SIDE)

@@ -46,6 +46,8 @@ class RunStats:
     faces: int = 0
     corrupt: int = 0
     dropped: int = 0
+    #: Frames a file's container announced that never came (the file was cut short).
+    missing: int = 0
     wall_s: float = 0.0
     interrupted: bool = False
     process_ms: list[float] = field(default_factory=list)
@@ -63,6 +65,7 @@ class RunStats:
             "frames": self.frames,
             "faces": self.faces,
             "corrupt_frames": self.corrupt,
+            "missing_frames": self.missing,
             "dropped_frames": self.dropped,
             "wall_s": round(self.wall_s, 3),
             "fps": round(self.fps, 2),

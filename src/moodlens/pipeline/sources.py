@@ -65,6 +65,8 @@ class VideoSource:
         self.max_corrupt = max_corrupt
         self.corrupt_frames = 0
         self.frames_read = 0
+        #: Frames the container announced that never came (a file cut short); set at the end.
+        self.missing_frames = 0
         self.live = _is_camera(spec if not isinstance(spec, Path) else str(spec)) or "://" in self.name
         if not self.live:
             path = Path(str(spec))
@@ -136,7 +138,11 @@ class VideoSource:
             if not ok or frame is None or frame.size == 0:
                 misses += 1
                 if misses > self.max_corrupt or (count is not None and index + misses > count):
-                    return  # the end (trailing failures are not counted as corrupt frames)
+                    # The end (trailing failures are not counted as corrupt frames). A file that
+                    # ends well before the frame count its container announces was cut short.
+                    if count is not None:
+                        self.missing_frames = max(0, count - index)
+                    return
                 if self.live:
                     time.sleep(0.01)
                 continue
@@ -148,6 +154,13 @@ class VideoSource:
             self.frames_read += 1
             yield VideoFrame(np.asarray(frame, dtype=np.uint8), index, self._timestamp(index))
             index += 1
+
+    @property
+    def cut_short(self) -> bool:
+        """True when the file ended well before the frame count its container announces (more
+        than 2 frames and 1% short: container counts are sometimes off by a frame or two)."""
+        count = self.info.frame_count or 0
+        return self.missing_frames > max(2, count // 100)
 
     def close(self) -> None:
         self._capture.release()

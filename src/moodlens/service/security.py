@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import secrets
+import warnings
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,15 @@ def load_or_create_token(path: Path | None = None) -> tuple[str, bool]:
     """The stored access token, creating it (0600 permissions) on first use; (token, created)."""
     target = path or default_token_path()
     if target.exists():
+        mode = target.stat().st_mode & 0o777
+        if mode & 0o077:
+            # Readable by others: anyone on this machine could use it. Make it private, and say so.
+            os.chmod(target, 0o600)
+            warnings.warn(
+                f"{target} was readable by other users (mode {mode:o}); its permissions are now 0600. "
+                "If others may have read it, delete the file to get a new token.",
+                stacklevel=2,
+            )
         token = target.read_text(encoding="utf-8").strip()
         if len(token) >= 16:
             return token, False

@@ -7,9 +7,11 @@ import csv
 import io
 import json
 import os
+import socket
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, Select, delete, func, insert, select
@@ -48,6 +50,8 @@ class SessionInfo:
     frames: int
     #: The recording's length in media time (None while running, or for sessions before 0.2).
     media_ms: int | None = None
+    #: The recording process died before closing the session (closed on a later open).
+    interrupted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -123,6 +127,74 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _start_ticks(pid: int) -> str:
+    """The process's start time in clock ticks (Linux), so a reused pid is not taken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def this_process() -> str:
+    """``host:pid:start`` of the running process."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def process_alive(owner: str) -> bool:
+    """Whether the process named by ``owner`` still runs; True for another host (cannot tell)."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return not ticks or _start_ticks(pid) in ("", ticks)
+
+
+def create_sqlite_atomically(url: str) -> None:
+    """A new SQLite history file is built beside its destination and moved into place, so that a
+    failure while creating it (a full disk) leaves nothing behind, not a half-made database."""
+    from sqlalchemy.engine import make_url
+
+    from moodlens.store.database import migrate
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    target = Path(parsed.database)
+    if target.exists() and target.stat().st_size > 0:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.creating-{os.getpid()}")
+    engine = make_engine(f"sqlite:///{temporary}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        migrate(engine)
+        engine.dispose()
+        os.replace(temporary, target)
+    except BaseException:
+        engine.dispose()
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{temporary}{suffix}").unlink(missing_ok=True)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet will not run: a leading =, +, -, @, tab or CR is quoted with '
+    (OWASP's advice on CSV injection); the session name is the only free text in an export."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 class HistoryStore:
     """A history database. ``HistoryStore(url)`` opens (and if empty creates) it; a database at
     another schema revision is refused with instructions (see :func:`check_schema`)."""
@@ -136,9 +208,12 @@ class HistoryStore:
         busy_timeout_ms: int = 10_000,
     ) -> None:
         self.url = resolve_url(url) if engine is None else engine.url.render_as_string(hide_password=False)
+        if engine is None and create:
+            create_sqlite_atomically(self.url)
         self.engine = engine or make_engine(self.url, busy_timeout_ms=busy_timeout_ms)
         check_schema(self.engine, create=create)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.closed_interrupted = self.close_interrupted()
 
     @property
     def where(self) -> str:
@@ -169,10 +244,31 @@ class HistoryStore:
             consent_given=consent,
             consent_at=started if consent else None,
             frame_rows=frame_rows,
+            owner=this_process(),
         )
         with self._session() as s, s.begin():
             s.add(row)
         return row.id
+
+    def close_interrupted(self) -> int:
+        """Close the sessions whose recording process died (on this host): ended at their last
+        interval, marked interrupted. Returns how many; a read-only database is left as it is."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self._session() as s, s.begin():
+                running = s.scalars(select(SessionRow).where(SessionRow.ended_at.is_(None))).all()
+                dead = [row for row in running if row.owner and not process_alive(row.owner)]
+                for row in dead:
+                    last = s.execute(
+                        select(func.max(IntervalRow.end_ms)).where(IntervalRow.session_id == row.id)
+                    ).scalar()
+                    row.ended_at = row.started_at + timedelta(milliseconds=int(last or 0))
+                    row.media_ms = None if last is None else int(last)
+                    row.interrupted = True
+                return len(dead)
+        except SQLAlchemyError:
+            return 0
 
     def end_session(
         self, session_id: int, ended_at: datetime | None = None, *, media_ms: int | None = None
@@ -262,6 +358,7 @@ class HistoryStore:
                 intervals=int(i or 0),
                 frames=int(f or 0),
                 media_ms=r.media_ms,
+                interrupted=bool(r.interrupted),
             )
             for r, t, i, f in rows
         ]
@@ -436,7 +533,7 @@ class HistoryStore:
             writer.writerow(
                 [
                     info.id,
-                    info.name,
+                    spreadsheet_safe(info.name),
                     i.track_id,
                     i.start_ms,
                     i.end_ms,

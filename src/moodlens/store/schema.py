@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -63,6 +64,10 @@ class SessionRow(Base):
     frame_rows: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The recording's length in media time (its last frame's timestamp plus one frame period).
     media_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The recording process (host:pid:start time), to close its session if it dies mid-recording.
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: True for a session whose process died before closing it (closed on the next open).
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     intervals: Mapped[list[IntervalRow]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True

@@ -1,4 +1,5 @@
-"""Time shown per expression in each interval, and each session's length in media time.
+"""Time shown per expression in each interval, each session's length in media time, and which
+process records a session (so that a session whose process died is closed as interrupted).
 
 Every summary (CLI, history, API, dashboard) counts a person's expressions by the time each was
 shown (moodlens.summary). Intervals written before this revision get their whole span attributed
@@ -30,6 +31,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column(f"t_{name}", sa.Float(), nullable=False, server_default="0"))
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("media_ms", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("owner", sa.String(200), nullable=True))
+        batch.add_column(sa.Column("interrupted", sa.Boolean(), nullable=False, server_default=sa.false()))
     for name in _LABELS:
         op.execute(
             sa.text(
@@ -40,6 +43,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("interrupted")
+        batch.drop_column("owner")
         batch.drop_column("media_ms")
     with op.batch_alter_table("intervals") as batch:
         for name in _LABELS:

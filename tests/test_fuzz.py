@@ -246,3 +246,19 @@ def test_hostile_requests_never_get_a_server_error(tmp_path: Path) -> None:
                 assert ws.receive_json()["type"] in ("error", "result")
             ws.send_text(json.dumps({"type": "stop"}))
             assert ws.receive_json()["type"] == "stopped"
+
+
+def test_a_read_only_database_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sqlalchemy", reason="the history needs the [store] extra")
+    from moodlens.store import HistoryStore
+
+    path = tmp_path / "h.sqlite3"
+    store = HistoryStore(f"sqlite:///{path}")
+    store.start_session(name="kept", consent=True)
+    store.close()
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"  # as a file without write permission behaves
+    assert main(["history", "--db", read_only, "list"]) == 0
+    capsys.readouterr()
+    assert main(["history", "--db", read_only, "delete", "1", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and "Traceback" not in err

@@ -3,12 +3,13 @@ read back (timelines, distributions, trends, a valence index), exported and dele
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -222,6 +223,19 @@ class HistoryStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that the database refuses (read-only file or folder, full disk) is a StoreError."""
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            yield
+        except OperationalError as exc:
+            reason = str(exc.orig)
+            if "readonly" in reason.replace(" ", "").lower():
+                reason += "; the database file (or its folder) is read-only: check its permissions"
+            raise StoreError(f"{self.where}: cannot write ({reason})") from None
+
     def _session(self) -> Session:
         return self._sessions()
 
@@ -246,7 +260,7 @@ class HistoryStore:
             frame_rows=frame_rows,
             owner=this_process(),
         )
-        with self._session() as s, s.begin():
+        with self._writing(), self._session() as s, s.begin():
             s.add(row)
         return row.id
 
@@ -318,7 +332,7 @@ class HistoryStore:
             note=note[:2000],
             created_at=_now(),
         )
-        with self._session() as s, s.begin():
+        with self._writing(), self._session() as s, s.begin():
             s.add(row)
         return row.id
 

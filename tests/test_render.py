@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
@@ -72,3 +75,42 @@ def test_stream_fields_drive_what_is_shown() -> None:
     data = face.to_dict()
     assert data["stable_label"] == "sad"
     assert data["smoothed_probabilities"]["sad"] == 0.6
+
+
+@pytest.mark.parametrize("photo", ["friends_group6.jpg", "group7_small_faces.jpg", "obama_and_biden.jpg"])
+def test_panels_never_cover_a_face_in_group_photos(media: Path, photo: str) -> None:
+    """Drawn as the CLI draws them (screenshots in artifacts/): no probability panel overlaps any
+    face or any face's label, and each face keeps its label."""
+    import os
+
+    from moodlens import Analyzer
+    from moodlens.images import read_image
+    from moodlens.render.annotators import ProbabilityBarAnnotator
+    from moodlens.render.layout import Rect, label_rect, place_panels
+
+    image = read_image(media / photo)
+    result = Analyzer().analyze(image)
+    assert len(result.faces) >= 3
+    bars = ProbabilityBarAnnotator()
+    width, height, _, _ = bars.panel_size(image)
+    boxes = [f.box for f in result.faces]
+    places = place_panels(boxes, (width, height), (image.shape[1], image.shape[0]), label=(120, 24))
+    faces = [Rect.around(b) for b in boxes] + [label_rect(b, (120, 24)) for b in boxes]
+    for place in places:
+        if place is not None:
+            assert not any(place.overlaps(face) for face in faces)
+            assert place.x >= 0 and place.y >= 0
+            assert place.x + place.w <= image.shape[1] and place.y + place.h <= image.shape[0]
+    assert sum(p is not None for p in places) >= 1
+    drawn = annotate(image.copy(), result)
+    artifacts = Path(os.environ.get("MOODLENS_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(artifacts / f"group-{Path(photo).stem}.jpg"), drawn)
+
+
+def test_layout_of_nothing_and_of_a_crowded_frame() -> None:
+    from moodlens.render.layout import place_panels
+
+    assert place_panels([], (100, 80), (640, 480)) == []
+    crowded = [Box(x, y, x + 60, y + 60) for x in range(0, 640, 64) for y in range(0, 480, 64)]
+    assert place_panels(crowded, (100, 80), (640, 480)) == [None] * len(crowded)  # compact forms

@@ -93,6 +93,8 @@ def _length(session: Any) -> str:
     """A session's length in media time (what was recorded, not how long processing took)."""
     if session.ended_at is None:
         return "running"
+    if session.interrupted:
+        return "interrupted" if session.media_ms is None else f"{session.media_ms / 1000:.1f} s, cut"
     if session.media_ms is None:
         return "-"
     return f"{session.media_ms / 1000:.1f} s"

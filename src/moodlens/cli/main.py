@@ -17,6 +17,7 @@ _COMMANDS = (
     "train",
     "evaluate",
     "calibrate",
+    "batch",
     "export",
     "history",
     "serve",
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     image.register(sub)
     train.register(sub)
-    for name in ("video", "camera", "evaluate", "calibrate", "export", "history", "serve", "info"):
+    for name in ("video", "camera", "evaluate", "calibrate", "batch", "export", "history", "serve", "info"):
         module = _optional_command(name)
         if module is not None:
             module.register(sub)

@@ -99,6 +99,19 @@ class VideoSource:
             live=self.live,
         )
         self._started = time.monotonic()
+        self._start_index = 0
+
+    def seek(self, frame_index: int) -> None:
+        """Start the file at ``frame_index`` (before iterating): a batch worker's video segment.
+        OpenCV's FFmpeg backend decodes from the keyframe before it, so the frame is exact."""
+        if self.live:
+            raise VideoError(f"{self.name}: a live source cannot seek")
+        if frame_index <= 0:
+            return
+        if not self._capture.set(cv2.CAP_PROP_POS_FRAMES, float(frame_index)):
+            raise VideoError(f"{self.name}: cannot seek to frame {frame_index}")
+        self._first = None
+        self._start_index = frame_index
 
     def _read_first(self) -> npt.NDArray[np.uint8]:
         for _ in range(self.max_corrupt + 1):
@@ -125,7 +138,7 @@ class VideoSource:
         return index * 1000.0 / self.info.fps
 
     def __iter__(self) -> Iterator[VideoFrame]:
-        index = 0
+        index = self._start_index
         if self._first is not None:
             first, self._first = self._first, None
             self.frames_read += 1

@@ -1,0 +1,22 @@
+"""``moodlens batch``: archives of photos and videos into a Parquet dataset, on this machine's
+cores or on a Ray cluster. Needs the ``[batch]`` extra (pyarrow), and ``[ray]`` for Ray."""
+
+from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult, analyze_unit
+from moodlens.batch.engines import LocalEngine, RayEngine
+from moodlens.batch.inputs import Item, expand
+from moodlens.batch.runner import Report, Segmenting, plan, run_batch
+
+__all__ = [
+    "AnalysisSettings",
+    "Item",
+    "LocalEngine",
+    "RayEngine",
+    "Report",
+    "Segmenting",
+    "Unit",
+    "UnitResult",
+    "analyze_unit",
+    "expand",
+    "plan",
+    "run_batch",
+]

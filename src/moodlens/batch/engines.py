@@ -1,0 +1,145 @@
+"""Where units run: local worker processes, or a Ray cluster. Engines only schedule; every unit is
+analysed by :func:`moodlens.batch.analysis.analyze_unit` in a worker that built one analyzer.
+
+Both engines retry a unit whose worker died (``MAX_ATTEMPTS`` in all) and hand back results as they
+finish, in any order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult, analyze_unit
+
+MAX_ATTEMPTS = 3
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(settings: AnalysisSettings) -> None:
+    # One analyzer per worker process, built once: the models load here, not per unit.
+    _worker["settings"] = settings
+    _worker["analyzer"] = settings.analyzer()
+
+
+def _run_unit(unit: Unit) -> UnitResult:
+    return analyze_unit(unit, _worker["analyzer"], _worker["settings"])
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, units: list[Unit], settings: AnalysisSettings) -> Iterator[UnitResult]: ...
+
+
+class LocalEngine:
+    """Worker processes on this machine (one per core by default), each holding one analyzer."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.workers = workers
+
+    def run(self, units: list[Unit], settings: AnalysisSettings) -> Iterator[UnitResult]:
+        # spawn, not fork: ONNX Runtime's threads do not survive a fork.
+        context = multiprocessing.get_context("spawn")
+        attempts = {id(u): 0 for u in units}
+        pending = list(units)
+        while pending:
+            with ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
+            ) as pool:
+                futures: dict[Future[UnitResult], Unit] = {}
+                for unit in pending:
+                    attempts[id(unit)] += 1
+                    futures[pool.submit(_run_unit, unit)] = unit
+                pending = []
+                broken = False
+                while futures:
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        unit = futures.pop(future)
+                        try:
+                            yield future.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            pending.append(unit)
+                    if broken:
+                        # A worker died (killed, out of memory): the pool is unusable. Its units
+                        # go to a fresh pool; a unit that keeps killing workers fails.
+                        pending.extend(futures.values())
+                        futures.clear()
+                retry = []
+                for unit in pending:
+                    if attempts[id(unit)] >= MAX_ATTEMPTS:
+                        failed = UnitResult(unit, error=f"{unit.label}: the worker died {MAX_ATTEMPTS} times")
+                        yield failed
+                    else:
+                        retry.append(unit)
+                pending = retry
+
+
+class RayEngine:
+    """Ray tasks on an actor pool: each actor holds one analyzer; a dead actor is restarted and its
+    task retried by Ray (``max_restarts``/``max_task_retries``)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None, workers: int | None = None) -> None:
+        self.address = address
+        self.workers = workers
+
+    def run(self, units: list[Unit], settings: AnalysisSettings) -> Iterator[UnitResult]:
+        from moodlens.errors import extra_required
+
+        with extra_required("ray", "ray"):
+            import ray
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(
+                address=self.address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False
+            )
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+            count = max(1, min(self.workers or cpus, cpus, len(units)))
+
+            @ray.remote(num_cpus=1, max_restarts=MAX_ATTEMPTS - 1, max_task_retries=MAX_ATTEMPTS - 1)
+            class Worker:
+                def __init__(self, settings: AnalysisSettings) -> None:
+                    self.settings = settings
+                    self.analyzer = settings.analyzer()
+
+                def run(self, unit: Unit) -> UnitResult:
+                    return analyze_unit(unit, self.analyzer, self.settings)
+
+            actors = [Worker.remote(settings) for _ in range(count)]  # type: ignore[attr-defined]
+            idle = list(actors)
+            queue = deque(units)
+            running: dict[Any, tuple[Unit, Any]] = {}
+
+            def submit() -> None:
+                while idle and queue:
+                    actor, unit = idle.pop(), queue.popleft()
+                    running[actor.run.remote(unit)] = (unit, actor)
+
+            submit()
+            while running:
+                done, _ = ray.wait(list(running), num_returns=1)
+                unit, actor = running.pop(done[0])
+                try:
+                    yield ray.get(done[0])
+                except ray.exceptions.RayError as exc:  # Ray's retries are exhausted: this unit fails
+                    yield UnitResult(unit, error=f"{unit.label}: a Ray worker failed ({type(exc).__name__})")
+                idle.append(actor)
+                submit()
+        finally:
+            if started_here:
+                ray.shutdown()

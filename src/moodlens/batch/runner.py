@@ -1,0 +1,160 @@
+"""A batch run: plan the units, skip what is done, let an engine run the rest, write each item as
+soon as all its units are back, and report."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult
+from moodlens.batch.dataset import Dataset
+from moodlens.batch.engines import Engine
+from moodlens.batch.inputs import Item
+from moodlens.batch.join import join_segments
+
+
+@dataclass(frozen=True)
+class Segmenting:
+    """Videos longer than ``segment_s`` are cut into segments of that length, each analysed from
+    ``overlap_s`` before its start (the tracks are joined there)."""
+
+    segment_s: float = 120.0
+    overlap_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.segment_s <= 0 or self.overlap_s < 0 or self.overlap_s >= self.segment_s:
+            raise ValueError("segment_s must be > 0 and overlap_s in [0, segment_s)")
+
+
+@dataclass
+class Report:
+    items: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped_before: int = 0
+    skipped_inputs: int = 0
+    frames: int = 0
+    faces: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _video_frames(item: Item) -> tuple[int | None, float]:
+    """(frame count, fps) of a video file; (None, fps) when the container does not say."""
+    from moodlens.pipeline.sources import VideoSource
+
+    with VideoSource(item.source) as source:
+        return source.info.frame_count, source.info.fps
+
+
+def plan(items: list[Item], segmenting: Segmenting) -> tuple[list[Unit], list[tuple[Item, str]]]:
+    """The units of every item, and the items that cannot be planned (with the reason)."""
+    from moodlens.errors import MoodlensError
+
+    units: list[Unit] = []
+    problems: list[tuple[Item, str]] = []
+    for item in items:
+        if item.kind == "photo":
+            units.append(Unit(item))
+            continue
+        try:
+            count, fps = _video_frames(item)
+        except MoodlensError as exc:
+            problems.append((item, str(exc)))
+            continue
+        length = max(1, round(segmenting.segment_s * fps))
+        overlap = round(segmenting.overlap_s * fps)
+        if count is None or count <= length:
+            units.append(Unit(item, frames_expected=count or 1))
+            continue
+        for k, start in enumerate(range(0, count, length)):
+            end = min(count, start + length)
+            units.append(
+                Unit(
+                    item,
+                    k,
+                    start,
+                    end if end < count else None,
+                    max(0, start - overlap),
+                    frames_expected=end - start,
+                )
+            )
+    return units, problems
+
+
+def run_batch(
+    items: list[Item],
+    out: Path,
+    engine: Engine,
+    settings: AnalysisSettings,
+    *,
+    segmenting: Segmenting | None = None,
+    retry_failed: bool = False,
+    skipped_inputs: list[tuple[str, str]] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Report:
+    """Analyse ``items`` into the dataset at ``out``. ``progress(frames_done, frames_total, label)``
+    is called as units finish."""
+    dataset = Dataset(out)
+    report = Report(items=len(items), skipped_inputs=len(skipped_inputs or []))
+    states = dataset.states()
+    todo = []
+    for item in items:
+        state = states.get(item.key)
+        if state is not None and (state.get("status") == "done" or not retry_failed):
+            report.skipped_before += 1
+            continue
+        todo.append(item)
+    units, unplannable = plan(todo, segmenting or Segmenting())
+    for item, reason in unplannable:
+        dataset.write_failure(item, reason)
+        report.failed += 1
+        report.failures.append((item.source, reason))
+    expected: dict[str, int] = defaultdict(int)
+    for unit in units:
+        expected[unit.item.key] += 1
+    collected: dict[str, list[UnitResult]] = defaultdict(list)
+    total = sum(u.frames_expected for u in units)
+    done_frames = 0
+    started = time.perf_counter()
+    try:
+        for result in engine.run(units, settings):
+            item = result.unit.item
+            collected[item.key].append(result)
+            done_frames += result.unit.frames_expected
+            if progress is not None:
+                progress(done_frames, total, result.unit.label)
+            if len(collected[item.key]) == expected[item.key]:
+                _finish(dataset, item, collected.pop(item.key), report)
+    finally:
+        report.seconds = time.perf_counter() - started
+        dataset.write_status(skipped_inputs or [])
+    return report
+
+
+def _finish(dataset: Dataset, item: Item, results: list[UnitResult], report: Report) -> None:
+    errors = [r.error for r in results if r.error]
+    seconds = sum(r.seconds for r in results)
+    if errors:
+        dataset.write_failure(item, errors[0], seconds=seconds)
+        report.failed += 1
+        report.failures.append((item.source, errors[0]))
+        return
+    rows: dict[str, list[Any]] = join_segments(results) if item.kind == "video" else results[0].rows
+    frames = sum(r.frames for r in results)
+    media_ms = max(r.media_ms for r in results)
+    faces = dataset.write_item(
+        item, rows, model=results[0].model, frames=frames, seconds=seconds, media_ms=media_ms
+    )
+    dataset.remove_older_versions(item)
+    report.done += 1
+    report.frames += frames
+    report.faces += faces

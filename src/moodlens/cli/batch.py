@@ -1,0 +1,147 @@
+"""``moodlens batch``: analyse archives of photos and videos into a Parquet dataset."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from moodlens.cli.numbers import integer, number
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "batch",
+        help="analyse archives of photos and videos into a Parquet dataset (local cores or Ray)",
+        description="Analyse files, folders, globs or manifests (CSV/text lists of paths or URLs) of photos "
+        "and videos, with the same settings and results as 'moodlens image' and 'moodlens video', into a "
+        "Parquet dataset in --out: faces/ (one row per face per frame), tracks/ (per video, one row per "
+        "person), status.parquet (done / failed with the reason / skipped). Re-running the same command "
+        "skips what is done; long videos are cut into segments processed in parallel and joined. Needs "
+        "the [batch] extra, and [ray] for --engine ray.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs or manifests")
+    parser.add_argument("--out", required=True, metavar="DIR", help="the dataset folder (created if needed)")
+    parser.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="where to run (default: local)"
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: auto, ray://HOST:PORT (default: a local Ray instance)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=integer(1, 10_000),
+        default=None,
+        help="worker processes / Ray actors (default: one per CPU core)",
+    )
+    parser.add_argument(
+        "--segment-s",
+        type=number(1, 86_400),
+        default=120.0,
+        metavar="S",
+        help="cut videos longer than S seconds into segments of S seconds (default 120)",
+    )
+    parser.add_argument(
+        "--overlap-s",
+        type=number(0, 60),
+        default=2.0,
+        metavar="S",
+        help="each segment is analysed from S seconds before its start, to join tracks (default 2)",
+    )
+    parser.add_argument("--retry-failed", action="store_true", help="redo the items that failed before")
+    parser.add_argument(
+        "--content-hash",
+        action="store_true",
+        help="identify files by a hash of their bytes (default: path, size, time)",
+    )
+    from moodlens.cli.common import add_analyzer_options
+
+    add_analyzer_options(parser, threads=1)
+    stream = parser.add_argument_group("videos (as moodlens video)")
+    stream.add_argument("--detect-every", type=integer(1, 10_000), default=1, metavar="N")
+    stream.add_argument("--classify-every-ms", type=number(0, 3_600_000), default=0.0, metavar="MS")
+    stream.add_argument("--smoothing-ms", type=number(0, 3_600_000), default=300.0, metavar="MS")
+    stream.add_argument("--hysteresis", type=number(0, 0.99), default=0.1)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from moodlens.errors import extra_required
+
+    with extra_required("batch", "pyarrow"):
+        import pyarrow  # noqa: F401  (fail now, not in a worker)
+    from moodlens.batch import AnalysisSettings, LocalEngine, RayEngine, Segmenting, expand, run_batch
+
+    if args.overlap_s >= args.segment_s:
+        print("moodlens batch: error: --overlap-s must be shorter than --segment-s", file=sys.stderr)
+        return 2
+    settings = AnalysisSettings(
+        detector=args.detector,
+        detector_model=args.detector_model,
+        min_face=args.min_face,
+        threshold=args.threshold,
+        max_side=args.max_side,
+        max_faces=args.max_faces,
+        model=args.model,
+        detect_every=args.detect_every,
+        classify_every_ms=args.classify_every_ms,
+        smoothing_ms=args.smoothing_ms,
+        hysteresis=args.hysteresis,
+        threads=args.threads,
+    )
+    try:
+        settings.analyzer()  # the models and settings are checked here, before any worker starts
+    except ValueError as exc:
+        print(f"moodlens batch: error: {exc}", file=sys.stderr)
+        return 2
+    items, skipped = expand(args.inputs, content_hash=args.content_hash)
+    if args.engine == "ray":
+        with extra_required("ray", "ray"):
+            import ray  # noqa: F401
+        engine: Any = RayEngine(args.address, args.workers)
+    else:
+        engine = LocalEngine(args.workers or os.cpu_count() or 1)
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=0, unit="frame", dynamic_ncols=True)
+
+    def progress(done: int, total: int, label: str) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(Path(label.split(" [", maxsplit=1)[0]).name[-30:], refresh=False)
+            bar.refresh()
+
+    try:
+        report = run_batch(
+            items,
+            Path(args.out),
+            engine,
+            settings,
+            segmenting=Segmenting(args.segment_s, args.overlap_s),
+            retry_failed=args.retry_failed,
+            skipped_inputs=skipped,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    print(
+        f"{report.items} item(s): {report.done} done, {report.failed} failed, "
+        f"{report.skipped_before} already done before, {report.skipped_inputs} input(s) skipped; "
+        f"{report.frames} frames, {report.faces} faces in {report.seconds:.1f} s "
+        f"({report.frames_per_second:.1f} frames/s, engine {engine.name})",
+        file=sys.stderr,
+    )
+    for source, reason in skipped:
+        print(f"  skipped {source}: {reason}", file=sys.stderr)
+    for source, reason in report.failures:
+        print(f"  failed {source}: {reason}", file=sys.stderr)
+    print(f"dataset: {args.out} (faces/, tracks/, status.parquet)", file=sys.stderr)
+    return 1 if report.failed or skipped else 0

@@ -79,7 +79,19 @@ def moodlens_without_extras(*argv: str, cwd: Path | None = None) -> subprocess.C
     return run_without_extras(code, cwd=cwd)
 
 
-COMMANDS = ("image", "video", "camera", "train", "evaluate", "export", "history", "serve", "info")
+COMMANDS = (
+    "image",
+    "video",
+    "camera",
+    "train",
+    "evaluate",
+    "calibrate",
+    "batch",
+    "export",
+    "history",
+    "serve",
+    "info",
+)
 INFERENCE_PACKAGES = (
     "moodlens",
     "moodlens.cli",
@@ -123,6 +135,7 @@ def test_help_of_every_command(command: str) -> None:
         (["serve"], "serve"),
         (["video", "{clip}", "--db", "--consent"], "store"),
         (["export", "{run}", "--out", "{tmp}/q.onnx", "--quantize", "--data", "x.csv"], "train"),
+        (["batch", "{clip}", "--out", "{tmp}/b"], "batch"),
     ],
 )
 def test_a_command_that_needs_an_extra_says_which_in_one_line(

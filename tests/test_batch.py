@@ -1,0 +1,292 @@
+"""``moodlens batch``: the same results as ``image`` and ``video``, resumable, segment joins that match
+a single-process run, workers that die and are retried, and Ray."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import cv2
+import pytest
+
+pa = pytest.importorskip("pyarrow", reason="moodlens batch needs the [batch] extra (pyarrow)")
+pd = pytest.importorskip("pandas", reason="the dataset is read back with pandas ([dev] extra)")
+
+from moodlens.batch import AnalysisSettings, LocalEngine, Segmenting, expand, plan, run_batch  # noqa: E402
+from moodlens.cli.main import main  # noqa: E402
+
+SETTINGS = AnalysisSettings()
+
+
+def _faces(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "faces").sort_values(["source", "frame_index", "x1"]).reset_index(drop=True)
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def test_inputs_files_folders_globs_and_manifests(tmp_path: Path) -> None:
+    assert expand([]) == ([], [])
+    (tmp_path / "a").mkdir()
+    for name in ("a/one.jpg", "a/two.png", "clip.mp4", "notes.txt.bak"):
+        (tmp_path / name).write_bytes(b"x")
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path,label\na/one.jpg,x\nclip.mp4,y\nmissing.jpg,z\n")
+    items, problems = expand([str(tmp_path / "a"), str(tmp_path / "*.mp4"), str(manifest), "rtsp://cam/1"])
+    assert [Path(i.source).name for i in items[:3]] == ["one.jpg", "two.png", "clip.mp4"]
+    assert [i.kind for i in items] == ["photo", "photo", "video", "video"]
+    assert len({i.key for i in items}) == len(items)
+    assert [Path(p[0]).name for p in problems] == ["missing.jpg"]
+    empty, why = expand([str(tmp_path / "nothing-*.jpg"), str(tmp_path / "notes.txt.bak")])
+    assert empty == [] and len(why) == 2
+
+
+def test_a_changed_file_gets_a_new_key(tmp_path: Path) -> None:
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"one")
+    (first,), _ = expand([str(photo)])
+    photo.write_bytes(b"two!")
+    (second,), _ = expand([str(photo)])
+    assert first.key != second.key
+    (hashed,), _ = expand([str(photo)], content_hash=True)
+    os.utime(photo, (1, 1))
+    assert expand([str(photo)], content_hash=True)[0][0].key == hashed.key  # bytes, not time
+
+
+def test_planning_cuts_long_videos_into_overlapping_segments(media: Path) -> None:
+    (item,), _ = expand([str(media / "short_hamilton_clip.mp4")])
+    units, problems = plan([item], Segmenting(segment_s=3, overlap_s=1))
+    assert problems == []
+    assert [(u.warmup_frame, u.start_frame, u.end_frame) for u in units] == [
+        (0, 0, 90), (60, 90, 180), (150, 180, 270), (240, 270, None)
+    ]  # fmt: skip
+    assert sum(u.frames_expected for u in units) == 275
+    whole, _ = plan([item], Segmenting(segment_s=120))
+    assert len(whole) == 1
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_photos_and_videos_give_what_image_and_video_give(media: Path, tmp_path: Path) -> None:
+    import csv
+
+    from moodlens import Analyzer
+    from moodlens.images import read_image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("obama_and_biden.jpg", "friends_group6.jpg", "short_hamilton_clip.mp4"):
+        shutil.copy(media / name, folder / name)
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    out = tmp_path / "out"
+    assert main(["batch", str(folder), "--out", str(out), "--workers", "2"]) == 1  # the broken photo
+    faces = _faces(out)
+    analyzer = Analyzer()
+    for name in ("obama_and_biden.jpg", "friends_group6.jpg"):
+        expected = analyzer.analyze(read_image(folder / name))
+        got = faces[faces.source.str.endswith(name)].sort_values("x1")
+        assert len(got) == len(expected.faces)
+        for face, (_, row) in zip(
+            sorted(expected.faces, key=lambda f: f.box.x1), got.iterrows(), strict=True
+        ):
+            assert row.label == face.label and row.p_happy == pytest.approx(face.probabilities[3], abs=1e-5)
+    timeline = tmp_path / "t.csv"
+    assert main(["video", str(folder / "short_hamilton_clip.mp4"), "--timeline", str(timeline)]) == 0
+    rows = list(csv.DictReader(timeline.open()))
+    video = faces[faces.source.str.endswith(".mp4")]
+    assert len(video) == len(rows)
+    assert sorted(video.track_id.dropna().astype(int).tolist()) == sorted(
+        int(r["track_id"]) for r in rows if r["track_id"]
+    )
+    status = pd.read_parquet(out / "status.parquet").set_index("source")
+    assert status.loc[str((folder / "broken.jpg").resolve()), "status"] == "failed"
+    assert "cannot decode" in status.loc[str((folder / "broken.jpg").resolve()), "reason"]
+    assert (status.status == "done").sum() == 3
+    tracks = pd.read_parquet(out / "tracks")
+    assert set(tracks.columns) >= {"track_id", "duration_ms", "dominant", "share_happy", "valence"}
+
+
+def test_a_second_run_skips_everything_and_duplicates_nothing(media: Path, tmp_path: Path) -> None:
+    items, _ = expand([str(media / "obama.jpg"), str(media / "kit_with_rose.jpg")])
+    out = tmp_path / "out"
+    first = run_batch(items, out, LocalEngine(1), SETTINGS)
+    assert first.done == 2 and first.faces == 3
+    before = _faces(out)
+    second = run_batch(items, out, LocalEngine(1), SETTINGS)
+    assert second.skipped_before == 2 and second.done == 0
+    pd.testing.assert_frame_equal(_faces(out), before)
+    assert not list(out.glob("*/.*.tmp"))
+
+
+def test_failures_are_retried_only_when_asked(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    items, _ = expand([str(bad)])
+    out = tmp_path / "out"
+    assert run_batch(items, out, LocalEngine(1), SETTINGS).failed == 1
+    assert run_batch(items, out, LocalEngine(1), SETTINGS).skipped_before == 1
+    assert run_batch(items, out, LocalEngine(1), SETTINGS, retry_failed=True).failed == 1
+
+
+def _long_video(media: Path, target: Path) -> Path:
+    """The real singer clip three times over (27.5 s), as one file."""
+    capture = cv2.VideoCapture(str(media / "short_hamilton_clip.mp4"))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"MJPG"), 29.97, (640, 360))
+    for _ in range(3):
+        for frame in frames:
+            writer.write(frame)
+    writer.release()
+    return target
+
+
+@pytest.mark.slow
+def test_a_segmented_long_video_matches_the_single_process_run(media: Path, tmp_path: Path) -> None:
+    """Same faces in every frame, the same people (track partition) and the same summaries within
+    1% of time on screen, whether the video runs in one piece or in 6 s segments on 2 workers."""
+    video = _long_video(media, tmp_path / "long.avi")
+    items, _ = expand([str(video)])
+    whole = run_batch(items, tmp_path / "whole", LocalEngine(1), SETTINGS, segmenting=Segmenting(600))
+    parts = run_batch(items, tmp_path / "parts", LocalEngine(2), SETTINGS, segmenting=Segmenting(6, 2))
+    assert whole.frames == parts.frames == 825
+    a, b = _faces(tmp_path / "whole"), _faces(tmp_path / "parts")
+    assert len(a) == len(b)
+    joined = a.merge(b, on=["frame_index", "x1", "y1"], suffixes=("_one", "_seg"))
+    assert len(joined) == len(a)  # the same faces, frame by frame
+    pairs = (
+        joined.dropna(subset=["track_id_one", "track_id_seg"]).groupby("track_id_one").track_id_seg.nunique()
+    )
+    assert (pairs == 1).all(), pairs[pairs > 1]  # no person split by a segment boundary
+    inverse = (
+        joined.dropna(subset=["track_id_one", "track_id_seg"]).groupby("track_id_seg").track_id_one.nunique()
+    )
+    assert (inverse == 1).all()  # and no two people merged
+    ta = pd.read_parquet(tmp_path / "whole" / "tracks").set_index("track_id")
+    tb = pd.read_parquet(tmp_path / "parts" / "tracks")
+    mapping = joined.dropna(subset=["track_id_seg"]).groupby("track_id_seg").track_id_one.first()
+    tb = tb.assign(track_id=tb.track_id.map(mapping)).set_index("track_id")
+    for track_id, row in ta.iterrows():
+        other = tb.loc[track_id]
+        assert other.duration_ms == pytest.approx(row.duration_ms, rel=0.01, abs=70)
+        assert (
+            other.dominant == row.dominant
+            or abs(other[f"share_{row.dominant}"] - row[f"share_{row.dominant}"]) < 0.05
+        )
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_retried_and_no_row_is_lost_or_duplicated(media: Path, tmp_path: Path) -> None:
+    import multiprocessing
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["obama.jpg", "kit_with_rose.jpg", "group3_outdoor.jpg", "friends_group6.jpg", "sad_child.jpg"]
+    for k in range(3):
+        for name in names:
+            shutil.copy(media / name, folder / f"{k}_{name}")
+    items, _ = expand([str(folder)])
+    reference = run_batch(items, tmp_path / "reference", LocalEngine(2), SETTINGS)
+    killed = []
+
+    def kill_one(done: int, total: int, label: str) -> None:
+        if not killed:
+            victim = multiprocessing.active_children()[0]
+            killed.append(victim.pid)
+            os.kill(victim.pid, signal.SIGKILL)
+
+    report = run_batch(items, tmp_path / "out", LocalEngine(2), SETTINGS, progress=kill_one)
+    assert killed and report.done == len(items) and report.failed == 0
+    pd.testing.assert_frame_equal(
+        _faces(tmp_path / "out").drop(columns=["item_key"]),
+        _faces(tmp_path / "reference").drop(columns=["item_key"]),
+    )
+    assert reference.faces == report.faces
+
+
+# --- Ray ------------------------------------------------------------------------------------------
+
+
+def _ray_address() -> str | None:
+    """``MOODLENS_TEST_RAY_ADDRESS`` (CI starts a head on loopback), else an in-process Ray."""
+    return os.environ.get("MOODLENS_TEST_RAY_ADDRESS")
+
+
+@pytest.fixture(scope="module")
+def ray_engine() -> object:
+    ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
+    from moodlens.batch import RayEngine
+
+    address = _ray_address()
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
+    except Exception as exc:  # no cluster here: say why
+        pytest.skip(f"Ray cannot start here ({type(exc).__name__}: {exc}); CI starts a head on loopback")
+    yield RayEngine(address)
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_the_ray_engine_gives_the_local_engine_s_dataset(
+    media: Path, tmp_path: Path, ray_engine: object
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("obama.jpg", "friends_group6.jpg", "short_hamilton_clip.mp4"):
+        shutil.copy(media / name, folder / name)
+    items, _ = expand([str(folder)])
+    local = run_batch(items, tmp_path / "local", LocalEngine(2), SETTINGS, segmenting=Segmenting(4, 1))
+    distributed = run_batch(items, tmp_path / "ray", ray_engine, SETTINGS, segmenting=Segmenting(4, 1))  # type: ignore[arg-type]
+    assert local.done == distributed.done == 3
+    pd.testing.assert_frame_equal(_faces(tmp_path / "local"), _faces(tmp_path / "ray"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "local" / "tracks")
+        .sort_values(["source", "track_id"])
+        .reset_index(drop=True),
+        pd.read_parquet(tmp_path / "ray" / "tracks")
+        .sort_values(["source", "track_id"])
+        .reset_index(drop=True),
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_is_retried(media: Path, tmp_path: Path, ray_engine: object) -> None:
+    """Ray's actors restart and their tasks are retried: killing a worker process loses no row."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(6):
+        shutil.copy(media / "friends_group6.jpg", folder / f"{k}.jpg")
+    items, _ = expand([str(folder)])
+    killed: list[int] = []
+
+    def kill_one(done: int, total: int, label: str) -> None:
+        if killed:
+            return
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                command = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"ray::Worker" in command:
+                killed.append(int(proc.name))
+                os.kill(int(proc.name), signal.SIGKILL)
+                return
+
+    report = run_batch(items, tmp_path / "out", ray_engine, SETTINGS, progress=kill_one)  # type: ignore[arg-type]
+    assert report.done == 6 and report.failed == 0
+    assert len(_faces(tmp_path / "out")) == 36
+    if not killed:
+        pytest.skip("no Ray worker process found to kill (another layout of Ray's processes)")

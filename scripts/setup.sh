@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${MOODLENS_VENV:-.venv}
-EXTRAS=${MOODLENS_EXTRAS:-train,dev,serve,postgres}
+EXTRAS=${MOODLENS_EXTRAS:-train,dev,serve,postgres,batch,ray}
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi

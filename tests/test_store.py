@@ -523,3 +523,65 @@ def test_exported_names_are_not_spreadsheet_formulas(store: HistoryStore) -> Non
         _stream(writer, 1.0)
     row = store.export(writer.session_id, "csv").splitlines()[1]
     assert "'=HYPERLINK" in row
+
+
+def test_session_ids_are_never_reused(store: HistoryStore) -> None:
+    first = store.start_session(name="a", consent=True)
+    store.delete_session(first)
+    second = store.start_session(name="b", consent=True)
+    assert second > first
+
+
+def test_export_of_every_session(store: HistoryStore) -> None:
+    import json
+
+    assert store.export_all("csv") == store.export_header()
+    ids = []
+    for name in ("a", "b"):
+        with HistoryWriter.start(store, name=name, consent=True) as writer:
+            _stream(writer, 1.0)
+        ids.append(writer.session_id)
+    everything = json.loads(store.export_all("json"))
+    assert [e["session"]["id"] for e in everything] == ids
+    lines = store.export_all("csv").splitlines()
+    assert lines[0].startswith("session_id,") and lines.count(lines[0]) == 1
+    assert {line.split(",")[0] for line in lines[1:]} == {str(i) for i in ids}
+
+
+def test_a_0_1_database_is_migrated_with_its_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database written by moodlens 0.1 (schema 0001) is refused until migrated; the migration
+    keeps every row and gives old intervals their span as the shown time of their dominant label."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from moodlens.store.database import _alembic_config, make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(
+            text(
+                "INSERT INTO sessions (id, name, source, started_at, consent_given, frame_rows) "
+                "VALUES (1, 'old', 'video x', '2026-11-01 10:00:00', 1, 0)"
+            )
+        )
+        probs = ", ".join(["0.1"] * 6 + ["0.4"])
+        conn.execute(
+            text(
+                "INSERT INTO intervals (session_id, track_id, start_ms, end_ms, start_at, frames, p_angry, "
+                "p_disgust, p_fear, p_happy, p_sad, p_surprise, p_neutral, dominant) "
+                f"VALUES (1, 1, 0, 967, '2026-11-01 10:00:00', 30, {probs}, 'neutral')"
+            )
+        )
+    engine.dispose()
+    assert main(["history", "--db", url, "list"]) == 1
+    assert "moodlens history migrate" in capsys.readouterr().err
+    assert main(["history", "--db", url, "migrate"]) == 0
+    store = HistoryStore(url)
+    (person,) = store.people(1)
+    assert person.dominant == "neutral" and person.duration_ms == pytest.approx(1000)
+    assert store.start_session(name="new") == 2
+    store.close()

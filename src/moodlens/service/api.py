@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from moodlens._version import __version__
 from moodlens.errors import ImageError
 from moodlens.images import decode_image
-from moodlens.labels import Expression, colour_hex
+from moodlens.labels import CHART_COLOURS, Expression, colour_hex
 from moodlens.service.app import Services, services
 from moodlens.service.uploads import BodyError, image_part, parse_multipart, read_body
 
@@ -115,7 +115,15 @@ async def health(request: Request) -> dict[str, Any]:
 
 @router.get("/labels", summary="The 7 apparent expressions in canonical order, with their colours")
 async def labels() -> list[dict[str, str]]:
-    return [{"label": e.label, "display": e.display_name, "colour": colour_hex(e)} for e in Expression]
+    return [
+        {
+            "label": e.label,
+            "display": e.display_name,
+            "colour": colour_hex(e),
+            "chart_colour": CHART_COLOURS[e],
+        }
+        for e in Expression
+    ]
 
 
 @router.get("/version", summary="Versions of moodlens and its model")
@@ -256,3 +264,16 @@ async def correct(request: Request, session_id: SessionId, body: Correction) -> 
         return error(404, _NO_HISTORY)
     created = await _call(store, "add_correction", session_id, **body.model_dump())
     return created if isinstance(created, Response) else JSONResponse({"id": created}, status_code=201)
+
+
+@router.get("/export", summary="Download every session as CSV or JSON")
+async def export_all(request: Request, format: Literal["csv", "json"] = Query("json")) -> Any:
+    _, store = _store(request)
+    if store is None:
+        return error(404, _NO_HISTORY)
+    text = await _call(store, "export_all", format)
+    if isinstance(text, Response):
+        return text
+    media = "text/csv" if format == "csv" else "application/json"
+    headers = {"content-disposition": f'attachment; filename="moodlens-sessions.{format}"'}
+    return Response(text, media_type=media, headers=headers)

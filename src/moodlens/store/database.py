@@ -142,9 +142,24 @@ def migrate(engine: Engine) -> str:
     """Bring the database to the current schema revision; returns the revision."""
     from alembic import command
 
+    where = display_url(str(engine.url))
     try:
-        with engine.begin() as conn:
-            command.upgrade(_alembic_config(conn), "head")
+        with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                # Rebuilding a SQLite table drops the old one, and with foreign keys on, dropping
+                # sessions would cascade to their intervals. The pragma only works outside a
+                # transaction, so it is set before the migration's own transaction begins.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            with conn.begin():
+                command.upgrade(_alembic_config(conn), "head")
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                conn.commit()
+                if broken:
+                    raise StoreError(f"{where}: the migration left {len(broken)} row(s) without a session")
     except SQLAlchemyError as exc:
-        raise StoreError(f"{display_url(str(engine.url))}: migration failed ({exc})") from None
+        raise StoreError(f"{where}: migration failed ({exc})") from None
     return SCHEMA_REVISION

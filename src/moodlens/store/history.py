@@ -526,23 +526,9 @@ class HistoryStore:
             )
         if fmt != "csv":
             raise ValueError("format must be csv or json")
-        buffer = io.StringIO()
+        buffer = io.StringIO(self.export_header())
+        buffer.seek(0, io.SEEK_END)
         writer = csv.writer(buffer)
-        writer.writerow(
-            [
-                "session_id",
-                "session_name",
-                "track_id",
-                "start_ms",
-                "end_ms",
-                "start_at",
-                "frames",
-                "dominant",
-                "valence",
-                *PROBABILITY_COLUMNS,
-                *(f"shown_ms_{n}" for n in LABELS),
-            ]
-        )
         for i in intervals:
             writer.writerow(
                 [
@@ -560,6 +546,37 @@ class HistoryStore:
                 ]
             )
         return buffer.getvalue()
+
+    @staticmethod
+    def export_header() -> str:
+        """The CSV export's header line."""
+        columns = [
+            "session_id",
+            "session_name",
+            "track_id",
+            "start_ms",
+            "end_ms",
+            "start_at",
+            "frames",
+            "dominant",
+            "valence",
+            *PROBABILITY_COLUMNS,
+            *(f"shown_ms_{n}" for n in LABELS),
+        ]
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(columns)
+        return buffer.getvalue()
+
+    def export_all(self, fmt: Literal["csv", "json"] = "json") -> str:
+        """Every session: JSON, a list of what :meth:`export` gives for each; CSV, their rows in one
+        table (one header)."""
+        if fmt not in ("csv", "json"):
+            raise ValueError("format must be csv or json")
+        ids = sorted(s.id for s in self.list_sessions())
+        if fmt == "json":
+            return "[" + ",\n".join(self.export(i, "json") for i in ids) + "]"
+        header = self.export_header()
+        return header + "".join(self.export(i, "csv")[len(header) :] for i in ids)
 
     def delete_session(self, session_id: int) -> None:
         """Delete a session and everything recorded in it."""

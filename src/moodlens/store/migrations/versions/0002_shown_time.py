@@ -29,7 +29,12 @@ def upgrade() -> None:
     with op.batch_alter_table("intervals") as batch:
         for name in _LABELS:
             batch.add_column(sa.Column(f"t_{name}", sa.Float(), nullable=False, server_default="0"))
-    with op.batch_alter_table("sessions") as batch:
+    # Session ids are never reused: on SQLite the table is rebuilt with AUTOINCREMENT (a plain rowid
+    # table hands a deleted session's id to the next one); PostgreSQL's sequences never reuse.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    with op.batch_alter_table(
+        "sessions", recreate="always" if sqlite else "auto", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch:
         batch.add_column(sa.Column("media_ms", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("owner", sa.String(200), nullable=True))
         batch.add_column(sa.Column("interrupted", sa.Boolean(), nullable=False, server_default=sa.false()))

@@ -168,21 +168,21 @@ def test_live_page_to_dashboard_and_delete(server: str, browser: object) -> None
     assert find(By.ID, "fps").text == "– FPS" and find(By.ID, "faces").text == "0 faces"
     print(f"browser stream: {fps}, {latency}")
 
-    # The session is in the dashboard, with its charts.
+    # The session is in the dashboard, with everyone's lanes and the curves.
     driver.get(f"{server}/dashboard")  # type: ignore[attr-defined]
-    row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#sessions tr"))
-    assert "browser test" in row.text
-    row.click()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline-chart path[data-series]"))
-    assert find(By.CSS_SELECTOR, "#distribution-chart rect[data-bar]")
-    assert find(By.CSS_SELECTOR, "#valence-chart path")
+    link = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#sessions a"))
+    assert "browser test" in link.text
+    link.click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#lanes svg rect"))
+    assert find(By.CSS_SELECTOR, "#curves canvas")
+    assert "/dashboard/sessions/" in driver.current_url  # type: ignore[attr-defined]
     _shot(driver, "3-dashboard.png")
 
     # Delete it.
     find(By.ID, "delete-session").click()
     wait.until(ec.alert_is_present())
     driver.switch_to.alert.accept()  # type: ignore[attr-defined]
-    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#sessions tr"))
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#sessions a"))
     _shot(driver, "4-deleted.png")
     with urllib.request.urlopen(f"{server}/api/v1/sessions") as response:
         assert response.read() == b"[]"

@@ -94,6 +94,11 @@ def create_app(
     async def dashboard_page() -> FileResponse:
         return FileResponse(STATIC / "dashboard.html", headers=_NO_STORE)
 
+    @app.get("/dashboard/sessions/{session_id}", include_in_schema=False)
+    async def dashboard_session_page(session_id: int) -> FileResponse:
+        # A session's own address: the page opens it (bookmarks, Back, a link shared on this machine).
+        return FileResponse(STATIC / "dashboard.html", headers=_NO_STORE)
+
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -125,13 +130,16 @@ def _mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="moodlens API",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
+            # Deep links put a link inside each operation's toggle button (nested controls).
+            swagger_ui_parameters={"deepLinking": False},
         )
+        return HTMLResponse(_accessible_docs(bytes(page.body).decode()))
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
@@ -142,3 +150,14 @@ def _mount_docs(app: FastAPI) -> None:
             redoc_favicon_url="/static/favicon.svg",
             with_google_fonts=False,
         )
+
+
+def _accessible_docs(html: str) -> str:
+    """Swagger UI's page with what it lacks for assistive technology: a language, a main landmark,
+    heading levels without a gap (``static/docs.js``) and the contrast fixes of ``static/docs.css``."""
+    html = html.replace("<html>", '<html lang="en">', 1)
+    html = html.replace("</head>", '<link rel="stylesheet" href="/static/docs.css">\n</head>', 1)
+    html = html.replace("</body>", '<script src="/static/docs.js"></script>\n</body>', 1)
+    return html.replace('<div id="swagger-ui">', '<main><div id="swagger-ui">', 1).replace(
+        "</div>\n    <script", "</div></main>\n    <script", 1
+    )

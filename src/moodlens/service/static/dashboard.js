@@ -1,10 +1,10 @@
-// moodlens dashboard: sessions, per-track timelines, distributions and the valence index.
+// moodlens dashboard: sessions, everyone's expressions over a session, each person's summary and
+// probability curves, trends over days or weeks. Charts: uPlot (vendored from npm, MIT); the lanes
+// are SVG of our own (uPlot draws series against one axis, not one lane per person).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let labels = [];
-let current = null;
-let intervals = [];
+const state = { labels: [], colours: {}, session: null, intervals: [], people: [], charts: [], lastAnnounce: 0 };
 
 async function api(path, options) {
   const response = await fetch(`/api/v1${path}`, options);
@@ -14,97 +14,310 @@ async function api(path, options) {
   return body;
 }
 
-function fmtDuration(s) {
-  if (!s.ended_at) return "running";
-  const sec = (new Date(s.ended_at) - new Date(s.started_at)) / 1000;
-  return sec < 90 ? `${sec.toFixed(0)} s` : `${(sec / 60).toFixed(1)} min`;
+function announce(text) {
+  // A live region, at most one announcement a second: screen readers are not flooded.
+  const now = Date.now();
+  const wait = Math.max(0, 1000 - (now - state.lastAnnounce));
+  state.lastAnnounce = now + wait;
+  setTimeout(() => { $("announce").textContent = text; }, wait);
 }
+
+function seconds(ms) { return ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60000).toFixed(1)} min`; }
+
+function length(s) {
+  if (!s.ended_at) return "running";
+  if (s.interrupted) return s.media_ms == null ? "interrupted" : `${seconds(s.media_ms)}, interrupted`;
+  return s.media_ms == null ? "–" : seconds(s.media_ms);
+}
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function table(target, headers, rows) {
+  target.innerHTML = "";
+  const head = el("thead"), line = el("tr");
+  for (const h of headers) line.appendChild(el("th", { scope: "col" }, h));
+  head.appendChild(line);
+  const body = el("tbody");
+  for (const row of rows) {
+    const tr = el("tr");
+    for (const cell of row) {
+      const td = el("td");
+      if (cell instanceof Node) td.appendChild(cell); else td.textContent = cell;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  target.append(head, body);
+}
+
+// --- sessions and navigation -------------------------------------------------------------------
 
 async function loadSessions() {
   let sessions;
-  try {
-    sessions = await api("/sessions");
-  } catch (err) {
-    $("notice").textContent = err.message;
-    return;
-  }
+  try { sessions = await api("/sessions"); } catch (err) { $("notice").textContent = err.message; return []; }
+  $("notice").textContent = sessions.length ? "" : "No sessions yet: record one from the Live page.";
+  const rows = sessions.map((s) => {
+    const link = el("a", { href: `/dashboard/sessions/${s.id}`, "data-session-id": s.id }, s.name || `session ${s.id}`);
+    link.addEventListener("click", (event) => { event.preventDefault(); open(s.id, true); });
+    return [String(s.id), link, new Date(s.started_at).toLocaleString(), length(s), String(s.tracks), s.consent_given ? "yes" : "no"];
+  });
   const body = $("sessions");
   body.innerHTML = "";
-  $("notice").textContent = sessions.length ? "" : "No sessions yet: record one from the Live page.";
-  for (const s of sessions) {
-    const row = document.createElement("tr");
-    row.dataset.sessionId = s.id;
-    for (const value of [s.id, s.name || "–", new Date(s.started_at).toLocaleString(), fmtDuration(s), s.tracks, s.frames, s.consent_given ? "yes" : "no"]) {
-      const cell = document.createElement("td");
-      cell.textContent = value;
-      row.appendChild(cell);
-    }
-    row.addEventListener("click", () => select(s.id));
-    body.appendChild(row);
+  for (const row of rows) {
+    const tr = el("tr");
+    for (const cell of row) { const td = el("td"); if (cell instanceof Node) td.appendChild(cell); else td.textContent = cell; tr.appendChild(td); }
+    body.appendChild(tr);
   }
-  if (current !== null && !sessions.some((s) => s.id === current)) { current = null; $("detail").classList.add("hidden"); }
+  return sessions;
 }
 
-async function select(id) {
-  current = id;
-  for (const row of $("sessions").children) row.classList.toggle("selected", Number(row.dataset.sessionId) === id);
-  const [info, timeline] = await Promise.all([api(`/sessions/${id}`), api(`/sessions/${id}/timeline`)]);
-  intervals = timeline;
+function sessionFromUrl() {
+  const match = location.pathname.match(/^\/dashboard\/sessions\/(\d+)\/?$/);
+  return match ? Number(match[1]) : null;
+}
+
+async function open(id, push) {
+  if (push) history.pushState({ session: id }, "", `/dashboard/sessions/${id}`);
+  if (id === null) { $("detail").classList.add("hidden"); state.session = null; return; }
+  let info, timeline;
+  try {
+    [info, timeline] = await Promise.all([api(`/sessions/${id}`), api(`/sessions/${id}/timeline`)]);
+  } catch (err) {
+    $("detail").classList.add("hidden");
+    $("notice").textContent = `Session ${id}: ${err.message}`;
+    return;
+  }
+  state.session = info;
+  state.intervals = timeline;
+  state.people = info.people || [];
+  for (const link of document.querySelectorAll("#sessions a")) {
+    if (Number(link.dataset.sessionId) === id) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+  }
   $("detail").classList.remove("hidden");
   $("detail-title").textContent = `Session ${id}${info.name ? " · " + info.name : ""}`;
+  document.title = `moodlens · session ${id}`;
   $("export-csv").href = `/api/v1/sessions/${id}/export?format=csv`;
   $("export-json").href = `/api/v1/sessions/${id}/export?format=json`;
   const dist = info.distribution;
   $("detail-summary").textContent = dist
-    ? `${dist.frames} face-frames · valence index ${dist.valence >= 0 ? "+" : ""}${dist.valence.toFixed(2)} · source: ${info.source}`
-    : "nothing recorded in this session";
-  const counts = new Map();
-  for (const i of timeline) counts.set(i.track_id, (counts.get(i.track_id) || 0) + i.frames);
-  const tracks = [...counts.keys()].sort((a, b) => counts.get(b) - counts.get(a));  // the most seen face first
-  $("track").innerHTML = tracks.map((t) => `<option value="${t}">#${t} (${counts.get(t)} frames)</option>`).join("");
-  drawTrack();
-  barChart($("distribution-chart"), {
-    bars: labels.map((l) => ({ name: l.label, value: dist ? dist.mean_probabilities[l.label] : 0, colour: l.colour })),
-    yMax: 1,
-  });
+    ? `${state.people.length} ${state.people.length === 1 ? "person" : "people"} · recording ${length(info)} · valence index ${dist.valence >= 0 ? "+" : ""}${dist.valence.toFixed(2)} · source: ${info.source || "–"}`
+    : "Nothing recorded in this session.";
+  drawLanes();
+  drawPeople();
+  drawShares($("distribution"), dist ? dist.dominant_shares : null, "the whole session");
+  // The person seen longest first: the likeliest one to look at.
+  const byTime = [...state.people].sort((a, b) => b.duration_ms - a.duration_ms);
+  $("person").innerHTML = byTime.map((p) => `<option value="${p.track_id}">#${p.track_id} (${seconds(p.duration_ms)} on screen)</option>`).join("");
+  drawPerson();
+  announce(`Session ${id} opened`);
 }
 
-function drawTrack() {
-  const track = Number($("track").value);
-  const rows = intervals.filter((i) => i.track_id === track);
-  const seconds = (i) => (i.start_ms + i.end_ms) / 2000;
-  lineChart($("timeline-chart"), {
-    series: labels.map((l) => ({ name: l.label, colour: l.colour, points: rows.map((i) => [seconds(i), i.probabilities[l.label]]) })),
-    xLabel: "seconds",
-  });
-  lineChart($("valence-chart"), {
-    series: [{ name: "valence", colour: "#2f6fde", points: rows.map((i) => [seconds(i), i.valence]) }],
-    yMin: -1, yMax: 1, xLabel: "seconds",
-  });
+// --- everyone over the session: lanes ------------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs) { const n = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; }
+
+function niceStep(span, target) {
+  const raw = span / Math.max(1, target);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || raw;
 }
+
+function drawLanes() {
+  const box = $("lanes");
+  box.innerHTML = "";
+  const people = state.people;
+  const end = Math.max(1000, ...state.intervals.map((i) => i.end_ms + 100), state.session.media_ms || 0);
+  const width = Math.max(280, box.clientWidth || 600), lane = 26, left = 44, top = 6, bottom = 34;
+  const height = top + people.length * lane + bottom;
+  const x = (ms) => left + (ms / end) * (width - left - 8);
+  const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": `${people.length} people over ${seconds(end)}` });
+  const step = niceStep(end / 1000, width / 90) * 1000;
+  for (let t = 0; t <= end; t += step) {
+    chart.appendChild(svg("line", { x1: x(t), x2: x(t), y1: top, y2: height - bottom, stroke: "#d0d4da" }));
+    const tick = svg("text", { x: x(t), y: height - bottom + 14, "text-anchor": "middle", "font-size": 11, fill: "#333" });
+    tick.textContent = `${Number((t / 1000).toFixed(2))}`;
+    chart.appendChild(tick);
+  }
+  const axis = svg("text", { x: left + (width - left) / 2, y: height - 4, "text-anchor": "middle", "font-size": 12, fill: "#222" });
+  axis.textContent = width < 500 ? "media time (s)" : "media time (s) from the start of the recording";
+  chart.appendChild(axis);
+  const rows = [];
+  people.forEach((person, k) => {
+    const y = top + k * lane;
+    const name = svg("text", { x: 4, y: y + lane / 2 + 4, "font-size": 12, fill: "#222" });
+    name.textContent = `#${person.track_id}`;
+    chart.appendChild(name);
+    for (const i of state.intervals.filter((r) => r.track_id === person.track_id)) {
+      const p = i.probabilities[i.dominant];
+      const block = svg("rect", { x: x(i.start_ms), y: y + 3, width: Math.max(2, x(i.end_ms + 33) - x(i.start_ms)),
+        height: lane - 6, fill: state.colours[i.dominant], "fill-opacity": (0.35 + 0.65 * p).toFixed(2), tabindex: 0 });
+      const text = `#${person.track_id} · ${(i.start_ms / 1000).toFixed(1)}–${((i.end_ms + 33) / 1000).toFixed(1)} s · apparent ${i.dominant} ${Math.round(100 * p)}%`;
+      block.setAttribute("aria-label", text);
+      const title = svg("title", {});
+      title.textContent = text;
+      block.appendChild(title);
+      chart.appendChild(block);
+      rows.push([`#${person.track_id}`, (i.start_ms / 1000).toFixed(1), ((i.end_ms + 33) / 1000).toFixed(1), i.dominant, `${Math.round(100 * p)}%`]);
+    }
+  });
+  box.appendChild(chart);
+  table($("lanes-table"), ["person", "from (s)", "to (s)", "apparent expression", "probability"], rows);
+}
+
+function drawShares(target, shares, who) {
+  target.innerHTML = "";
+  if (!shares) return;
+  const bar = el("div", { class: "share-bar", role: "img",
+    "aria-label": `${who}: ` + state.labels.map((l) => `${l.label} ${Math.round(100 * (shares[l.label] || 0))}%`).join(", ") });
+  for (const l of state.labels) {
+    const share = shares[l.label] || 0;
+    if (share <= 0) continue;
+    const part = el("span", { title: `${l.label} ${Math.round(100 * share)}%` });
+    part.style.width = `${100 * share}%`;
+    part.style.background = state.colours[l.label];
+    if (share >= 0.12) part.textContent = `${l.label} ${Math.round(100 * share)}%`;
+    bar.appendChild(part);
+  }
+  target.appendChild(bar);
+}
+
+function drawPeople() {
+  const rows = state.people.map((p) => {
+    const shares = el("div");
+    drawShares(shares, p.shares, `#${p.track_id}`);
+    return [`#${p.track_id}`, seconds(p.duration_ms), shares, p.dominant, `${p.valence >= 0 ? "+" : ""}${p.valence.toFixed(2)}`];
+  });
+  table($("people"), ["person", "time on screen", "share of time per expression", "mostly", "valence"], rows);
+}
+
+// --- one person's curves (uPlot) -----------------------------------------------------------------
+
+function clearCharts() { for (const c of state.charts) c.destroy(); state.charts = []; }
+
+function chartWidth(box) { return Math.max(260, Math.min(1100, box.clientWidth || 600)); }
+
+function plot(box, options, data) {
+  box.innerHTML = "";
+  const chart = new uPlot({ width: chartWidth(box), height: 260, ...options }, data, box);
+  state.charts.push(chart);
+  return chart;
+}
+
+function drawPerson() {
+  clearCharts();
+  const track = Number($("person").value);
+  const rows = state.intervals.filter((i) => i.track_id === track);
+  // Each interval's mean holds from its first to its last frame (a step), and a gap of more than a
+  // second between intervals (the person off screen) breaks the line.
+  const xs = [], picks = [];
+  rows.forEach((i, k) => {
+    if (k > 0 && i.start_ms - rows[k - 1].end_ms > 1000) { xs.push((rows[k - 1].end_ms + i.start_ms) / 2000); picks.push(null); }
+    xs.push(i.start_ms / 1000, (i.end_ms + 33) / 1000);
+    picks.push(i, i);
+  });
+  const values = (get) => picks.map((i) => (i === null ? null : get(i)));
+  const axisFont = "12px system-ui, sans-serif";
+  const series = [{ label: "time (s)", value: (u, v) => (v == null ? "–" : `${v.toFixed(1)} s`) }];
+  for (const l of state.labels) {
+    series.push({ label: l.label, stroke: state.colours[l.label], width: 2, value: (u, v) => (v == null ? "–" : `${Math.round(100 * v)}%`) });
+  }
+  plot($("curves"), {
+    title: `#${track}: smoothed probabilities`,
+    scales: { x: { time: false }, y: { range: [0, 1] } },
+    axes: [
+      { label: "media time (s)", font: axisFont, labelFont: axisFont },
+      { label: "probability", font: axisFont, labelFont: axisFont, values: (u, ticks) => ticks.map((v) => `${Math.round(100 * v)}%`) },
+    ],
+    series,
+  }, [xs, ...state.labels.map((l) => values((i) => i.probabilities[l.label]))]);
+  plot($("valence"), {
+    scales: { x: { time: false }, y: { range: [-1, 1] } },
+    axes: [{ label: "media time (s)", font: axisFont, labelFont: axisFont },
+      { label: "valence index", font: axisFont, labelFont: axisFont }],
+    series: [{ label: "time (s)" }, { label: `#${track} valence`, stroke: "#0b63a8", width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(2)) }],
+  }, [xs, values((i) => i.valence)]);
+  table($("curves-table"), ["from (s)", "to (s)", ...state.labels.map((l) => l.label), "valence"],
+    rows.map((i) => [(i.start_ms / 1000).toFixed(1), ((i.end_ms + 33) / 1000).toFixed(1),
+      ...state.labels.map((l) => `${Math.round(100 * i.probabilities[l.label])}%`), i.valence.toFixed(2)]));
+}
+
+function savePng() {
+  const canvas = $("curves").querySelector("canvas");
+  if (!canvas) return;
+  const link = el("a", { href: canvas.toDataURL("image/png"), download: `moodlens-session-${state.session.id}-person-${$("person").value}.png` });
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}
+
+// --- trends --------------------------------------------------------------------------------------
+
+let trendsChart = null;
 
 async function loadTrends() {
-  const days = await api("/distribution?period=day").catch(() => []);
-  lineChart($("trends-chart"), {
-    series: [{ name: "valence", colour: "#2f6fde", points: days.map((d, i) => [i, d.valence]) }],
-    yMin: -1, yMax: 1, xLabel: days.length ? `${days[0].key} … ${days[days.length - 1].key}` : "",
-    xFormat: (v) => (days[Math.round(v)] ? days[Math.round(v)].key.slice(5) : ""),
-  });
+  const period = $("period").value;
+  const buckets = await api(`/distribution?period=${period}`).catch(() => []);
+  const xs = buckets.map((b) => Date.parse(`${b.key}T00:00:00Z`) / 1000);
+  const axisFont = "12px system-ui, sans-serif";
+  const dayFormat = (u, ticks) => ticks.map((t) => new Date(t * 1000).toISOString().slice(0, 10));
+  if (trendsChart) trendsChart.destroy();
+  $("trends").innerHTML = "";
+  if (!buckets.length) { $("trends").textContent = "Nothing recorded yet."; table($("trends-table"), [], []); return; }
+  // One bucket alone: a range of a day around it, so the axis reads as one date, not a repeat of it.
+  const pad = period === "week" ? 4 * 86400 : 86400;
+  trendsChart = new uPlot({
+    width: chartWidth($("trends")), height: 240, padding: [12, 44, null, null],
+    scales: { x: { time: true, range: () => [Math.min(...xs) - pad, Math.max(...xs) + pad] }, y: { range: [-1, 1] } },
+    axes: [{ label: period === "week" ? "week starting (UTC)" : "day (UTC)", font: axisFont, labelFont: axisFont, values: dayFormat,
+      space: 90, incrs: [86400, 7 * 86400, 28 * 86400, 91 * 86400, 365 * 86400] },
+      { label: "valence index", font: axisFont, labelFont: axisFont }],
+    series: [{ label: period, value: (u, v) => (v == null ? "–" : new Date(v * 1000).toISOString().slice(0, 10)) },
+      { label: "valence index", stroke: "#0b63a8", width: 2, points: { show: true, size: 7 }, value: (u, v) => (v == null ? "–" : v.toFixed(2)) },
+      { label: "share happy", stroke: state.colours.happy, width: 2, scale: "y", value: (u, v) => (v == null ? "–" : `${Math.round(100 * v)}%`) }],
+  }, [xs, buckets.map((b) => b.valence), buckets.map((b) => b.dominant_shares.happy)], $("trends"));
+  table($("trends-table"), [period, "time of faces", "valence index", ...state.labels.map((l) => l.label)],
+    buckets.map((b) => [b.key, seconds(b.duration_ms || 0), b.valence.toFixed(2), ...state.labels.map((l) => `${Math.round(100 * b.dominant_shares[l.label])}%`)]));
 }
 
-$("track").addEventListener("change", drawTrack);
+// --- wiring ----------------------------------------------------------------------------------------
+
+$("person").addEventListener("change", drawPerson);
+$("period").addEventListener("change", loadTrends);
+$("save-curves").addEventListener("click", savePng);
 $("delete-session").addEventListener("click", async () => {
-  if (current === null || !confirm(`Delete session ${current} and everything recorded in it?`)) return;
-  await api(`/sessions/${current}`, { method: "DELETE" });
-  current = null;
+  const session = state.session;
+  if (!session || !confirm(`Delete session ${session.id} and everything recorded in it?`)) return;
+  await api(`/sessions/${session.id}`, { method: "DELETE" });
+  history.pushState({ session: null }, "", "/dashboard");
   $("detail").classList.add("hidden");
+  state.session = null;
   await loadSessions();
   await loadTrends();
+  announce(`Session ${session.id} deleted`);
+  const first = document.querySelector("#sessions a");
+  (first || $("sessions-title")).focus();
+});
+window.addEventListener("popstate", () => open(sessionFromUrl(), false));
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => { if (state.session) { drawLanes(); drawPerson(); } loadTrends(); }, 200);
 });
 
 (async () => {
-  labels = await api("/labels");
-  $("legend").innerHTML = labels.map((l) => `<span style="--swatch:${l.colour}">${l.label}</span>`).join("");
+  state.labels = await api("/labels");
+  for (const l of state.labels) state.colours[l.label] = l.chart_colour;
+  $("legend").innerHTML = state.labels.map((l) => `<span style="--swatch:${l.chart_colour}">${l.label}</span>`).join("");
   await loadSessions();
   await loadTrends();
+  const id = sessionFromUrl();
+  if (id !== null) await open(id, false);
 })();

@@ -11,8 +11,18 @@ const HOLD_MS = 250;
 const state = {
   labels: [], colours: {}, ws: null, stream: null, inFlight: false, running: false,
   quality: 0.8, width: 640, latency: null, lastSend: 0, results: [], lastResult: null,
-  sent: new Map(), held: new Map(), headline: "",
+  sent: new Map(), held: new Map(), headline: "", announced: "", announceTimer: null, lastAnnounce: 0,
 };
+
+function announce(text) {
+  // The screen-reader region hears the headline at most once a second (the visible one is live).
+  const wait = Math.max(0, 1000 - (Date.now() - state.lastAnnounce));
+  clearTimeout(state.announceTimer);
+  state.announceTimer = setTimeout(() => {
+    if (state.announced !== text) { $("announce").textContent = text; state.announced = text; }
+    state.lastAnnounce = Date.now();
+  }, wait);
+}
 
 async function loadLabels() {
   const response = await fetch("/api/v1/labels");
@@ -126,7 +136,7 @@ function showHeadline(headline) {
   const text = headline
     ? `Apparent expression of #${headline.track_id}: ${headline.uncertain ? "uncertain" : headline.label}`
     : "Apparent expression: –";
-  if (text !== state.headline) { state.headline = text; $("headline").textContent = text; }
+  if (text !== state.headline) { state.headline = text; $("headline").textContent = text; announce(text); }
 }
 
 function schedule() {

@@ -1,0 +1,213 @@
+"""The pages in a real browser (Debian's headless Chromium) at a phone's and a laptop's size: no
+horizontal scrolling, no accessibility violation found by axe-core, every control by keyboard, a URL
+per session, and ids that are never reused. Screenshots land in ``artifacts/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, _free_port, _requirements
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SIZES = {"phone": (390, 844), "laptop": (1280, 800)}
+AXE = Path(
+    os.environ.get("MOODLENS_AXE_JS", Path(__file__).resolve().parents[1] / ".ci" / "cache" / "axe.min.js")
+)
+
+
+@pytest.fixture(scope="module")
+def server(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server over a history with two recordings of the real singer clip."""
+    _requirements()
+    db = tmp_path_factory.mktemp("db") / "history.sqlite3"
+    for name in ("rehearsal", "=SUM(A1)"):
+        subprocess.run(
+            [sys.executable, "-m", "moodlens.cli.main", "video", str(media / "short_hamilton_clip.mp4"),
+             "--db", f"sqlite:///{db}", "--consent", "--session-name", name],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moodlens.cli.main", "serve", "--port", str(port), "--db", f"sqlite:///{db}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/v1/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def _driver(width: int, height: int) -> object:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_window_size(width, height)
+    return driver
+
+
+@pytest.fixture(scope="module", params=list(SIZES))
+def browser(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
+    _requirements()
+    width, height = SIZES[request.param]
+    driver = _driver(width, height)
+    yield request.param, driver
+    driver.quit()  # type: ignore[attr-defined]
+
+
+def _wait(driver: object, condition: object, timeout: float = 15) -> object:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _sessions(server: str) -> list[dict[str, object]]:
+    with urllib.request.urlopen(f"{server}/api/v1/sessions", timeout=5) as reply:
+        return list(json.loads(reply.read()))
+
+
+PAGES = ("/", "/dashboard", "/dashboard/sessions/{id}", "/docs")
+
+
+def _open(driver: object, server: str, path: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    session = _sessions(server)[-1]["id"]
+    driver.get(server + path.format(id=session))  # type: ignore[attr-defined]
+    if path.startswith("/dashboard/sessions"):
+        _wait(
+            driver,
+            lambda d: (
+                d.find_element(By.ID, "detail").is_displayed()
+                and d.find_elements(By.CSS_SELECTOR, "#lanes svg")
+            ),
+        )
+    elif path == "/dashboard":
+        _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions a"))
+    elif path == "/docs":
+        _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
+    time.sleep(0.3)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_horizontal_scrolling(server: str, browser: tuple[str, object], path: str) -> None:
+    size, driver = browser
+    _open(driver, server, path)
+    overflow = driver.execute_script(  # type: ignore[attr-defined]
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    name = path.strip("/").replace("/", "-").replace("{id}", "id") or "live"
+    driver.save_screenshot(str(_artifacts() / f"page-{name}-{size}.png"))  # type: ignore[attr-defined]
+    assert overflow <= 0, f"{path} at {size}: {overflow} px of horizontal scrolling"
+
+
+def _artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.mark.parametrize("path", ["/", "/dashboard/sessions/{id}", "/docs"])
+def test_axe_finds_no_violation(server: str, browser: tuple[str, object], path: str) -> None:
+    if not AXE.is_file():
+        pytest.skip(f"axe-core not found at {AXE}: .ci/run takes it from the npm registry (MOODLENS_AXE_JS)")
+    _, driver = browser
+    _open(driver, server, path)
+    driver.execute_script(AXE.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+    result = driver.execute_async_script(  # type: ignore[attr-defined]
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => "
+        "({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))));"
+    )
+    assert result == [], json.dumps(result, indent=1)
+
+
+def test_a_session_has_its_own_url_and_back_works(server: str, browser: tuple[str, object]) -> None:
+    from selenium.webdriver.common.by import By
+
+    _, driver = browser
+    sessions = _sessions(server)
+    newest, older = sessions[0]["id"], sessions[-1]["id"]
+    _open(driver, server, f"/dashboard/sessions/{older}")
+    assert f"Session {older}" in driver.find_element(By.ID, "detail-title").text  # type: ignore[attr-defined]
+    link = driver.find_element(By.CSS_SELECTOR, f'#sessions a[data-session-id="{newest}"]')  # type: ignore[attr-defined]
+    link.click()
+    _wait(driver, lambda d: f"Session {newest}" in d.find_element(By.ID, "detail-title").text)
+    assert driver.current_url.endswith(f"/dashboard/sessions/{newest}")  # type: ignore[attr-defined]
+    driver.back()  # type: ignore[attr-defined]
+    _wait(driver, lambda d: f"Session {older}" in d.find_element(By.ID, "detail-title").text)
+    people = driver.find_elements(By.CSS_SELECTOR, "#people tbody tr")  # type: ignore[attr-defined]
+    lanes = driver.find_elements(By.CSS_SELECTOR, "#lanes svg rect")  # type: ignore[attr-defined]
+    assert people and lanes
+    assert driver.find_elements(By.CSS_SELECTOR, "#curves canvas")  # type: ignore[attr-defined]
+
+
+def test_keyboard_alone_opens_exports_and_deletes_a_session(server: str, browser: tuple[str, object]) -> None:
+    """Tab and Enter only: open the newest session, reach its export link, delete it (the
+    confirmation accepted), and a session recorded afterwards never gets its id back."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    size, driver = browser
+    if size != "laptop":
+        pytest.skip("the keyboard walk runs once, at the laptop size")
+    before = _sessions(server)
+    victim = before[0]["id"]
+    _open(driver, server, "/dashboard")
+    body = driver.find_element(By.TAG_NAME, "body")  # type: ignore[attr-defined]
+
+    def tab_to(predicate: object, limit: int = 60) -> object:
+        for _ in range(limit):
+            active = driver.switch_to.active_element  # type: ignore[attr-defined]
+            if predicate(active):  # type: ignore[operator]
+                return active
+            active.send_keys(Keys.TAB)
+        raise AssertionError("not reachable with the Tab key")
+
+    body.send_keys(Keys.TAB)
+    link = tab_to(lambda e: e.get_attribute("data-session-id") == str(victim))
+    focus_ring = driver.execute_script("return getComputedStyle(document.activeElement).outlineStyle")  # type: ignore[attr-defined]
+    assert focus_ring != "none"  # visible focus
+    link.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    _wait(driver, lambda d: f"Session {victim}" in d.find_element(By.ID, "detail-title").text)
+    export = tab_to(lambda e: e.get_attribute("id") == "export-csv")
+    with urllib.request.urlopen(export.get_attribute("href"), timeout=10) as reply:  # type: ignore[attr-defined]
+        assert reply.read().decode().startswith("session_id,")
+    delete = tab_to(lambda e: e.get_attribute("id") == "delete-session")
+    delete.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    _wait(driver, lambda d: d.switch_to.alert)
+    driver.switch_to.alert.accept()  # type: ignore[attr-defined]
+    _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#sessions a[data-session-id="{victim}"]'))
+    assert [s["id"] for s in _sessions(server)] == [s["id"] for s in before[1:]]
+    driver.save_screenshot(str(_artifacts() / "dashboard-after-delete.png"))  # type: ignore[attr-defined]

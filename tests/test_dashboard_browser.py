@@ -35,9 +35,11 @@ def server(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
              "--db", f"sqlite:///{db}", "--consent", "--session-name", name],
             check=True, capture_output=True, timeout=300,
         )  # fmt: skip
+    _a_year_of_history(db)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moodlens.cli.main", "serve", "--port", str(port), "--db", f"sqlite:///{db}"],
+        [sys.executable, "-m", "moodlens.cli.main", "serve", "--port", str(port), "--db", f"sqlite:///{db}",
+         "--retention-days", "400"],  # the default (30 days) would delete the year of history
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -52,6 +54,48 @@ def server(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     yield url
     proc.terminate()
     proc.wait(timeout=20)
+
+
+def _a_year_of_history(db: Path) -> None:
+    """One short session on the first of each month of the past year."""
+    from datetime import UTC, datetime, timedelta
+
+    from moodlens.labels import LABELS
+    from moodlens.store import HistoryStore
+
+    store = HistoryStore(f"sqlite:///{db}")
+    now = datetime.now(UTC).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+    for month in range(1, 13):
+        year, index = divmod(now.year * 12 + now.month - 1 - month, 12)
+        started = now.replace(year=year, month=index + 1)
+        sid = store.start_session(name=f"month {month}", consent=True, started_at=started)
+        row: dict[str, object] = {"session_id": sid, "track_id": 1, "start_ms": 0, "end_ms": 967}
+        row.update({"start_at": started, "frames": 30, "dominant": "happy"})
+        row.update({f"p_{n}": (0.7 if n == "happy" else 0.05) for n in LABELS})
+        row.update({f"t_{n}": (1000.0 if n == "happy" else 0.0) for n in LABELS})
+        store.insert([row])
+        store.end_session(sid, started + timedelta(seconds=1), media_ms=1000)
+    store.close()
+
+
+def test_trends_read_with_a_year_of_data(server: str, browser: tuple[str, object]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _, driver = browser
+    _open(driver, server, "/dashboard")
+    read_keys = (
+        "return [...document.querySelectorAll('#trends-table tbody tr')].map(r => r.cells[0].textContent)"
+    )
+    for period in ("day", "week"):
+        Select(driver.find_element(By.ID, "period")).select_by_value(period)  # type: ignore[attr-defined]
+        # The table sits in a closed <details>: read its DOM, not its (hidden) rendered text.
+        _wait(driver, lambda d, p=period: d.execute_script(read_keys) and d.execute_script(
+            "return document.querySelector('#trends-table thead th').textContent") == p)
+        keys = driver.execute_script(read_keys)  # type: ignore[attr-defined]
+        assert len(keys) >= 13, keys  # twelve months ago and today
+        assert keys == sorted(set(keys)), keys  # one row per day or week, in order, no repeats
+        assert driver.find_elements(By.CSS_SELECTOR, "#trends canvas")  # type: ignore[attr-defined]
 
 
 def _driver(width: int, height: int) -> object:

@@ -41,7 +41,12 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--max-fps", type=number(0.1, 1000), default=30.0, help="per-client frame limit (default 30)"
     )
-    parser.add_argument("--retention-days", type=DAYS, default=30.0)
+    parser.add_argument(
+        "--retention-days",
+        type=DAYS,
+        default=30.0,
+        help="delete recorded sessions older than this at start-up (default 30; 0 keeps everything)",
+    )
     parser.add_argument(
         "--header-timeout",
         type=number(1, 300),

@@ -38,8 +38,18 @@ def server(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     _a_year_of_history(db)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moodlens.cli.main", "serve", "--port", str(port), "--db", f"sqlite:///{db}",
-         "--retention-days", "400"],  # the default (30 days) would delete the year of history
+        [
+            sys.executable,
+            "-m",
+            "moodlens.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            f"sqlite:///{db}",
+            "--retention-days",
+            "400",
+        ],  # the default (30 days) would delete the year of history
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -90,8 +100,14 @@ def test_trends_read_with_a_year_of_data(server: str, browser: tuple[str, object
     for period in ("day", "week"):
         Select(driver.find_element(By.ID, "period")).select_by_value(period)  # type: ignore[attr-defined]
         # The table sits in a closed <details>: read its DOM, not its (hidden) rendered text.
-        _wait(driver, lambda d, p=period: d.execute_script(read_keys) and d.execute_script(
-            "return document.querySelector('#trends-table thead th').textContent") == p)
+        _wait(
+            driver,
+            lambda d, p=period: (
+                d.execute_script(read_keys)
+                and d.execute_script("return document.querySelector('#trends-table thead th').textContent")
+                == p
+            ),
+        )
         keys = driver.execute_script(read_keys)  # type: ignore[attr-defined]
         assert len(keys) >= 13, keys  # twelve months ago and today
         assert keys == sorted(set(keys)), keys  # one row per day or week, in order, no repeats

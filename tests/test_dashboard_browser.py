@@ -193,6 +193,27 @@ def test_no_horizontal_scrolling(server: str, browser: tuple[str, object], path:
     assert overflow <= 0, f"{path} at {size}: {overflow} px of horizontal scrolling"
 
 
+@pytest.mark.parametrize("width", [320, 1920])
+def test_no_horizontal_scrolling_at_the_extremes(
+    server: str, browser: tuple[str, object], width: int
+) -> None:
+    """The narrowest phone and a wide monitor, every page (run once, with the laptop's browser)."""
+    size, driver = browser
+    if size != "laptop":
+        pytest.skip("the extremes run once, at the laptop's browser resized")
+    driver.set_window_size(width, 900)  # type: ignore[attr-defined]
+    try:
+        assert driver.execute_script("return window.innerWidth") == width  # type: ignore[attr-defined]
+        for path in PAGES:
+            _open(driver, server, path)
+            overflow = driver.execute_script(  # type: ignore[attr-defined]
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path} at {width} px: {overflow} px of horizontal scrolling"
+    finally:
+        driver.set_window_size(*SIZES[size])  # type: ignore[attr-defined]
+
+
 def _artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS

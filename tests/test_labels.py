@@ -40,3 +40,20 @@ def test_every_expression_has_a_distinct_colour() -> None:
     assert set(COLOURS_BGR) == set(Expression)
     assert len({colour_hex(e) for e in Expression}) == NUM_CLASSES
     assert colour_hex(Expression.ANGRY).startswith("#")
+
+
+def test_chart_colours_have_three_to_one_contrast_on_white_and_are_distinct() -> None:
+    from moodlens.labels import CHART_COLOURS, contrast_ratio
+
+    assert set(CHART_COLOURS) == set(Expression)
+    assert len(set(CHART_COLOURS.values())) == len(CHART_COLOURS)
+    for expression, colour in CHART_COLOURS.items():
+        assert contrast_ratio(colour) >= 3.0, (expression, colour, contrast_ratio(colour))
+
+
+def test_contrast_ratio_matches_wcag_reference_values() -> None:
+    from moodlens.labels import contrast_ratio
+
+    assert contrast_ratio("#000000") == pytest.approx(21.0)
+    assert contrast_ratio("#ffffff") == pytest.approx(1.0)
+    assert contrast_ratio("#767676") == pytest.approx(4.54, abs=0.01)  # the classic AA grey

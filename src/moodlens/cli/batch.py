@@ -58,14 +58,10 @@ def register(sub: Any) -> None:
         action="store_true",
         help="identify files by a hash of their bytes (default: path, size, time)",
     )
-    from moodlens.cli.common import add_analyzer_options
+    from moodlens.cli.common import add_analyzer_options, add_stream_settings
 
     add_analyzer_options(parser, threads=1)
-    stream = parser.add_argument_group("videos (as moodlens video)")
-    stream.add_argument("--detect-every", type=integer(1, 10_000), default=1, metavar="N")
-    stream.add_argument("--classify-every-ms", type=number(0, 3_600_000), default=0.0, metavar="MS")
-    stream.add_argument("--smoothing-ms", type=number(0, 3_600_000), default=300.0, metavar="MS")
-    stream.add_argument("--hysteresis", type=number(0, 0.99), default=0.1)
+    add_stream_settings(parser.add_argument_group("videos (as moodlens video)"))
     parser.set_defaults(func=run)
 
 

@@ -87,11 +87,8 @@ def build_analyzer(args: argparse.Namespace) -> Any:
     return Analyzer(detector, classifier, max_faces=args.max_faces, max_pixels=args.max_pixels)
 
 
-def add_stream_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("tracking, smoothing and outputs")
-    group.add_argument("--out", metavar="VIDEO", help="write the annotated video (.mp4 or .avi)")
-    group.add_argument("--timeline", metavar="FILE", help="one row per face per frame (.csv or .jsonl)")
-    group.add_argument("--summary", metavar="FILE", help="per-track summary as JSON (also printed)")
+def add_stream_settings(group: Any) -> None:
+    """The tracking and smoothing settings (shared by ``video``, ``camera`` and ``batch``)."""
     group.add_argument(
         "--detect-every",
         type=integer(1, 10_000),
@@ -120,6 +117,14 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
         default=0.1,
         help="margin a new label needs over the shown one (default: 0.1)",
     )
+
+
+def add_stream_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tracking, smoothing and outputs")
+    group.add_argument("--out", metavar="VIDEO", help="write the annotated video (.mp4 or .avi)")
+    group.add_argument("--timeline", metavar="FILE", help="one row per face per frame (.csv or .jsonl)")
+    group.add_argument("--summary", metavar="FILE", help="per-track summary as JSON (also printed)")
+    add_stream_settings(group)
     group.add_argument("--no-bars", action="store_true", help="draw no probability bars")
     history = parser.add_argument_group("history (needs the [store] extra)")
     history.add_argument(

@@ -580,13 +580,25 @@ class Trainer:
             test_acc, test_f1 = metrics.accuracy, metrics.macro_f1
             test_metrics = {"PrivateTest": {"accuracy": test_acc, "macro_f1": test_f1}}
             log(f"PrivateTest (final report only): accuracy {test_acc:.4f} macro-F1 {test_f1:.4f}")
+        summary = self._summary(
+            model, data, best_epoch, {"PublicTest": {"accuracy": best_acc}, **test_metrics}
+        )
+        self._write_json("summary.json", summary)
+        onnx_path = export_onnx(model.cpu(), self.out / "model.onnx", input_size=self.size, training=summary)
+        log(f"exported {onnx_path} (+ {onnx_path.with_suffix('.json').name})")
+        return TrainResult(self.out, best_epoch + 1, best_acc, test_acc, test_f1, onnx_path)
+
+    def _summary(
+        self, model: Any, data: FaceDataset, best_epoch: int, metrics: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What a run records about itself (in summary*.json and in the exported model's JSON)."""
         history = [json.loads(line) for line in (self.out / "history.jsonl").read_text().splitlines()]
-        summary = {
+        return {
             "network": self.config.network,
             "parameters": count_parameters(model),
             "best_epoch": best_epoch + 1,
             "epochs_run": len(history),
-            "metrics": {"PublicTest": {"accuracy": best_acc}, **test_metrics},
+            "metrics": metrics,
             "train_seconds": sum(h["seconds"] for h in history),
             "data_sha256": data.sha256,
             "data_source": data.source,
@@ -596,17 +608,12 @@ class Trainer:
             "torch_version": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         }
-        self._write_json("summary.json", summary)
-        onnx_path = export_onnx(model.cpu(), self.out / "model.onnx", input_size=self.size, training=summary)
-        log(f"exported {onnx_path} (+ {onnx_path.with_suffix('.json').name})")
-        return TrainResult(self.out, best_epoch + 1, best_acc, test_acc, test_f1, onnx_path)
 
     def _finish_heads(self, data: FaceDataset, loop: _Loop, log: Any) -> TrainResult:
         """Export each head of a two-head run from its own best epoch (no PrivateTest look when
         ``final_test`` is off: the shipped, calibrated copies are measured once instead)."""
         from moodlens.training.export import export_onnx
 
-        history = [json.loads(line) for line in (self.out / "history.jsonl").read_text().splitlines()]
         selected = {
             HEADS[0]: (loop.best_acc, loop.best_epoch, "FER2013 labels"),
             HEADS[1]: (loop.best_crowd_acc, loop.best_crowd_epoch, "FERPlus majority"),
@@ -637,23 +644,10 @@ class Trainer:
                 metrics = compute_metrics(truth[rated], probs.argmax(1))
                 test_metrics = {"PrivateTest": {"accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}}
                 log(f"{head} head PrivateTest ({scored_on}): accuracy {metrics.accuracy:.4f}")
-            summary = {
-                "network": self.config.network,
-                "head": head,
-                "scored_on": scored_on,
-                "parameters": count_parameters(model),
-                "best_epoch": epoch + 1,
-                "epochs_run": len(history),
-                "metrics": {"PublicTest": {"accuracy": accuracy}, **test_metrics},
-                "train_seconds": sum(h["seconds"] for h in history),
-                "data_sha256": data.sha256,
-                "data_source": data.source,
-                "seed": self.config.seed,
-                "command": " ".join(self.command),
-                "moodlens_version": __version__,
-                "torch_version": torch.__version__,
-                "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-            }
+            summary = self._summary(
+                model, data, epoch, {"PublicTest": {"accuracy": accuracy}, **test_metrics}
+            )
+            summary.update(head=head, scored_on=scored_on)
             self._write_json(f"summary-{head}.json", summary)
             exports[head] = export_onnx(
                 model.cpu(),

@@ -93,13 +93,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=20)
 
 
-@pytest.fixture(scope="module")
-def browser(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    _requirements()
+def chrome(width: int, height: int, *extra: str) -> object:
+    """Debian's Chromium, headless, offline, at this window size (``extra``: more switches)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    y4m = to_y4m(media / "short_hamilton_clip.mp4", tmp_path_factory.mktemp("camera") / "camera.y4m")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in (
@@ -107,18 +105,31 @@ def browser(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[o
         "--no-sandbox",
         "--disable-gpu",
         "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
+        f"--window-size={width},{height}",
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
         "--disable-quic",
+        *extra,
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_window_size(width, height)  # type: ignore[attr-defined]
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    _requirements()
+    y4m = to_y4m(media / "short_hamilton_clip.mp4", tmp_path_factory.mktemp("camera") / "camera.y4m")
+    driver = chrome(
+        1280,
+        1000,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    )
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()

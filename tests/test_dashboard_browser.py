@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, _free_port, _requirements
+from test_browser import ARTIFACTS, _free_port, _requirements, chrome
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SIZES = {"phone": (390, 844), "laptop": (1280, 800)}
@@ -114,35 +114,11 @@ def test_trends_read_with_a_year_of_data(server: str, browser: tuple[str, object
         assert driver.find_elements(By.CSS_SELECTOR, "#trends canvas")  # type: ignore[attr-defined]
 
 
-def _driver(width: int, height: int) -> object:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        f"--window-size={width},{height}",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_window_size(width, height)
-    return driver
-
-
 @pytest.fixture(scope="module", params=list(SIZES))
 def browser(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
     _requirements()
     width, height = SIZES[request.param]
-    driver = _driver(width, height)
+    driver = chrome(width, height)
     yield request.param, driver
     driver.quit()  # type: ignore[attr-defined]
 

@@ -43,14 +43,29 @@ cp "$OUT/crowd-run.onnx" "$OUT/crowd.onnx"
 cp "$OUT/crowd-run.json" "$OUT/crowd.json"
 
 python - "$OUT" "$RUN" "$choice" <<'EOF'
+import hashlib
+import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 from moodlens.classification.metadata import load_metadata, save_metadata
 out, run, choice = sys.argv[1:]
 for name, labels in (("crowd", "FERPlus crowd votes (vote shares, FERPlus's outlier rule)"),
                      ("fer2013", "FER2013 labels")):
     meta = load_metadata(f"{out}/{name}.onnx")
     training = dict(meta.training, labels=labels)
+    config = json.loads((Path(run) / "config.json").read_text())["config"]
+    if config.get("init_from") and (name == "crowd" or choice == "run"):
+        # The run started from another model's weights: name it, with the compute it took.
+        start = Path(config["init_from"])
+        parent = load_metadata(start).training
+        training["initialised_from"] = {
+            "file": str(start),
+            "sha256": hashlib.sha256(start.read_bytes()).hexdigest(),
+            "command": parent.get("command"),
+            "train_seconds": parent.get("train_seconds"),
+            "stages": parent.get("stages", []),
+        }
     if name == "crowd" or choice == "run":
         training["shipped_by"] = f"bash scripts/ship_models.sh {run} ..."
     # Figures measured for another file (the float export, the previous calibration) do not carry over.

@@ -85,8 +85,13 @@ import json, sys, urllib.request
 base = f"http://127.0.0.1:{sys.argv[1]}"
 health = json.loads(urllib.request.urlopen(base + "/api/v1/health", timeout=5).read())
 assert health.get("status") == "ok", health
+import re
 for path in ("/", "/dashboard", "/docs", "/redoc", "/openapi.json", "/docs-assets/swagger-ui-bundle.js"):
-    assert urllib.request.urlopen(base + path, timeout=10).status == 200, path
+    page = urllib.request.urlopen(base + path, timeout=10)
+    assert page.status == 200, path
+    # Every script and stylesheet a page names must have been installed with the package.
+    for asset in re.findall(r'(?:src|href)="(/(?:static|docs-assets)/[^"]+)"', page.read().decode("utf-8", "replace")):
+        assert urllib.request.urlopen(base + asset, timeout=10).status == 200, (path, asset)
 print("serve answers:", health)
 PY
 echo "== user installs: ok"

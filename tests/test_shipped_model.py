@@ -1,4 +1,11 @@
-"""The shipped default model on FER2013's PrivateTest split: the accuracy users are promised."""
+"""The shipped models on FER2013's PrivateTest split: the figures users are promised.
+
+- ``crowd`` (the default) is scored against the FERPlus majority (microsoft/FERPlus's rule: 3,137
+  PrivateTest faces); target >= 85%.
+- ``fer2013`` is scored against FER2013's own labels (3,589 faces); target >= 72%.
+- Both are calibrated on PublicTest; the ECE recorded in each model's JSON is recomputed here, and
+  must be at most 0.03.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +13,119 @@ from pathlib import Path
 
 import pytest
 
-from moodlens.classification import default_classifier
+from conftest import ferplus_csv
+from moodlens.classification import DEFAULT_MODEL_NAME, SHIPPED_MODELS, default_classifier, load_classifier
 from moodlens.data import load_dataset
 from moodlens.evaluation import Evaluation, evaluate
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
-REQUIRED_ACCURACY = 0.70
+#: name -> (labels it is scored on, PrivateTest accuracy target)
+TARGETS = {"crowd": ("FERPlus majority", 0.85), "fer2013": ("FER2013", 0.72)}
+MAX_ECE = 0.03
 
 
 @pytest.fixture(scope="module")
-def privatetest(fer_path: Path) -> Evaluation:
-    return evaluate(default_classifier(), load_dataset(fer_path), "PrivateTest")
+def ferplus() -> Path:
+    path = ferplus_csv()
+    if path is None:
+        pytest.skip(
+            "FERPlus labels not found: put them at ../shared/data/ferplus/fer2013new.csv "
+            "or set MOODLENS_FERPLUS"
+        )
+    return path
 
 
-def test_recorded_figures_are_the_measured_ones(privatetest: Evaluation) -> None:
-    """The accuracy and macro-F1 in the model's metadata are what evaluation measures."""
-    assert privatetest.metrics.count == 3589
-    recorded = default_classifier().metadata.metrics["PrivateTest"]
-    assert recorded["accuracy"] == pytest.approx(privatetest.metrics.accuracy, abs=0.002)
-    assert recorded["macro_f1"] == pytest.approx(privatetest.metrics.macro_f1, abs=0.002)
+@pytest.fixture(scope="module")
+def privatetest(fer_path: Path, ferplus: Path) -> dict[str, Evaluation]:
+    fer = load_dataset(fer_path)
+    crowd = load_dataset(fer_path, ferplus=ferplus)
+    return {
+        "crowd": evaluate(load_classifier("crowd"), crowd, "PrivateTest"),
+        "fer2013": evaluate(load_classifier("fer2013"), fer, "PrivateTest"),
+    }
 
 
-def test_shipped_model_privatetest_accuracy(privatetest: Evaluation) -> None:
-    accuracy = privatetest.metrics.accuracy
-    assert accuracy >= REQUIRED_ACCURACY, f"PrivateTest accuracy {accuracy:.4f} < {REQUIRED_ACCURACY}"
+def test_both_models_ship_and_crowd_is_the_default() -> None:
+    assert set(SHIPPED_MODELS) == set(TARGETS)
+    assert DEFAULT_MODEL_NAME == "crowd"
+    assert default_classifier().metadata.name == "crowd"
+    for name in TARGETS:
+        training = load_classifier(name).metadata.training
+        assert training.get("labels"), f"{name}: the JSON does not say what it was trained on"
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_recorded_figures_are_the_measured_ones(privatetest: dict[str, Evaluation], name: str) -> None:
+    """Accuracy, macro-F1 and ECE in the model's JSON are what evaluation measures now."""
+    result = privatetest[name]
+    labels, _ = TARGETS[name]
+    assert result.extra["labels_from"] == labels
+    assert result.metrics.count == (3137 if name == "crowd" else 3589)
+    key = "PrivateTest FERPlus" if name == "crowd" else "PrivateTest"
+    recorded = load_classifier(name).metadata.metrics[key]
+    assert recorded["accuracy"] == pytest.approx(result.metrics.accuracy, abs=0.002)
+    assert recorded["macro_f1"] == pytest.approx(result.metrics.macro_f1, abs=0.002)
+    assert recorded["ece"] == pytest.approx(result.extra["calibration"]["ece"], abs=0.002)
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_calibration_was_fitted_on_publictest_and_holds_on_privatetest(
+    privatetest: dict[str, Evaluation], name: str
+) -> None:
+    meta = load_classifier(name).metadata
+    assert meta.calibration.get("fitted_on") == "PublicTest"
+    assert meta.calibration.get("labels") == TARGETS[name][0]
+    assert meta.temperature != 1.0
+    ece = privatetest[name].extra["calibration"]["ece"]
+    before = privatetest[name].extra["calibration_without_temperature"]["ece"]
+    assert ece <= MAX_ECE, f"{name}: PrivateTest ECE {ece:.4f} > {MAX_ECE} (before temperature: {before:.4f})"
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_the_stored_calibration_figure_is_recomputed_on_publictest(
+    fer_path: Path, ferplus: Path, name: str
+) -> None:
+    """The ECE after calibration stored in the JSON is what the shipped model does on PublicTest."""
+    classifier = load_classifier(name)
+    data = load_dataset(fer_path, ferplus=ferplus if name == "crowd" else None)
+    result = evaluate(classifier, data, "PublicTest")
+    stored = classifier.metadata.calibration
+    assert result.metrics.count == stored["count"]
+    assert result.extra["calibration"]["ece"] == pytest.approx(stored["ece_after"], abs=0.002)
+    assert result.extra["calibration_without_temperature"]["ece"] == pytest.approx(
+        stored["ece_before"], abs=0.002
+    )
+
+
+#: What the shipped files measured on PrivateTest (once, when shipped): 84.57% and 70.13%. A floor
+#: a little under them catches a regression without failing on ONNX Runtime's rounding.
+SHIPPED = {"crowd": 0.845, "fer2013": 0.700}
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_privatetest_accuracy_does_not_fall_below_the_shipped_figure(
+    privatetest: dict[str, Evaluation], name: str
+) -> None:
+    accuracy = privatetest[name].metrics.accuracy
+    assert accuracy >= SHIPPED[name], f"{name}: PrivateTest accuracy {accuracy:.4f} < {SHIPPED[name]}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=f"issue 10's target ({TARGETS[name][1]:.0%}) is not met yet by the shipped {name} "
+                "model (docs/training.md); an XPASS means it is: drop this mark",
+            ),
+        )
+        for name in TARGETS
+    ],
+)
+def test_privatetest_accuracy_meets_the_issue_target(privatetest: dict[str, Evaluation], name: str) -> None:
+    labels, target = TARGETS[name]
+    accuracy = privatetest[name].metrics.accuracy
+    assert accuracy >= target, f"{name}: PrivateTest accuracy ({labels} labels) {accuracy:.4f} < {target}"

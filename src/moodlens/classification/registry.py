@@ -12,10 +12,11 @@ from moodlens.errors import ModelError
 #: Shipped model names -> files inside ``moodlens/models``. What each was trained on and how it
 #: scores is in its JSON (``moodlens info`` prints it).
 SHIPPED_MODELS: dict[str, str] = {
-    "fer2013": "fer2013.onnx",
+    "crowd": "crowd.onnx",  # what people see: trained on the FERPlus crowd's votes
+    "fer2013": "fer2013.onnx",  # FER2013's own labels, for comparison with the literature
 }
 #: The model used when none is named.
-DEFAULT_MODEL_NAME = "fer2013"
+DEFAULT_MODEL_NAME = "crowd"
 
 
 def model_path(model: str | Path | None = None) -> Path:

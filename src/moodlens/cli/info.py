@@ -136,16 +136,18 @@ def _print_text(info: dict[str, Any]) -> None:
             continue
         default = " (default)" if model["default"] else ""
         scores = []
-        for split, figures in model["metrics"].items():
+        for key, figures in model["metrics"].items():
             if isinstance(figures, dict) and "accuracy" in figures:
+                split = key.split()[0]
+                against = figures.get("labels") or ("FERPlus majority" if "FERPlus" in key else "FER2013")
                 ece = f", ECE {figures['ece']:.3f}" if "ece" in figures else ""
-                scores.append(f"{split} {_percent(figures['accuracy'])}{ece}")
+                scores.append(f"{split} {_percent(figures['accuracy'])} against {against} labels{ece}")
         print(
             f"  {name}{default}: {model['network']}, trained on {model['trained_on']}, "
             f"{model['bytes'] / 1e6:.1f} MB"
         )
-        if scores:
-            print(f"    scores: {'; '.join(scores)}")
+        for line in scores:
+            print(f"    {line}")
         print(f"    file: {model['file']}")
     print("extras:")
     for extra, (_, enables) in _EXTRAS.items():

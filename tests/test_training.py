@@ -255,3 +255,33 @@ def test_smoke_training_on_a_fer2013_subset(fer_path: Path, tmp_path: Path) -> N
         and (out / "errors.png").is_file()
         and (out / "report.html").is_file()
     )
+
+
+def test_a_two_head_checkpoint_teaches_with_the_chosen_head(tmp_path: Path) -> None:
+    """A two-head run's checkpoint is a teacher: the configured head's logits, not both heads."""
+    from moodlens.training.networks import create_network as make
+    from moodlens.training.trainer import Trainer, _checkpoint_heads
+
+    torch.manual_seed(0)
+    two = make("vgg_s", heads=2).eval()
+    path = tmp_path / "best-crowd.pt"
+    torch.save({"ema": two.state_dict(), "epoch": 0}, path)
+    single = tmp_path / "best.pt"
+    torch.save({"ema": make("vgg_s").state_dict()}, single)
+    assert _checkpoint_heads(path) == 2 and _checkpoint_heads(single) == 1
+    x = torch.rand(3, 1, 48, 48) * 255
+    with torch.no_grad():
+        both = two(x)
+    for head, index in (("fer2013", 0), ("crowd", 1)):
+        config = TrainConfig(
+            data="x.csv", out=str(tmp_path / head), teachers=(str(path),), teacher_network="vgg_s",
+            teacher_head=head, device="cpu",
+        )  # fmt: skip
+        teacher = Trainer(config)._teacher()
+        assert teacher is not None
+        with torch.no_grad():
+            taught = teacher(x)
+        assert taught.shape == (3, 7)
+        assert torch.allclose(taught, both[:, 7 * index : 7 * (index + 1)], atol=1e-5)
+    with pytest.raises(ValueError, match="teacher_head must be one of"):
+        TrainConfig(data="x.csv", teacher_head="votes")

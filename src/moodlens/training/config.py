@@ -50,6 +50,8 @@ class TrainConfig:
     #: Checkpoints to distil from; several form an ensemble (their logits are averaged).
     teachers: tuple[str, ...] = ()
     teacher_network: str = "vgg_m"
+    #: For teachers with two heads (a ``ferplus_mode = "both"`` run): the head whose logits teach.
+    teacher_head: str = "crowd"
     distill_alpha: float = 0.5
     distill_temperature: float = 4.0
     #: Evaluate the selected weights on PrivateTest at the end. Off for runs whose shipped copy
@@ -59,7 +61,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         from moodlens.training.catalog import CATALOG as NETWORKS
-        from moodlens.training.catalog import MULTI_HEAD_NETWORKS
+        from moodlens.training.catalog import HEADS, MULTI_HEAD_NETWORKS
 
         checks = [
             (self.network in NETWORKS, f"network must be one of {', '.join(NETWORKS)}"),
@@ -67,6 +69,7 @@ class TrainConfig:
                 self.teacher_network in NETWORKS,
                 f"teacher_network must be one of {', '.join(NETWORKS)}",
             ),
+            (self.teacher_head in HEADS, f"teacher_head must be one of {', '.join(HEADS)}"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 2, "batch_size must be >= 2"),
             (self.lr > 0, "lr must be > 0"),

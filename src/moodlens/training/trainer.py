@@ -63,7 +63,7 @@ class TrainResult:
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "threads", "device", "out", "data"})
 #: Settings that only matter when a teacher is given; a run without one may see them change
 #: (for instance when a default moves between versions) without becoming a different run.
-DISTILLATION_SETTINGS = frozenset({"teacher_network", "distill_alpha", "distill_temperature"})
+DISTILLATION_SETTINGS = frozenset({"teacher_network", "teacher_head", "distill_alpha", "distill_temperature"})
 
 
 def _distills(settings: dict[str, Any]) -> bool:
@@ -199,6 +199,28 @@ def _progress(iterable: Any, **kwargs: Any) -> Any:
     # In a log file, a bar redrawn every 0.1 s would be megabytes of carriage returns.
     interactive = sys.stderr.isatty()
     return tqdm(iterable, mininterval=0.2 if interactive else 30.0, dynamic_ncols=True, **kwargs)
+
+
+class _Head(nn.Module):
+    """One head's logits of a network with several."""
+
+    def __init__(self, model: nn.Module, index: int) -> None:
+        super().__init__()
+        self.model, self.index = model, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[:, self.index * NUM_CLASSES : (self.index + 1) * NUM_CLASSES]
+
+
+def _checkpoint_heads(path: Path) -> int:
+    """How many heads a saved network has: its last layer's outputs over the 7 classes."""
+    if not path.is_file():
+        return 1  # _load_checkpoint names the missing file
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "ema" in state:
+        state = state["ema"]
+    last = [v for k, v in state.items() if k.endswith(".weight") and getattr(v, "ndim", 0) == 2]
+    return max(1, int(last[-1].shape[0]) // NUM_CLASSES) if last else 1
 
 
 class _Ensemble(nn.Module):
@@ -475,7 +497,13 @@ class Trainer:
         probs = predict_probabilities(
             loop.ema.model, val.images, size=self.size, device=self.device, bf16=self.bf16, heads=self.heads
         )
-        metrics = compute_metrics(val.labels, probs[:, :NUM_CLASSES].argmax(1))
+        if self.heads == 1 and self.config.ferplus_mode == "distribution" and val.votes is not None:
+            # A crowd model is selected by the measure it is reported on: the FERPlus majority.
+            crowd = val.crowd_labels()
+            rated = crowd >= 0
+            metrics = compute_metrics(crowd[rated], probs[rated, :NUM_CLASSES].argmax(1))
+        else:
+            metrics = compute_metrics(val.labels, probs[:, :NUM_CLASSES].argmax(1))
         improved = False
         if metrics.accuracy > loop.best_acc:
             loop.best_acc, loop.best_epoch, improved = metrics.accuracy, epoch, True
@@ -543,11 +571,18 @@ class Trainer:
             return None
         if NETWORKS[self.config.teacher_network].input_size != self.size:
             raise ValueError("the teacher must take the same input size as the student")
-        members = []
+        members: list[nn.Module] = []
         for path in self.config.teachers:
-            kwargs = {"pretrained": False} if self.config.teacher_network in TRANSFER_NETWORKS else {}
+            kwargs: dict[str, Any] = (
+                {"pretrained": False} if self.config.teacher_network in TRANSFER_NETWORKS else {}
+            )
+            heads = _checkpoint_heads(Path(path))
+            if heads > 1:
+                kwargs["heads"] = heads
             member = create_network(self.config.teacher_network, **kwargs)
             _load_checkpoint(member, Path(path), "teacher")
+            if heads > 1:
+                member = _Head(member, HEADS.index(self.config.teacher_head))
             members.append(member.to(self.device).eval())
         return _Ensemble(members)
 

@@ -215,23 +215,23 @@ def test_a_killed_worker_is_retried_and_no_row_is_lost_or_duplicated(media: Path
 # --- Ray ------------------------------------------------------------------------------------------
 
 
-def _ray_address() -> str | None:
-    """``MOODLENS_TEST_RAY_ADDRESS`` (CI starts a head on loopback), else an in-process Ray."""
-    return os.environ.get("MOODLENS_TEST_RAY_ADDRESS")
-
-
-@pytest.fixture(scope="module")
-def ray_engine() -> object:
+@pytest.fixture(scope="module", params=["cluster", "in-process"])
+def ray_engine(request: pytest.FixtureRequest) -> object:
+    """Every Ray test runs twice: on the cluster at ``MOODLENS_TEST_RAY_ADDRESS`` (CI starts a head on
+    loopback; skipped without one) and on an in-process ``ray.init``, the two ways users start Ray."""
     ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
     from moodlens.batch import RayEngine
 
-    address = _ray_address()
+    address = os.environ.get("MOODLENS_TEST_RAY_ADDRESS") if request.param == "cluster" else None
+    if request.param == "cluster" and not address:
+        pytest.skip("no Ray cluster: set MOODLENS_TEST_RAY_ADDRESS (CI starts a head on loopback)")
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
-    except Exception as exc:  # no cluster here: say why
+            # "local": a new instance in this process even where a cluster is running.
+            ray.init(address="local", num_cpus=2, log_to_driver=False, include_dashboard=False)
+    except Exception as exc:  # Ray cannot start here: say why
         pytest.skip(f"Ray cannot start here ({type(exc).__name__}: {exc}); CI starts a head on loopback")
     yield RayEngine(address)
     ray.shutdown()

@@ -14,7 +14,15 @@ import pytest
 pa = pytest.importorskip("pyarrow", reason="moodlens batch needs the [batch] extra (pyarrow)")
 pd = pytest.importorskip("pandas", reason="the dataset is read back with pandas ([dev] extra)")
 
-from moodlens.batch import AnalysisSettings, LocalEngine, Segmenting, expand, plan, run_batch  # noqa: E402
+from moodlens.batch import (  # noqa: E402
+    AnalysisSettings,
+    LocalEngine,
+    Progress,
+    Segmenting,
+    expand,
+    plan,
+    run_batch,
+)
 from moodlens.cli.main import main  # noqa: E402
 
 SETTINGS = AnalysisSettings()
@@ -113,13 +121,40 @@ def test_photos_and_videos_give_what_image_and_video_give(media: Path, tmp_path:
 def test_a_second_run_skips_everything_and_duplicates_nothing(media: Path, tmp_path: Path) -> None:
     items, _ = expand([str(media / "obama.jpg"), str(media / "kit_with_rose.jpg")])
     out = tmp_path / "out"
-    first = run_batch(items, out, LocalEngine(1), SETTINGS)
+    updates: list[Progress] = []
+    first = run_batch(items, out, LocalEngine(1), SETTINGS, progress=updates.append)
     assert first.done == 2 and first.faces == 3
+    assert [(u.items_done, u.items_total, u.frames_done, u.frames_total) for u in updates] == [
+        (1, 2, 1, 2),
+        (2, 2, 2, 2),
+    ]
     before = _faces(out)
     second = run_batch(items, out, LocalEngine(1), SETTINGS)
     assert second.skipped_before == 2 and second.done == 0
     pd.testing.assert_frame_equal(_faces(out), before)
     assert not list(out.glob("*/.*.tmp"))
+
+
+def test_a_file_replaced_between_runs_is_in_the_dataset_once(media: Path, tmp_path: Path) -> None:
+    """The new version is analysed; the old version's faces, tracks and state are gone."""
+    photo = tmp_path / "in" / "p.jpg"
+    photo.parent.mkdir()
+    shutil.copy(media / "obama.jpg", photo)
+    other = tmp_path / "in" / "q.jpg"
+    shutil.copy(media / "sad_child.jpg", other)
+    out = tmp_path / "out"
+    items, _ = expand([str(photo.parent)])
+    assert run_batch(items, out, LocalEngine(1), SETTINGS).faces == 2
+    shutil.copy(media / "kit_with_rose.jpg", photo)  # two faces now
+    os.utime(photo, (2_000_000_000, 2_000_000_000))
+    items, _ = expand([str(photo.parent)])
+    second = run_batch(items, out, LocalEngine(1), SETTINGS)
+    assert second.done == 1 and second.skipped_before == 1
+    faces = _faces(out)
+    assert faces.groupby("source").size().to_dict() == {str(photo): 2, str(other): 1}
+    assert len(list((out / "_state").glob("*.json"))) == len(list((out / "faces").glob("*.parquet"))) == 2
+    status = pd.read_parquet(out / "status.parquet")
+    assert sorted(status.source) == sorted([str(photo), str(other)])
 
 
 def test_failures_are_retried_only_when_asked(tmp_path: Path) -> None:
@@ -195,13 +230,14 @@ def test_a_killed_worker_is_retried_and_no_row_is_lost_or_duplicated(media: Path
             shutil.copy(media / name, folder / f"{k}_{name}")
     items, _ = expand([str(folder)])
     reference = run_batch(items, tmp_path / "reference", LocalEngine(2), SETTINGS)
-    killed = []
+    killed: list[int] = []
 
-    def kill_one(done: int, total: int, label: str) -> None:
+    def kill_one(update: Progress) -> None:
         if not killed:
-            victim = multiprocessing.active_children()[0]
-            killed.append(victim.pid)
-            os.kill(victim.pid, signal.SIGKILL)
+            victim = multiprocessing.active_children()[0].pid
+            assert victim is not None
+            killed.append(victim)
+            os.kill(victim, signal.SIGKILL)
 
     report = run_batch(items, tmp_path / "out", LocalEngine(2), SETTINGS, progress=kill_one)
     assert killed and report.done == len(items) and report.failed == 0
@@ -270,7 +306,7 @@ def test_a_killed_ray_worker_is_retried(media: Path, tmp_path: Path, ray_engine:
     items, _ = expand([str(folder)])
     killed: list[int] = []
 
-    def kill_one(done: int, total: int, label: str) -> None:
+    def kill_one(update: Progress) -> None:
         if killed:
             return
         for proc in Path("/proc").iterdir():

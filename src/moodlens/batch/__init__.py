@@ -4,12 +4,13 @@ cores or on a Ray cluster. Needs the ``[batch]`` extra (pyarrow), and ``[ray]`` 
 from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult, analyze_unit
 from moodlens.batch.engines import LocalEngine, RayEngine
 from moodlens.batch.inputs import Item, expand
-from moodlens.batch.runner import Report, Segmenting, plan, run_batch
+from moodlens.batch.runner import Progress, Report, Segmenting, plan, run_batch
 
 __all__ = [
     "AnalysisSettings",
     "Item",
     "LocalEngine",
+    "Progress",
     "RayEngine",
     "Report",
     "Segmenting",

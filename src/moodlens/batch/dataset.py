@@ -116,6 +116,9 @@ class Dataset:
         # Leftovers of an interrupted write: never part of the dataset.
         for leftover in root.glob("*/.*.tmp"):
             leftover.unlink(missing_ok=True)
+        # source -> item keys, read from the state files once and kept up to date: looking them up
+        # per item would read every state file per item, quadratic in the archive's size.
+        self._keys_by_source: dict[str, set[str]] | None = None
 
     def states(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -173,11 +176,19 @@ class Dataset:
     def remove_older_versions(self, item: Item) -> None:
         """Drop what an earlier version of the same file left (another key, the same source), so a
         file that changed between runs is in the dataset once."""
-        for key, state in self.states().items():
-            if key != item.key and state.get("source") == item.source:
-                for path in (self.root / "faces" / f"{key}.parquet", self.root / "tracks" / f"{key}.parquet"):
-                    path.unlink(missing_ok=True)
-                (self.root / "_state" / f"{key}.json").unlink(missing_ok=True)
+        keys = self._index().setdefault(item.source, set())
+        for key in sorted(keys - {item.key}):
+            for path in (self.root / "faces" / f"{key}.parquet", self.root / "tracks" / f"{key}.parquet"):
+                path.unlink(missing_ok=True)
+            (self.root / "_state" / f"{key}.json").unlink(missing_ok=True)
+            keys.discard(key)
+
+    def _index(self) -> dict[str, set[str]]:
+        if self._keys_by_source is None:
+            self._keys_by_source = {}
+            for key, state in self.states().items():
+                self._keys_by_source.setdefault(str(state.get("source")), set()).add(key)
+        return self._keys_by_source
 
     def write_failure(self, item: Item, reason: str, *, seconds: float = 0.0) -> None:
         self._state(item, "failed", reason, frames=0, faces=0, seconds=seconds, media_ms=0.0)
@@ -193,6 +204,8 @@ class Dataset:
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         _atomic_json(state, self.root / "_state" / f"{item.key}.json")
+        if self._keys_by_source is not None:
+            self._keys_by_source.setdefault(item.source, set()).add(item.key)
 
     def write_status(self, skipped: list[tuple[str, str]]) -> Path:
         """``status.parquet`` from every item's state, plus the inputs that were not items."""

@@ -30,6 +30,17 @@ class Segmenting:
             raise ValueError("segment_s must be > 0 and overlap_s in [0, segment_s)")
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, after each unit: frames and items (items already done before excluded)."""
+
+    frames_done: int
+    frames_total: int
+    items_done: int
+    items_total: int
+    label: str
+
+
 @dataclass
 class Report:
     items: int = 0
@@ -99,10 +110,9 @@ def run_batch(
     segmenting: Segmenting | None = None,
     retry_failed: bool = False,
     skipped_inputs: list[tuple[str, str]] | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> Report:
-    """Analyse ``items`` into the dataset at ``out``. ``progress(frames_done, frames_total, label)``
-    is called as units finish."""
+    """Analyse ``items`` into the dataset at ``out``. ``progress`` is called as units finish."""
     dataset = Dataset(out)
     report = Report(items=len(items), skipped_inputs=len(skipped_inputs or []))
     states = dataset.states()
@@ -124,16 +134,18 @@ def run_batch(
     collected: dict[str, list[UnitResult]] = defaultdict(list)
     total = sum(u.frames_expected for u in units)
     done_frames = 0
+    items_done = len(unplannable)
     started = time.perf_counter()
     try:
         for result in engine.run(units, settings):
             item = result.unit.item
             collected[item.key].append(result)
             done_frames += result.unit.frames_expected
-            if progress is not None:
-                progress(done_frames, total, result.unit.label)
             if len(collected[item.key]) == expected[item.key]:
                 _finish(dataset, item, collected.pop(item.key), report)
+                items_done += 1
+            if progress is not None:
+                progress(Progress(done_frames, total, items_done, len(todo), result.unit.label))
     finally:
         report.seconds = time.perf_counter() - started
         dataset.write_status(skipped_inputs or [])

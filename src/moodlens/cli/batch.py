@@ -70,7 +70,15 @@ def run(args: argparse.Namespace) -> int:
 
     with extra_required("batch", "pyarrow"):
         import pyarrow  # noqa: F401  (fail now, not in a worker)
-    from moodlens.batch import AnalysisSettings, LocalEngine, RayEngine, Segmenting, expand, run_batch
+    from moodlens.batch import (
+        AnalysisSettings,
+        LocalEngine,
+        Progress,
+        RayEngine,
+        Segmenting,
+        expand,
+        run_batch,
+    )
 
     if args.overlap_s >= args.segment_s:
         print("moodlens batch: error: --overlap-s must be shorter than --segment-s", file=sys.stderr)
@@ -107,11 +115,12 @@ def run(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=0, unit="frame", dynamic_ncols=True)
 
-    def progress(done: int, total: int, label: str) -> None:
+    def progress(update: Progress) -> None:
         if bar is not None:
-            bar.total = total
-            bar.n = done
-            bar.set_postfix_str(Path(label.split(" [", maxsplit=1)[0]).name[-30:], refresh=False)
+            bar.total = update.frames_total
+            bar.n = update.frames_done
+            name = Path(update.label.split(" [", maxsplit=1)[0]).name[-30:]
+            bar.set_postfix_str(f"{update.items_done}/{update.items_total} items, {name}", refresh=False)
             bar.refresh()
 
     try:

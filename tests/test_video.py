@@ -156,7 +156,8 @@ class _ChangingClassifier(FakeClassifier):
 def test_classify_every_ms_holds_each_faces_probabilities_in_between() -> None:
     detector = FakeDetector([Detection(Box(10, 10, 60, 60), 0.9)])
     classifier = _ChangingClassifier()
-    stream = StreamAnalyzer(Analyzer(detector, classifier), StreamSettings(classify_every_ms=100))
+    settings = StreamSettings(detect_every=1, classify_every_ms=100)  # a face that enters is detected at once
+    stream = StreamAnalyzer(Analyzer(detector, classifier), settings)
     image = np.zeros((120, 200, 3), np.uint8)
     results = []
     for i in range(20):  # 25 FPS: 0, 40, ..., 760 ms
@@ -211,6 +212,17 @@ def test_detect_every_n_follows_faces_in_between(tmp_path: Path) -> None:
     assert all(r.faces for r in results)
     assert all(r.faces[0].track_id == 1 for r in results[3:])
     assert sum("follow" in r.timings_ms for r in results) == 13
+
+
+def test_a_flat_face_patch_is_detected_not_followed() -> None:
+    """A patch without contrast matches anywhere equally well: following it would move the box."""
+    detector = FakeDetector([Detection(Box(40, 30, 100, 100), 0.9)])
+    stream = StreamAnalyzer(Analyzer(detector, FakeClassifier()), StreamSettings(detect_every=5))
+    image = np.full((120, 160, 3), 90, np.uint8)
+    results = [stream.process(image, timestamp_ms=i * 40.0, frame_index=i) for i in range(10)]
+    assert detector.calls == 10
+    assert all(r.faces[0].box == Box(40, 30, 100, 100) for r in results)
+    assert [r.faces[0].track_id for r in results] == [None] * 3 + [1] * 7
 
 
 def test_a_face_that_cannot_be_followed_is_detected_again(tmp_path: Path) -> None:
@@ -424,13 +436,14 @@ def test_no_raw_opencv_or_ffmpeg_lines_before_our_message(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_parallel_and_sequential_paths_give_the_same_results(media: Path) -> None:
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_parallel_and_sequential_paths_give_the_same_results(media: Path, detect_every: int) -> None:
     """On the real singer clip: detection running a frame ahead on another thread changes nothing:
-    the same boxes, ids, labels and summaries as the sequential loop."""
+    the same boxes, ids, labels and summaries as the sequential loop, with scheduled keyframes too."""
     from moodlens.pipeline.sinks import timeline_rows
 
     def run(parallel: bool) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-        stream = StreamAnalyzer(Analyzer())
+        stream = StreamAnalyzer(Analyzer(), StreamSettings(detect_every=detect_every))
         rows: list[dict[str, object]] = []
 
         class Collect:

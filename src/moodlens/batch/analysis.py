@@ -28,7 +28,7 @@ class AnalysisSettings:
     max_side: int = 640
     max_faces: int | None = None
     model: str | None = None
-    detect_every: int = 1
+    detect_every: int = 2  # StreamSettings' default, as moodlens video
     classify_every_ms: float = 0.0
     smoothing_ms: float = 300.0
     hysteresis: float = 0.1

@@ -89,12 +89,16 @@ def build_analyzer(args: argparse.Namespace) -> Any:
 
 def add_stream_settings(group: Any) -> None:
     """The tracking and smoothing settings (shared by ``video``, ``camera`` and ``batch``)."""
+    from moodlens.pipeline.stream import StreamSettings
+
+    every = StreamSettings().detect_every
     group.add_argument(
         "--detect-every",
         type=integer(1, 10_000),
-        default=1,
+        default=every,
         metavar="N",
-        help="run the detector every N frames and follow faces in between (default: 1)",
+        help="run the detector every N frames and follow faces in between; it also runs at every "
+        f"shot cut and while a new face is not yet confirmed (default: {every}; 1: every frame)",
     )
     group.add_argument(
         "--classify-every-ms",

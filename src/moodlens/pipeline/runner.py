@@ -135,12 +135,12 @@ def run_stream(
     parallel: bool = True,
     depth: int = 2,
 ) -> RunStats:
-    """Run ``frames`` through ``stream`` into the outputs. ``parallel`` overlaps detection of the
-    next frames with the rest of this one (when the stream detects every frame); ``depth`` bounds
-    how many frames the detection stage may run ahead."""
+    """Run ``frames`` through ``stream`` into the outputs. ``parallel`` overlaps the next frames'
+    cut checks and scheduled detections with the rest of this one; ``depth`` bounds how many
+    frames that stage may run ahead."""
     stats = RunStats()
     started = time.perf_counter()
-    if parallel and stream.detects_in_prepare:
+    if parallel:
         staged: Iterator[tuple[VideoFrame, PreparedFrame]] = _prepared(frames, stream, depth)
     else:
         staged = (

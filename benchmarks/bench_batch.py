@@ -138,8 +138,9 @@ def main() -> None:
             try:
                 import ray
 
-                ray.init(address=args.ray_address, num_cpus=None if args.ray_address else 2, log_to_driver=False,
-                         include_dashboard=False)  # fmt: skip
+                # Without --ray-address: a private instance ("local"), even where a cluster runs.
+                ray.init(address=args.ray_address or "local", num_cpus=None if args.ray_address else 2,
+                         log_to_driver=False, include_dashboard=False)  # fmt: skip
                 ray_started = True
                 engines += [("ray", RayEngine(args.ray_address, 1)), ("ray", RayEngine(args.ray_address, 2))]
             except Exception as exc:

@@ -42,8 +42,8 @@ def thumbnail_hsv(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
     if width > 4 * THUMB_WIDTH:
         # Area-averaging a whole 1080p frame costs ~4 ms; sampling it down to 4x the thumbnail
         # first (bilinear) and averaging that costs ~0.2 ms, for the same mean-based score.
-        height = max(1, round(height * 4 * THUMB_WIDTH / width))
-        image = cv2.resize(image, (4 * THUMB_WIDTH, height), interpolation=cv2.INTER_LINEAR)
+        between = (4 * THUMB_WIDTH, max(1, round(height * 4 * THUMB_WIDTH / width)))
+        image = np.asarray(cv2.resize(image, between, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2HSV), dtype=np.int16)
 

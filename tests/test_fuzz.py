@@ -252,9 +252,13 @@ def test_hostile_requests_never_get_a_server_error(tmp_path: Path) -> None:
             assert ws.receive_json()["type"] == "stopped"
 
 
-def test_a_read_only_database_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_read_only_database_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("sqlalchemy", reason="the history needs the [store] extra")
     from moodlens.store import HistoryStore
+
+    monkeypatch.chdir(tmp_path)  # a "file:" URI must not become a relative path created here
 
     path = tmp_path / "h.sqlite3"
     store = HistoryStore(f"sqlite:///{path}")
@@ -266,3 +270,4 @@ def test_a_read_only_database_is_a_clear_error(tmp_path: Path, capsys: pytest.Ca
     assert main(["history", "--db", read_only, "delete", "1", "--yes"]) == 1
     err = capsys.readouterr().err
     assert "read-only" in err and "Traceback" not in err
+    assert not (tmp_path / "file:").exists()

@@ -169,6 +169,9 @@ def create_sqlite_atomically(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        # A "file:" URI names the file itself (and may say mode=ro): it is not a path to create.
+        return
     target = Path(parsed.database)
     if target.exists() and target.stat().st_size > 0:
         return

@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,36 @@ def media() -> Path:
 def manifest(media: Path) -> list[dict[str, str]]:
     with (media / "MANIFEST.csv").open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def ferplus() -> Path:
+    path = ferplus_csv()
+    if path is None:
+        pytest.skip(
+            "FERPlus labels not found: put them at ../shared/data/ferplus/fer2013new.csv "
+            "or set MOODLENS_FERPLUS"
+        )
+    return path
+
+
+def wait_until_serving(
+    url: str, proc: subprocess.Popen[str] | subprocess.Popen[bytes], seconds: float = 60
+) -> None:
+    """Until ``moodlens serve`` at ``url`` answers its health check; fails if it exits or stays silent."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if proc.poll() is not None:
+                output = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"the server exited ({proc.returncode}): {output!r}")
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"the server did not answer within {seconds:.0f} s")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import wait_until_serving
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("MOODLENS_CHROMIUM", "/usr/bin/chromium")
@@ -73,21 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"the server exited: {proc.stdout.read() if proc.stdout else ''}"
-                ) from None
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("the server did not start within 60 s")
+    wait_until_serving(url, proc)
     yield url
     proc.terminate()
     proc.wait(timeout=20)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_until_serving
 from test_browser import ARTIFACTS, _free_port, _requirements, chrome
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,13 +55,7 @@ def server(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/v1/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
+    wait_until_serving(url, proc)
     yield url
     proc.terminate()
     proc.wait(timeout=20)

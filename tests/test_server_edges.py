@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_until_serving
+
 pytest.importorskip("fastapi", reason="the web app needs the [serve] extra")
 pytestmark = pytest.mark.slow
 
@@ -37,15 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("the server exited")
-            time.sleep(0.3)
+    wait_until_serving(f"http://127.0.0.1:{port}", proc)
     yield "127.0.0.1", port
     proc.terminate()
     proc.wait(timeout=20)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ferplus_csv
 from moodlens.classification import DEFAULT_MODEL_NAME, SHIPPED_MODELS, default_classifier, load_classifier
 from moodlens.data import load_dataset
 from moodlens.evaluation import Evaluation, evaluate
@@ -23,17 +22,6 @@ pytestmark = [pytest.mark.data, pytest.mark.slow]
 #: name -> (labels it is scored on, PrivateTest accuracy target)
 TARGETS = {"crowd": ("FERPlus majority", 0.85), "fer2013": ("FER2013", 0.72)}
 MAX_ECE = 0.03
-
-
-@pytest.fixture(scope="module")
-def ferplus() -> Path:
-    path = ferplus_csv()
-    if path is None:
-        pytest.skip(
-            "FERPlus labels not found: put them at ../shared/data/ferplus/fer2013new.csv "
-            "or set MOODLENS_FERPLUS"
-        )
-    return path
 
 
 @pytest.fixture(scope="module")

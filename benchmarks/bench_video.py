@@ -1,6 +1,6 @@
 """Video throughput on the real clips and on synthetic ones, against fer's own video pipeline in the same run.
 
-    python benchmarks/bench_video.py [--frames 300] [--quick]
+    python benchmarks/bench_video.py [--frames 300] [--quick] [--pairs 5]
 
 Real clips (``short_hamilton_clip.mp4``, 640x360, and ``pedestrians_1080p.mp4``, 1920x1080, from the
 media folder), run as ``moodlens video`` runs a file (decoding ahead on a background thread, detection
@@ -12,6 +12,9 @@ of the next frame overlapping the rest), as whole-pipeline frames per second:
   baseline, and the reference for *faces found per frame* (the new defaults must find >= 98% of them);
 - fer 25.10.3's ``Video.analyze`` on the same clip, bare (no outputs): the ratio to it;
 - each with drawing and MP4 encoding too.
+
+Paired runs (``--pairs``): our defaults and fer's bare pipeline in turn on the singer clip, the ratio
+taken pair by pair and its median printed: on a noisy machine that is the ratio to quote.
 
 Scaling: ms per frame (sequential, detect + classify + track) against the number of faces (0, 1, 5,
 10, 20 at 640x480) and against the frame size (320 to 1920 wide, one face). Live mode: frames arriving
@@ -202,10 +205,37 @@ def label_agreement(
     return same / max(1, matched), matched
 
 
+def paired_ratios(clip: Path, analyzer: Analyzer, detect_every: int, pairs: int, folder: Path) -> None:
+    """Ours then fer's, in turn, ``pairs`` times: the ratio taken pair by pair holds when the machine's
+    speed drifts, and its median is the figure to quote on a noisy machine."""
+    ratios = []
+    print(f"\npaired runs on {clip.name} (our defaults, then fer's bare Video.analyze, in turn):")
+    print("| pair | moodlens FPS | fer FPS | ratio |")
+    print("|---|---|---|---|")
+    for i in range(pairs):
+        ours, _, _ = throughput(clip, analyzer, detect_every, False, folder / "o.mp4")
+        fer = run_peer("video", str(clip), "--repeat", "1", "--bare-only")
+        if not fer:
+            return
+        ratios.append(ours / fer["fps_bare"])
+        print(f"| {i + 1} | {ours:.1f} | {fer['fps_bare']:.1f} | {ratios[-1]:.2f}x |")
+    print(
+        f"ratio to fer over {pairs} pairs: median {statistics.median(ratios):.2f}x "
+        f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=300, help="frames of each synthetic clip")
     parser.add_argument("--quick", action="store_true", help="real clips only, no scaling tables")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=5,
+        help="then alternate our defaults and fer's bare pipeline on the singer clip this many times "
+        "and print the ratio pair by pair (0: skip)",
+    )
     args = parser.parse_args()
     require(MEDIA, "test media")
     real = {
@@ -233,7 +263,7 @@ def main() -> None:
                 fps, faces, frames = throughput(clip, a, every, False, folder / "o.mp4", parallel=parallel)
                 drawn, _, _ = throughput(clip, a, every, True, folder / "o.mp4", parallel=parallel)
                 rows.append((clip_name, label, fps, drawn, faces, frames, fps_of_clip))
-            fer = run_peer("video", str(clip)) if clip_name.startswith("short") else None
+            fer = run_peer("video", str(clip), "--repeat", "1") if clip_name.startswith("short") else None
             if fer:
                 rows.append(
                     (
@@ -267,6 +297,10 @@ def main() -> None:
                 f"{ours[2] / fer_row[2]:.1f}x, camera settings {camera[2] / fer_row[2]:.1f}x, "
                 f"moodlens 0.1 {old[2] / fer_row[2]:.1f}x; with outputs (drawing + MP4 / fer's defaults): "
                 f"{ours[3] / fer_row[3]:.1f}x"
+            )
+        if fer_row and args.pairs > 0:
+            paired_ratios(
+                real["short_hamilton_clip.mp4"], analyzer(20, 640), default_every, args.pairs, folder
             )
         for clip_name, clip in real.items():
             reference_faces = sum(len(frame) for frame in shown_labels(clip, analyzer(20, 640), 1, 0.0))

@@ -66,6 +66,25 @@ def test_frames_carry_indices_and_timestamps(tmp_path: Path) -> None:
     assert [round(f.timestamp_ms) for f in frames] == [i * 40 for i in range(10)]
 
 
+def test_files_are_decoded_on_one_thread_with_the_same_frames(tmp_path: Path) -> None:
+    """One FFmpeg thread (the analysis keeps the cores busy) changes the CPU cost, not the pixels."""
+    path = _write_avi(tmp_path / "v.avi", 12, texture=True)
+    with VideoSource(path) as source:
+        assert source._capture.getBackendName() == "FFMPEG"
+        assert source._capture.get(cv2.CAP_PROP_N_THREADS) == 1
+        ours = [f.image for f in source]
+    default = cv2.VideoCapture(str(path))
+    theirs = []
+    while True:
+        ok, image = default.read()
+        if not ok:
+            break
+        theirs.append(image)
+    default.release()
+    assert len(ours) == len(theirs) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
 def test_a_corrupt_frame_mid_stream_is_skipped_and_counted(tmp_path: Path) -> None:
     path = _write_avi(tmp_path / "v.avi", 30)
     data = bytearray(path.read_bytes())

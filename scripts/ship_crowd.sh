@@ -51,10 +51,13 @@ out, run, shipped = sys.argv[1:]
 meta = load_metadata(f"{out}/run.onnx")
 training = dict(meta.training, labels="FERPlus crowd votes (vote shares, FERPlus's outlier rule)",
                 scored_on="FERPlus majority", shipped_by=f"bash scripts/ship_crowd.sh {run}")
+started = json.loads((Path(run) / "config.json").read_text())
+config = started["config"]
+# The summary names the command of the last process (a resume); the run began with this one.
+training["command"] = " ".join(started["command"])
 commands = Path(run) / "commands.log"
 if commands.exists():
     training["resumed_with"] = [line for line in commands.read_text().splitlines() if line.strip()]
-config = json.loads((Path(run) / "config.json").read_text())["config"]
 teachers = config.get("teachers") or ([config["teacher"]] if config.get("teacher") else [])
 if teachers:
     # The teacher's own provenance is the model shipped before this one: name it and its compute.

@@ -86,9 +86,12 @@ def test_the_stored_calibration_figure_is_recomputed_on_publictest(
     )
 
 
-#: What the shipped files measured on PrivateTest (once, when shipped): 84.57% and 70.13%. A floor
-#: a little under them catches a regression without failing on ONNX Runtime's rounding.
-SHIPPED = {"crowd": 0.845, "fer2013": 0.700}
+#: What the shipped files measured on PrivateTest (once, when shipped): 85.59% (crowd, vgg_s
+#: student) and 70.13%. A floor a little under them catches a regression without failing on ONNX
+#: Runtime's rounding.
+SHIPPED = {"crowd": 0.854, "fer2013": 0.700}
+#: Models that do not meet issue 10's accuracy target yet (docs/training.md).
+BELOW_TARGET = {"fer2013"}
 
 
 @pytest.mark.parametrize("name", list(TARGETS))
@@ -107,9 +110,11 @@ def test_privatetest_accuracy_does_not_fall_below_the_shipped_figure(
             marks=pytest.mark.xfail(
                 strict=True,
                 reason=f"issue 10's target ({TARGETS[name][1]:.0%}) is not met yet by the shipped {name} "
-                "model (docs/training.md); an XPASS means it is: drop this mark",
+                "model (docs/training.md); an XPASS means it is: take it out of BELOW_TARGET",
             ),
         )
+        if name in BELOW_TARGET
+        else name
         for name in TARGETS
     ],
 )

@@ -38,7 +38,7 @@ _FOLLOW_MIN_CONTRAST = 2.0  # grey levels (standard deviation) a patch needs to 
 class StreamSettings:
     #: Detect every 2nd frame (and at every cut, and while the tracker is not confident), follow
     #: faces in between. Measured on the real clips against detecting every frame: the same shown
-    #: label on 99.4% (singer) and 99.8% (street) of faces, 1.4-1.7x the frames per second
+    #: label on 96.9% (singer) and 100% (street) of faces, 1.2-1.5x the frames per second
     #: (docs/benchmarks.md). 1 detects every frame.
     detect_every: int = 2
     smoothing: SmoothingSettings = field(default_factory=SmoothingSettings)

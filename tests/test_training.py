@@ -182,6 +182,9 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     )
     distilled = Trainer(student).run(log=logs.append)
     assert distilled.best_val_accuracy > 0.5
+    # A teacher may be an exported model too (the shipped v1 is an .onnx file).
+    mixed = student.replace(out=str(tmp_path / "mixed"), teachers=[best, str(result.onnx)])
+    assert Trainer(mixed).run(log=logs.append).best_val_accuracy > 0.5
 
     # Fine-tuning starts from the trained weights: one epoch at a tiny learning rate keeps them.
     tuned = config.replace(out=str(tmp_path / "tuned"), init_from=best, epochs=1, lr=1e-5, warmup_epochs=0)

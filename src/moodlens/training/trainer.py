@@ -388,7 +388,7 @@ class Trainer:
             model=model,
             ema=EMA(model, config.ema_decay),
             optimizer=self._optimizer(model),
-            teacher=self._teacher(),
+            teacher=self._teacher(train.images[:512]),
             weights=class_weights(train.class_counts(), config.class_weighting).to(self.device),
             images=_to_tensor(train.images),
             labels=torch.from_numpy(train.labels),
@@ -566,7 +566,9 @@ class Trainer:
             return torch.optim.AdamW(groups, lr=self.config.lr)
         return torch.optim.SGD(groups, lr=self.config.lr, momentum=self.config.momentum, nesterov=True)
 
-    def _teacher(self) -> nn.Module | None:
+    def _teacher(self, faces: np.ndarray) -> nn.Module | None:
+        """The teachers' ensemble: run checkpoints (``.pt``) or exported VGG models (``.onnx``, the
+        shipped ones included; ``faces`` measure their batch-norm statistics, see ``onnx_import``)."""
         if not self.config.teachers:
             return None
         if NETWORKS[self.config.teacher_network].input_size != self.size:
@@ -576,11 +578,12 @@ class Trainer:
             kwargs: dict[str, Any] = (
                 {"pretrained": False} if self.config.teacher_network in TRANSFER_NETWORKS else {}
             )
-            heads = _checkpoint_heads(Path(path))
+            # An exported model is one head: its JSON names which labels it learned.
+            heads = 1 if Path(path).suffix == ".onnx" else _checkpoint_heads(Path(path))
             if heads > 1:
                 kwargs["heads"] = heads
             member = create_network(self.config.teacher_network, **kwargs)
-            _load_checkpoint(member, Path(path), "teacher")
+            _load_checkpoint(member, Path(path), "teacher", faces=faces)
             if heads > 1:
                 member = _Head(member, HEADS.index(self.config.teacher_head))
             members.append(member.to(self.device).eval())
@@ -703,8 +706,8 @@ class Trainer:
 def _load_checkpoint(model: nn.Module, path: Path, role: str, *, faces: np.ndarray | None = None) -> None:
     """Weights for a teacher or a fine-tuning start, with an error that names the file and its role.
 
-    A fine-tuning start may also be an exported VGG model (``.onnx``, the shipped one included):
-    ``faces`` then measure its batch-norm statistics (see ``onnx_import``).
+    A teacher or a fine-tuning start may also be an exported VGG model (``.onnx``, the shipped one
+    included): ``faces`` then measure its batch-norm statistics (see ``onnx_import``).
     """
     if not path.is_file():
         raise FileNotFoundError(f"{role} checkpoint {path} does not exist")

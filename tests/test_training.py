@@ -288,3 +288,18 @@ def test_a_two_head_checkpoint_teaches_with_the_chosen_head(tmp_path: Path) -> N
         assert torch.allclose(taught, both[:, 7 * index : 7 * (index + 1)], atol=1e-5)
     with pytest.raises(ValueError, match="teacher_head must be one of"):
         TrainConfig(data="x.csv", teacher_head="votes")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [(b"", "is empty"), (b"\x00garbage" * 50, "is not a readable ONNX")]
+)
+def test_a_broken_onnx_teacher_is_a_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    from moodlens.training.trainer import Trainer
+
+    path = tmp_path / "teacher.onnx"
+    path.write_bytes(content)
+    config = TrainConfig(
+        data="x.csv", out=str(tmp_path / "run"), teachers=(str(path),), teacher_network="vgg_s"
+    )
+    with pytest.raises(ValueError, match=rf"teacher model .*teacher\.onnx {message}"):
+        Trainer(config)._teacher(np.zeros((4, 48, 48), np.uint8))

@@ -32,13 +32,21 @@ def _write_avi(
     return path
 
 
-def _frame_count(path: Path) -> int:
+def _opencv_frames(path: Path) -> list[np.ndarray]:
+    """Every frame as OpenCV's default capture decodes it."""
     capture = cv2.VideoCapture(str(path))
-    n = 0
-    while capture.read()[0]:
-        n += 1
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
     capture.release()
-    return n
+    return frames
+
+
+def _frame_count(path: Path) -> int:
+    return len(_opencv_frames(path))
 
 
 def test_zero_frame_video(tmp_path: Path) -> None:
@@ -73,14 +81,7 @@ def test_files_are_decoded_on_one_thread_with_the_same_frames(tmp_path: Path) ->
         assert source._capture.getBackendName() == "FFMPEG"
         assert source._capture.get(cv2.CAP_PROP_N_THREADS) == 1
         ours = [f.image for f in source]
-    default = cv2.VideoCapture(str(path))
-    theirs = []
-    while True:
-        ok, image = default.read()
-        if not ok:
-            break
-        theirs.append(image)
-    default.release()
+    theirs = _opencv_frames(path)
     assert len(ours) == len(theirs) == 12
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
 

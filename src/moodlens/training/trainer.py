@@ -712,10 +712,18 @@ def _load_checkpoint(model: nn.Module, path: Path, role: str, *, faces: np.ndarr
     if not path.is_file():
         raise FileNotFoundError(f"{role} checkpoint {path} does not exist")
     if path.suffix == ".onnx" and faces is not None:
+        from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
         from moodlens.training.onnx_import import import_vgg
 
+        if path.stat().st_size == 0:
+            raise ValueError(f"{role} model {path} is empty (0 bytes)")
         try:
             import_vgg(model, path, _to_tensor(faces).float())
+        except DecodeError:
+            raise ValueError(
+                f"{role} model {path} is not a readable ONNX file (corrupt or truncated)"
+            ) from None
         except ValueError as exc:
             raise ValueError(
                 f"{role} model {path} does not fit network {type(model).__name__}: {exc}"

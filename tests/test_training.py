@@ -280,7 +280,7 @@ def test_a_two_head_checkpoint_teaches_with_the_chosen_head(tmp_path: Path) -> N
             data="x.csv", out=str(tmp_path / head), teachers=(str(path),), teacher_network="vgg_s",
             teacher_head=head, device="cpu",
         )  # fmt: skip
-        teacher = Trainer(config)._teacher(np.zeros((4, 48, 48), np.uint8))  # faces: .onnx only
+        teacher = Trainer(config)._teacher()
         assert teacher is not None
         with torch.no_grad():
             taught = teacher(x)
@@ -291,15 +291,47 @@ def test_a_two_head_checkpoint_teaches_with_the_chosen_head(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("content", "message"), [(b"", "is empty"), (b"\x00garbage" * 50, "is not a readable ONNX")]
+    ("content", "message"),
+    [(b"", r"teacher\.onnx is empty"), (b"\x00garbage" * 50, r"teacher\.onnx: ONNX Runtime cannot load")],
 )
 def test_a_broken_onnx_teacher_is_a_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    from moodlens.classification.metadata import ModelMetadata, save_metadata
+    from moodlens.labels import LABELS
     from moodlens.training.trainer import Trainer
 
     path = tmp_path / "teacher.onnx"
     path.write_bytes(content)
-    config = TrainConfig(
-        data="x.csv", out=str(tmp_path / "run"), teachers=(str(path),), teacher_network="vgg_s"
-    )
-    with pytest.raises(ValueError, match=rf"teacher model .*teacher\.onnx {message}"):
-        Trainer(config)._teacher(np.zeros((4, 48, 48), np.uint8))
+    save_metadata(ModelMetadata(name="teacher", labels=LABELS, input_size=(48, 48)), path)
+    config = TrainConfig(data="x.csv", out=str(tmp_path / "run"), teachers=(str(path),))
+    with pytest.raises(ValueError, match=rf"teacher model .*{message}"):
+        Trainer(config)._teacher()
+
+
+def test_an_exported_model_teaches_as_it_runs(tmp_path: Path) -> None:
+    """An .onnx teacher runs in ONNX Runtime as exported, whatever its network (no
+    ``teacher_network`` needed): its log-probabilities give the model's own softmax, and
+    an ensemble may mix it with checkpoints of another network."""
+    from moodlens.classification.metadata import load_metadata, save_metadata
+    from moodlens.training.export import export_onnx
+    from moodlens.training.trainer import Trainer
+
+    torch.manual_seed(0)
+    seed = create_network("seed_cnn").eval()
+    path = export_onnx(seed, tmp_path / "seed.onnx", input_size=48)
+    # The calibration temperature is for users, not for the student: it is left out.
+    save_metadata(load_metadata(path).__class__(**{**load_metadata(path).__dict__, "temperature": 0.5}), path)
+    vgg = tmp_path / "vgg.pt"
+    torch.save({"ema": create_network("vgg_s").state_dict()}, vgg)
+    x = torch.rand(5, 1, 48, 48) * 255
+    with torch.no_grad():
+        expected = torch.softmax(seed(x), dim=1)
+    config = TrainConfig(data="x.csv", out=str(tmp_path / "run"), teachers=(str(path),), device="cpu")
+    teacher = Trainer(config)._teacher()
+    assert teacher is not None
+    taught = teacher(x.to(memory_format=torch.channels_last))
+    assert torch.allclose(torch.softmax(taught, dim=1), expected, atol=1e-5)
+    mixed = Trainer(config.replace(teachers=(str(path), str(vgg)), teacher_network="vgg_s"))._teacher()
+    assert mixed is not None and mixed(x).shape == (5, 7)
+
+    with pytest.raises(ValueError, match=r"seed\.onnx takes 1x48x48 faces, the student 1x96x96"):
+        Trainer(config.replace(network="mobilenet_v2"))._teacher()

@@ -95,7 +95,14 @@ class OnnxClassifier:
         n = check_crops(crops)
         if n == 0:
             return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        batch = prepare_batch(crops, self.metadata)
+        return self.predict_prepared(prepare_batch(crops, self.metadata))
+
+    def predict_prepared(
+        self, batch: npt.NDArray[np.float32], *, calibrated: bool = True
+    ) -> npt.NDArray[np.float32]:
+        """Probabilities for a batch already in the model's input form (:func:`prepare_batch`'s
+        output, or a training batch); ``calibrated=False`` leaves the stored temperature out."""
+        n = len(batch)
         out = []
         meta = self.metadata
         for start in range(0, n, self.batch_size):
@@ -103,11 +110,14 @@ class OnnxClassifier:
                 [meta.output_name], {meta.input_name: batch[start : start + self.batch_size]}
             )
             out.append(np.asarray(result, dtype=np.float32))
+        if not out:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
         probs = np.concatenate(out)
         if probs.shape != (n, NUM_CLASSES):
             raise ModelError(f"{self.path}: expected output (N, {NUM_CLASSES}), got {probs.shape}")
+        temperature = meta.temperature if calibrated else 1.0
         if meta.output == "logits":
-            return _softmax(probs / np.float32(meta.temperature))
+            return _softmax(probs / np.float32(temperature))
         # Quantized or half-precision models round their probabilities (an INT8 output moves in
         # steps of 1/255), so the rows no longer sum to exactly 1; rescale rather than reject.
         probs = np.clip(probs, 0.0, None)
@@ -115,8 +125,8 @@ class OnnxClassifier:
         if not np.all(np.isfinite(totals)) or np.any(totals <= 0):
             raise ModelError(f"{self.path}: the model returned rows that are not probabilities")
         probs = probs / totals
-        if meta.temperature != 1.0:
-            probs = apply_temperature(probs, meta.temperature)
+        if temperature != 1.0:
+            probs = apply_temperature(probs, temperature)
         return np.asarray(probs, dtype=np.float32)
 
 

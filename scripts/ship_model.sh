@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# From a finished single-head run to a candidate for one shipped model, following the protocol of
+# docs/training.md: PublicTest chooses between the run and the model shipped now (by the labels the
+# model is scored on; a tie keeps the shipped one) and fits the temperature; PrivateTest is then
+# measured once and recorded in the JSON.
+#
+#   bash scripts/ship_model.sh crowd RUN_DIR [FER2013_CSV] [FERPLUS_CSV]     # FERPlus majority
+#   bash scripts/ship_model.sh fer2013 RUN_DIR [FER2013_CSV] [FERPLUS_CSV]   # FER2013 labels
+#
+# Writes runs/ship_NAME/NAME.onnx (+ .json) and the evaluation reports beside it when PublicTest
+# prefers the run; copying it into src/moodlens/models/ is left to the person shipping (after
+# benchmarks/bench_classifier.py shows the speed the issue asks for).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAME=${1:?crowd or fer2013}
+RUN=${2:?a training run folder}
+FER=${3:-../shared/data/fer2013/fer2013.csv.gz}
+FERPLUS=${4:-../shared/data/ferplus/fer2013new.csv}
+# SCORED: the labels the model is chosen, calibrated and scored on; OTHER: the other set, reported.
+case "$NAME" in
+  crowd)
+    SCORED=(--ferplus "$FERPLUS"); OTHER=()
+    LABELS="FERPlus crowd votes (vote shares, FERPlus's outlier rule)"; ON="FERPlus majority" ;;
+  fer2013)
+    SCORED=(); OTHER=(--ferplus "$FERPLUS")
+    LABELS="FER2013 labels"; ON="FER2013 labels" ;;
+  *)
+    echo "ship_model.sh: the model must be crowd or fer2013, not '$NAME'" >&2; exit 2 ;;
+esac
+[ -d "$RUN" ] || { echo "ship_model.sh: $RUN is not a training run folder" >&2; exit 2; }
+SHIPPED=src/moodlens/models/$NAME.onnx
+OUT=runs/ship_$NAME
+mkdir -p "$OUT"
+
+moodlens export "$RUN" --out "$OUT/run-float.onnx" --quantize --data "$FER"
+mv "$OUT/run-float-int8.onnx" "$OUT/run.onnx"
+mv "$OUT/run-float-int8.json" "$OUT/run.json"
+
+# Selection on PublicTest only (temperature does not change the arg-max, so raw accuracies compare).
+moodlens evaluate --model "$OUT/run.onnx" --data "$FER" "${SCORED[@]}" --split PublicTest --out "$OUT/public-run"
+moodlens evaluate --model "$SHIPPED" --data "$FER" "${SCORED[@]}" --split PublicTest --out "$OUT/public-shipped"
+choice=$(python - "$OUT" "$ON" <<'EOF'
+import json, sys
+out, on = sys.argv[1:]
+run = json.load(open(f"{out}/public-run/metrics.json"))["accuracy"]
+shipped = json.load(open(f"{out}/public-shipped/metrics.json"))["accuracy"]
+print(f"PublicTest accuracy ({on}): run {run:.4f}, shipped {shipped:.4f}", file=sys.stderr)
+print("run" if run > shipped else "shipped")
+EOF
+)
+echo "PublicTest prefers the $choice $NAME model"
+if [ "$choice" != run ]; then
+  exit 0
+fi
+cp "$OUT/run.onnx" "$OUT/$NAME.onnx"
+
+python - "$OUT" "$RUN" "$SHIPPED" "$NAME" "$LABELS" "$ON" <<'EOF'
+import hashlib
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from moodlens.classification.metadata import load_metadata, save_metadata
+out, run, shipped, name, labels, on = sys.argv[1:]
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+meta = load_metadata(f"{out}/run.onnx")
+training = dict(meta.training, labels=labels, scored_on=on, shipped_by=f"bash scripts/ship_model.sh {name} {run}")
+started = json.loads((Path(run) / "config.json").read_text())
+config = started["config"]
+# The summary names the command of the last process (a resume); the run began with this one.
+training["command"] = " ".join(started["command"])
+commands = Path(run) / "commands.log"
+if commands.exists():
+    training["resumed_with"] = [line for line in commands.read_text().splitlines() if line.strip()]
+teachers = config.get("teachers") or ([config["teacher"]] if config.get("teacher") else [])
+if teachers:
+    # The teachers are (exported from) models shipped before this one: name them, with the
+    # previous model's own provenance and compute.
+    training["distilled_from"] = {
+        "teachers": [{"file": t, "sha256": sha256(t)} for t in teachers],
+        # .onnx teachers run as exported; the network and head are those of checkpoint teachers.
+        "network": None if all(t.endswith(".onnx") for t in teachers) else config.get("teacher_network"),
+        "head": config.get("teacher_head"),
+        "alpha": config.get("distill_alpha"),
+        "temperature": config.get("distill_temperature"),
+        "previous_model": f"{shipped} (sha256 {sha256(shipped)})",
+        "teacher_training": load_metadata(shipped).training,
+    }
+if config.get("init_from"):
+    training["initialised_from"] = {"file": config["init_from"], "sha256": sha256(config["init_from"])}
+# Figures measured for another file (the float export) do not carry over.
+save_metadata(replace(meta, name=name, training=training, metrics={}, temperature=1.0, calibration={}),
+              f"{out}/{name}.onnx")
+EOF
+
+# Temperature fitted on PublicTest against the labels the model is scored on.
+moodlens calibrate --model "$OUT/$NAME.onnx" --data "$FER" "${SCORED[@]}"
+
+# PublicTest figures for the record, then PrivateTest once (its labels, then the other set).
+moodlens evaluate --model "$OUT/$NAME.onnx" --data "$FER" "${SCORED[@]}" --split PublicTest --out "$OUT/public-$NAME" --record
+moodlens evaluate --model "$OUT/$NAME.onnx" --data "$FER" "${SCORED[@]}" --split PrivateTest --out "$OUT/private-$NAME" --record
+moodlens evaluate --model "$OUT/$NAME.onnx" --data "$FER" "${OTHER[@]}" --split PrivateTest --out "$OUT/private-$NAME-other" --record

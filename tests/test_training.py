@@ -310,7 +310,7 @@ def test_a_broken_onnx_teacher_is_a_clear_error(tmp_path: Path, content: bytes, 
 def test_an_exported_model_teaches_as_it_runs(tmp_path: Path) -> None:
     """An .onnx teacher runs in ONNX Runtime as exported, whatever its network (no
     ``teacher_network`` needed): its log-probabilities give the model's own softmax, and
-    an ensemble may mix it with checkpoints of another network."""
+    an ensemble may mix it with checkpoints of another network, or with another input size."""
     from moodlens.classification.metadata import load_metadata, save_metadata
     from moodlens.training.export import export_onnx
     from moodlens.training.trainer import Trainer
@@ -333,5 +333,13 @@ def test_an_exported_model_teaches_as_it_runs(tmp_path: Path) -> None:
     mixed = Trainer(config.replace(teachers=(str(path), str(vgg)), teacher_network="vgg_s"))._teacher()
     assert mixed is not None and mixed(x).shape == (5, 7)
 
-    with pytest.raises(ValueError, match=r"seed\.onnx takes 1x48x48 faces, the student 1x96x96"):
-        Trainer(config.replace(network="mobilenet_v2"))._teacher()
+    # A teacher of another input size sees the faces resized as inference resizes them.
+    big = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(48), create_network("vgg_s")).eval()
+    wide = export_onnx(big, tmp_path / "wide.onnx", input_size=96)
+    small = torch.rand(5, 1, 48, 48) * 255
+    resized = torch.nn.functional.interpolate(small, size=(96, 96), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        expected = torch.softmax(big(resized), dim=1)
+    taught = Trainer(config.replace(teachers=(str(wide),)))._teacher()
+    assert taught is not None
+    assert torch.allclose(torch.softmax(taught(small), dim=1), expected, atol=1e-5)

@@ -216,9 +216,11 @@ class _OnnxTeacher(nn.Module):
     """An exported model as a teacher, run by ONNX Runtime exactly as it ships (INT8 included):
     any network, and about twice as fast as the same network's float forward pass in torch on a
     CPU. Its log-probabilities stand for logits: they differ by a constant per row, which neither
-    the softmax nor the distillation temperature sees. Its calibration temperature is left out."""
+    the softmax nor the distillation temperature sees. Its calibration temperature is left out.
+    A teacher with another input size sees the student's faces resized as inference would
+    resize them (bilinear), so a 96-pixel transfer network may teach a 48-pixel student."""
 
-    def __init__(self, path: Path, size: int, *, threads: int) -> None:
+    def __init__(self, path: Path, *, threads: int) -> None:
         super().__init__()
         from moodlens.classification.onnx import OnnxClassifier
         from moodlens.errors import ModelError
@@ -232,15 +234,16 @@ class _OnnxTeacher(nn.Module):
         except ModelError as exc:
             raise ValueError(f"teacher model {exc}") from None  # the message starts with the path
         meta = self.classifier.metadata
-        if meta.channels != 1 or tuple(meta.input_size) != (size, size):
-            raise ValueError(
-                f"teacher model {path} takes {meta.channels}x{meta.input_size[0]}x{meta.input_size[1]} "
-                f"faces, the student 1x{size}x{size}"
-            )
+        self.size = tuple(meta.input_size)
+        self.channels = meta.channels  # a colour model sees the gray face as three equal planes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = x.detach().float().cpu().contiguous().numpy()
-        probs = self.classifier.predict_prepared(batch, calibrated=False)
+        faces = x.detach().float().cpu()
+        if tuple(faces.shape[2:]) != self.size:
+            faces = F.interpolate(faces, size=self.size, mode="bilinear", align_corners=False)
+        if faces.shape[1] != self.channels:
+            faces = faces.expand(-1, self.channels, -1, -1)
+        probs = self.classifier.predict_prepared(faces.contiguous().numpy(), calibrated=False)
         return torch.from_numpy(np.log(np.clip(probs, 1e-12, None))).to(x.device)
 
 
@@ -606,7 +609,7 @@ class Trainer:
         members: list[nn.Module] = []
         for path in self.config.teachers:
             if Path(path).suffix == ".onnx":
-                members.append(_OnnxTeacher(Path(path), self.size, threads=self.config.threads))
+                members.append(_OnnxTeacher(Path(path), threads=self.config.threads))
                 continue
             if NETWORKS[self.config.teacher_network].input_size != self.size:
                 raise ValueError("the teacher must take the same input size as the student")

@@ -45,9 +45,11 @@ class TrainConfig:
     limit: int = 0
     freeze_backbone: bool = False
     pretrained: bool = True
-    #: A checkpoint whose weights start the run: fine-tuning a trained model instead of a fresh one.
+    #: A checkpoint (or exported VGG model) whose weights start the run: fine-tuning a trained
+    #: model instead of a fresh one.
     init_from: str | None = None
-    #: Checkpoints to distil from; several form an ensemble (their logits are averaged).
+    #: Models to distil from; several form an ensemble (their logits are averaged). Checkpoints
+    #: (``.pt``) are networks of ``teacher_network``; exported models (``.onnx``) run as exported.
     teachers: tuple[str, ...] = ()
     teacher_network: str = "vgg_m"
     #: For teachers with two heads (a ``ferplus_mode = "both"`` run): the head whose logits teach.

@@ -22,6 +22,7 @@ from common import MEDIA, machine, manifest_photos
 from moodlens import create_detector
 from moodlens.detection.base import DetectorSettings
 from moodlens.images import read_image
+from moodlens.pipeline.sources import VideoSource
 
 NAMES = ("yunet", "yunet-wheel")
 
@@ -57,14 +58,8 @@ def main() -> None:
     print("faces on the no-face photos: " + ", ".join(f"{n} {false[n]}" for n in NAMES))
     print(f"landmarks, ONNX vs wheel: mean offset {100 * statistics.mean(offsets):.1f}% of the face size")
 
-    capture = cv2.VideoCapture(str(MEDIA / "pedestrians_1080p.mp4"))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    with VideoSource(MEDIA / "pedestrians_1080p.mp4") as source:
+        frames = [f.image for f in source]
     counts = {n: sum(len(d.detect(f)) for f in frames) for n, d in detectors.items()}
     print(
         f"pedestrians_1080p.mp4, {len(frames)} frames: "

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -56,6 +57,20 @@ def ferplus() -> Path:
             "or set MOODLENS_FERPLUS"
         )
     return path
+
+
+def opencv_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file as OpenCV's default capture decodes it (the reference the
+    tests compare moodlens's own reader and writer with)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    return frames
 
 
 def wait_until_serving(

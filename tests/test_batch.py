@@ -14,6 +14,7 @@ import pytest
 pa = pytest.importorskip("pyarrow", reason="moodlens batch needs the [batch] extra (pyarrow)")
 pd = pytest.importorskip("pandas", reason="the dataset is read back with pandas ([dev] extra)")
 
+from conftest import opencv_frames  # noqa: E402
 from moodlens.batch import (  # noqa: E402
     AnalysisSettings,
     LocalEngine,
@@ -169,13 +170,7 @@ def test_failures_are_retried_only_when_asked(tmp_path: Path) -> None:
 
 def _long_video(media: Path, target: Path) -> Path:
     """The real singer clip three times over (27.5 s), as one file."""
-    capture = cv2.VideoCapture(str(media / "short_hamilton_clip.mp4"))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = opencv_frames(media / "short_hamilton_clip.mp4")
     writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"MJPG"), 29.97, (640, 360))
     for _ in range(3):
         for frame in frames:

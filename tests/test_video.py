@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import opencv_frames
 from moodlens import Analyzer, FakeClassifier, FakeDetector
 from moodlens.cli.main import main
 from moodlens.errors import VideoError
@@ -32,21 +33,8 @@ def _write_avi(
     return path
 
 
-def _opencv_frames(path: Path) -> list[np.ndarray]:
-    """Every frame as OpenCV's default capture decodes it."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    return frames
-
-
 def _frame_count(path: Path) -> int:
-    return len(_opencv_frames(path))
+    return len(opencv_frames(path))
 
 
 def test_zero_frame_video(tmp_path: Path) -> None:
@@ -81,7 +69,7 @@ def test_files_are_decoded_on_one_thread_with_the_same_frames(tmp_path: Path) ->
         assert source._capture.getBackendName() == "FFMPEG"
         assert source._capture.get(cv2.CAP_PROP_N_THREADS) == 1
         ours = [f.image for f in source]
-    theirs = _opencv_frames(path)
+    theirs = opencv_frames(path)
     assert len(ours) == len(theirs) == 12
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
 

@@ -182,6 +182,15 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     )
     distilled = Trainer(student).run(log=logs.append)
     assert distilled.best_val_accuracy > 0.5
+    # The run records what its teachers score on PublicTest, each and averaged: here both are the
+    # teacher run's selected epoch, so each and their ensemble score its best PublicTest accuracy.
+    selected = max(json.loads(line)["val_accuracy"] for line in history)
+    scored = json.loads((tmp_path / "student" / "teachers.json").read_text())["PublicTest"]
+    assert [m["path"] for m in scored["members"]] == [best, best]
+    assert [m["accuracy"] for m in scored["members"]] == pytest.approx([selected, selected])
+    assert scored["ensemble"]["accuracy"] == pytest.approx(selected)
+    assert json.loads((tmp_path / "student" / "summary.json").read_text())["teachers"]["PublicTest"] == scored
+    assert any(line.startswith("teachers on PublicTest: ensemble") for line in logs)
     # A teacher may be an exported model too (the shipped v1 is an .onnx file).
     mixed = student.replace(out=str(tmp_path / "mixed"), teachers=[best, str(result.onnx)])
     assert Trainer(mixed).run(log=logs.append).best_val_accuracy > 0.5

@@ -23,7 +23,7 @@ from torch import nn
 
 from moodlens._version import __version__
 from moodlens.data import FaceDataset, load_dataset
-from moodlens.evaluation.metrics import compute_metrics
+from moodlens.evaluation.metrics import Metrics, compute_metrics
 from moodlens.labels import NUM_CLASSES
 from moodlens.training.augment import augment_batch, resize_batch
 from moodlens.training.catalog import HEADS
@@ -39,6 +39,8 @@ from moodlens.training.state import EMA, atomic_save, lr_at, restore_rng, rng_st
 
 LAST = "last.pt"
 BEST = "best.pt"
+#: The teachers' PublicTest figures of a distillation run (see Trainer._score_teachers).
+TEACHERS = "teachers.json"
 # Each head of a two-head run (catalog.HEADS) keeps its own best checkpoint (``best-NAME.pt``),
 # selected on PublicTest by its own measure.
 
@@ -324,6 +326,8 @@ class Trainer:
         gen = _seed_everything(config.seed)
         data, train, val = self._prepare_data(resume, log)
         loop = self._build(train, gen)
+        if loop.teacher is not None:
+            self._score_teachers(loop.teacher, val, log, reuse=resume)
         if resume:
             self._restore(loop, log)
         log(
@@ -525,6 +529,37 @@ class Trainer:
         }
         atomic_save(best, self.out / best_checkpoint(head))
 
+    def _selection_metrics(self, val: FaceDataset, probs: np.ndarray) -> Metrics:
+        """PublicTest metrics of the first head, against the labels that select its epoch."""
+        if self.heads == 1 and self.config.ferplus_mode == "distribution" and val.votes is not None:
+            # A crowd model is selected by the measure it is reported on: the FERPlus majority.
+            crowd = val.crowd_labels()
+            rated = crowd >= 0
+            return compute_metrics(crowd[rated], probs[rated, :NUM_CLASSES].argmax(1))
+        return compute_metrics(val.labels, probs[:, :NUM_CLASSES].argmax(1))
+
+    def _score_teachers(self, teacher: nn.Module, val: FaceDataset, log: Any, *, reuse: bool) -> None:
+        """The teachers' PublicTest accuracy, each and as the averaged ensemble the student learns
+        from, by the measure that selects the student's epochs: a student rarely passes its
+        teachers, so this says early whether a run can reach its target. Measured once per run
+        (teachers.json, which a resumed run reuses), on PublicTest only."""
+        path = self.out / TEACHERS
+        if reuse and path.is_file():
+            return
+
+        def score(model: nn.Module) -> dict[str, float]:
+            probs = predict_probabilities(model, val.images, size=self.size, device=self.device, bf16=False)
+            metrics = self._selection_metrics(val, probs)
+            return {"accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}
+
+        assert isinstance(teacher, _Ensemble)
+        pairs = zip(self.config.teachers, teacher.members, strict=True)
+        members: list[dict[str, Any]] = [{"path": str(source), **score(member)} for source, member in pairs]
+        ensemble = score(teacher)
+        self._write_json(TEACHERS, {"PublicTest": {"ensemble": ensemble, "members": members}})
+        each = ", ".join(f"{Path(m['path']).name} {m['accuracy']:.4f}" for m in members)
+        log(f"teachers on PublicTest: ensemble {ensemble['accuracy']:.4f} ({each})")
+
     def _end_epoch(
         self, loop: _Loop, epoch: int, val: FaceDataset, *, loss: float, accuracy: float, seconds: float
     ) -> dict[str, Any]:
@@ -532,13 +567,7 @@ class Trainer:
         probs = predict_probabilities(
             loop.ema.model, val.images, size=self.size, device=self.device, bf16=self.bf16, heads=self.heads
         )
-        if self.heads == 1 and self.config.ferplus_mode == "distribution" and val.votes is not None:
-            # A crowd model is selected by the measure it is reported on: the FERPlus majority.
-            crowd = val.crowd_labels()
-            rated = crowd >= 0
-            metrics = compute_metrics(crowd[rated], probs[rated, :NUM_CLASSES].argmax(1))
-        else:
-            metrics = compute_metrics(val.labels, probs[:, :NUM_CLASSES].argmax(1))
+        metrics = self._selection_metrics(val, probs)
         improved = False
         if metrics.accuracy > loop.best_acc:
             loop.best_acc, loop.best_epoch, improved = metrics.accuracy, epoch, True
@@ -668,6 +697,7 @@ class Trainer:
     ) -> dict[str, Any]:
         """What a run records about itself (in summary*.json and in the exported model's JSON)."""
         history = [json.loads(line) for line in (self.out / "history.jsonl").read_text().splitlines()]
+        teachers = self.out / TEACHERS
         return {
             "network": self.config.network,
             "parameters": count_parameters(model),
@@ -682,6 +712,7 @@ class Trainer:
             "moodlens_version": __version__,
             "torch_version": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+            **({"teachers": json.loads(teachers.read_text(encoding="utf-8"))} if teachers.is_file() else {}),
         }
 
     def _finish_heads(self, data: FaceDataset, loop: _Loop, log: Any) -> TrainResult:

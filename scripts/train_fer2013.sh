@@ -36,6 +36,21 @@ train configs/vgg_l_two_heads.toml runs/vgg_l_2h summary-fer2013.json --ferplus 
 if [ ! -f runs/vgg_l_2h/fer2013-int8.onnx ]; then
   moodlens export runs/vgg_l_2h --head fer2013 --out runs/vgg_l_2h/fer2013.onnx --quantize --data "$FER"
 fi
+# A student seldom passes its teachers: once the student run has scored them (teachers.json, on
+# PublicTest), go on only if their ensemble passes its best member, the shipped model among them.
+python - runs/vgg_s_fer2013_ensemble/teachers.json <<'PY'
+import json, sys
+from pathlib import Path
+path = Path(sys.argv[1])
+if path.is_file():
+    scored = json.loads(path.read_text())["PublicTest"]
+    ensemble = scored["ensemble"]["accuracy"]
+    best = max(scored["members"], key=lambda m: m["accuracy"])
+    if ensemble <= best["accuracy"]:
+        sys.exit(f"train_fer2013.sh: the teachers' ensemble scores {ensemble:.4f} on PublicTest, not above "
+                 f"{best['path']} alone ({best['accuracy']:.4f}); a student of it cannot pass the shipped "
+                 "model. Add a stronger teacher (docs/training.md) and remove runs/vgg_s_fer2013_ensemble.")
+PY
 train configs/vgg_s_fer2013_ensemble.toml runs/vgg_s_fer2013_ensemble summary.json "$@"
 train configs/vgg_m_fer2013_ensemble.toml runs/vgg_m_fer2013_ensemble summary.json "$@"
 echo "All steps finished. PublicTest chooses what ships:"

@@ -191,6 +191,11 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     assert scored["ensemble"]["accuracy"] == pytest.approx(selected)
     assert json.loads((tmp_path / "student" / "summary.json").read_text())["teachers"]["PublicTest"] == scored
     assert any(line.startswith("teachers on PublicTest: ensemble") for line in logs)
+    # A resumed run re-scores its teachers when the file is unreadable (cut off mid-write), so
+    # the summary written at its end does not fail on it.
+    (tmp_path / "student" / "teachers.json").write_text('{"PublicTest": {"ens')
+    Trainer(student.replace(epochs=4)).run(resume=True, log=logs.append)
+    assert json.loads((tmp_path / "student" / "teachers.json").read_text())["PublicTest"] == scored
     # A teacher may be an exported model too (the shipped v1 is an .onnx file).
     mixed = student.replace(out=str(tmp_path / "mixed"), teachers=[best, str(result.onnx)])
     assert Trainer(mixed).run(log=logs.append).best_val_accuracy > 0.5

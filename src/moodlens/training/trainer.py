@@ -542,10 +542,14 @@ class Trainer:
         """The teachers' PublicTest accuracy, each and as the averaged ensemble the student learns
         from, by the measure that selects the student's epochs: a student rarely passes its
         teachers, so this says early whether a run can reach its target. Measured once per run
-        (teachers.json, which a resumed run reuses), on PublicTest only."""
+        (teachers.json, which a resumed run reuses unless it is unreadable), on PublicTest only."""
         path = self.out / TEACHERS
         if reuse and path.is_file():
-            return
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+                return
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                log(f"{path} is unreadable; scoring the teachers again")
 
         def score(model: nn.Module) -> dict[str, float]:
             probs = predict_probabilities(model, val.images, size=self.size, device=self.device, bf16=False)

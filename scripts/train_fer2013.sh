@@ -42,8 +42,11 @@ python - runs/vgg_s_fer2013_ensemble/teachers.json <<'PY'
 import json, sys
 from pathlib import Path
 path = Path(sys.argv[1])
-if path.is_file():
+try:  # absent or unreadable: not scored yet (the student run scores its teachers again)
     scored = json.loads(path.read_text())["PublicTest"]
+except (OSError, ValueError, KeyError):
+    scored = None
+if scored:
     ensemble = scored["ensemble"]["accuracy"]
     best = max(scored["members"], key=lambda m: m["accuracy"])
     if ensemble <= best["accuracy"]:

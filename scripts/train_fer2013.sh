@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The FER2013 model plan of docs/training.md, step by step, across sessions: each call runs the
 # first unfinished step and continues it where the last session stopped (--resume), so the same
-# command is all the next session needs. A step is finished when its run wrote its summary.
+# command is all the next session needs, on a machine that kept runs/ (runs/ is not committed: a
+# new machine starts the plan again). A step is finished when its run wrote its summary.
 #
 #   bash scripts/train_fer2013.sh [FER2013_CSV] [FERPLUS_CSV] [EXTRA TRAIN ARGS...]
 #   bash scripts/train_fer2013.sh ../shared/data/fer2013/fer2013.csv.gz \

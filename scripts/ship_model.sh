@@ -74,21 +74,37 @@ commands = Path(run) / "commands.log"
 if commands.exists():
     training["resumed_with"] = [line for line in commands.read_text().splitlines() if line.strip()]
 teachers = config.get("teachers") or ([config["teacher"]] if config.get("teacher") else [])
+
+
+def provenance(path):
+    """What made a teacher or a starting point: an exported model's own training record, or the
+    summary its training run wrote beside a checkpoint (each head's, for a two-head run)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return load_metadata(path).training
+    head = config.get("teacher_head")
+    for summary in (path.parent / f"summary-{head}.json", path.parent / "summary.json"):
+        if summary.is_file():
+            return json.loads(summary.read_text())
+    return {}
+
+
 if teachers:
-    # The teachers are (exported from) models shipped before this one: name them, with the
-    # previous model's own provenance and compute.
     training["distilled_from"] = {
-        "teachers": [{"file": t, "sha256": sha256(t)} for t in teachers],
+        "teachers": [{"file": t, "sha256": sha256(t), "training": provenance(t)} for t in teachers],
         # .onnx teachers run as exported; the network and head are those of checkpoint teachers.
         "network": None if all(t.endswith(".onnx") for t in teachers) else config.get("teacher_network"),
         "head": config.get("teacher_head"),
         "alpha": config.get("distill_alpha"),
         "temperature": config.get("distill_temperature"),
         "previous_model": f"{shipped} (sha256 {sha256(shipped)})",
-        "teacher_training": load_metadata(shipped).training,
     }
 if config.get("init_from"):
-    training["initialised_from"] = {"file": config["init_from"], "sha256": sha256(config["init_from"])}
+    training["initialised_from"] = {
+        "file": config["init_from"],
+        "sha256": sha256(config["init_from"]),
+        "training": provenance(config["init_from"]),
+    }
 # Figures measured for another file (the float export) do not carry over.
 save_metadata(replace(meta, name=name, training=training, metrics={}, temperature=1.0, calibration={}),
               f"{out}/{name}.onnx")

@@ -78,17 +78,26 @@ teachers = config.get("teachers") or ([config["teacher"]] if config.get("teacher
 
 def provenance(path):
     """What made a teacher or a starting point: an exported model's own training record, or the
-    summary its training run wrote beside a checkpoint (each head's, for a two-head run)."""
+    summary its training run wrote beside a checkpoint (best-HEAD.pt of a two-head run has its
+    head's summary-HEAD.json)."""
     path = Path(path)
     if path.suffix == ".onnx":
         return load_metadata(path).training
-    head = config.get("teacher_head")
-    for summary in (path.parent / f"summary-{head}.json", path.parent / "summary.json"):
+    summaries = [path.parent / "summary.json"]
+    if path.stem.startswith("best-"):
+        summaries.insert(0, path.parent / f"summary-{path.stem.removeprefix('best-')}.json")
+    for summary in summaries:
         if summary.is_file():
-            return json.loads(summary.read_text())
+            try:
+                return json.loads(summary.read_text())
+            except ValueError as error:
+                sys.exit(f"ship_model.sh: {summary} is not readable JSON ({error})")
     return {}
 
 
+for source in [*teachers, *([config["init_from"]] if config.get("init_from") else [])]:
+    if not Path(source).is_file():
+        sys.exit(f"ship_model.sh: {source} (named in {run}/config.json) does not exist")
 if teachers:
     training["distilled_from"] = {
         "teachers": [{"file": t, "sha256": sha256(t), "training": provenance(t)} for t in teachers],

@@ -23,7 +23,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from moodlens.cli.main import main
 from moodlens.labels import Expression
@@ -62,11 +62,28 @@ def _postgres_database() -> Iterator[str]:
     try:
         yield url
     finally:
+        _drop_database(admin, name)
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    """Drops a test database, ending the test role's own sessions on it first.
+
+    Only the role's own sessions: an autovacuum worker on the new database is a superuser
+    process that a CREATEDB role may not terminate (PostgreSQL 16+ refuses with "must be a
+    superuser to terminate superuser process"). DROP DATABASE stops such workers itself and
+    waits up to 5 s for the terminated sessions to go.
+    """
+    try:
         with admin.connect() as conn:
             conn.execute(
-                text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND usename = current_user AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
             )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
         admin.dispose()
 
 

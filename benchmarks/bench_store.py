@@ -17,16 +17,16 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from common import machine
 from moodlens.labels import Expression
 from moodlens.results import Box, Detection, Face, FrameResult
 from moodlens.store import HistoryStore, HistoryWriter, WriterSettings
+from scratch_postgres import scratch_database
 
 FPS = 30
 
@@ -85,30 +85,6 @@ def run(url: str, streams: int, minutes: float, frame_rows: bool) -> dict[str, f
     return result
 
 
-def postgres_database(base: str) -> tuple[str, object]:
-    name = f"moodlens_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return base.rsplit("/", 1)[0] + f"/{name}", (admin, name)
-
-
-def drop(handle: object) -> None:
-    admin, name = handle  # type: ignore[misc]
-    # Not WITH (FORCE): it would also try to end an autovacuum worker on the database, a
-    # superuser process that a CREATEDB role may not terminate. Plain DROP stops such workers.
-    with admin.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND usename = current_user AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--streams", type=int, default=10)
@@ -129,11 +105,8 @@ def main() -> None:
                 f"{r['commit_p50_ms']:.1f} | {r['commit_p95_ms']:.1f} | {r['wall_s']:.1f} | {r['mb_per_hour']:.2f} | {r['dropped']:.0f} | {r['realtime']:.0f} |"
             )
         if args.postgres:
-            url, handle = postgres_database(args.postgres)
-            try:
+            with scratch_database(args.postgres, "moodlens_bench") as url:
                 r = run(url, args.streams, args.minutes, frame_rows)
-            finally:
-                drop(handle)
             print(
                 f"| PostgreSQL | {'on' if frame_rows else 'off'} | {r['rows']:.0f} | {r['rows_per_s']:.0f} | "
                 f"{r['commit_p50_ms']:.1f} | {r['commit_p95_ms']:.1f} | {r['wall_s']:.1f} | {r['mb_per_hour']:.2f} | {r['dropped']:.0f} | {r['realtime']:.0f} |"

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 
 from moodlens.cli.main import main
 from moodlens.labels import Expression
@@ -37,6 +37,7 @@ from moodlens.store import (
 )
 from moodlens.store.database import SCHEMA_REVISION
 from moodlens.store.schema import Base
+from scratch_postgres import scratch_database
 
 PG_ENV = "MOODLENS_TEST_POSTGRES_URL"
 HAPPY = np.array([0.02, 0.02, 0.02, 0.8, 0.04, 0.05, 0.05], dtype=np.float32)
@@ -50,41 +51,12 @@ def _postgres_database() -> Iterator[str]:
             f"PostgreSQL not configured: set {PG_ENV} (e.g. postgresql+psycopg://user:pw@127.0.0.1/db)"
         )
     pytest.importorskip("psycopg", reason="PostgreSQL needs the [postgres] extra (psycopg)")
-    name = f"moodlens_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # an unreachable server or missing rights: say so and skip
-        admin.dispose()
-        pytest.skip(f"cannot create a PostgreSQL test database at {PG_ENV}: {exc}")
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(base, "moodlens_test"))
+        except Exception as exc:  # an unreachable server or missing rights: say so and skip
+            pytest.skip(f"cannot create a PostgreSQL test database at {PG_ENV}: {exc}")
         yield url
-    finally:
-        _drop_database(admin, name)
-
-
-def _drop_database(admin: Engine, name: str) -> None:
-    """Drops a test database, ending the test role's own sessions on it first.
-
-    Only the role's own sessions: an autovacuum worker on the new database is a superuser
-    process that a CREATEDB role may not terminate (PostgreSQL 16+ refuses with "must be a
-    superuser to terminate superuser process"). DROP DATABASE stops such workers itself and
-    waits up to 5 s for the terminated sessions to go.
-    """
-    try:
-        with admin.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND usename = current_user AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

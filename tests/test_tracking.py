@@ -219,13 +219,9 @@ def test_settings_are_validated(kwargs: dict[str, float], message: str) -> None:
 def test_identities_hold_on_the_tracking_benchmark(media: object) -> None:
     """On clips with known identities built from the real photos: IDF1 >= 0.90, no track across a
     shot cut, fewer than 1.2 tracks per true person (scored by py-motmetrics)."""
-    import sys
-    from pathlib import Path
-
     pytest.importorskip("motmetrics", reason="the tracking benchmark needs motmetrics ([dev] extra)")
     import motmetrics as mm
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_tracking import _moodlens, score
     from moodlens.detection import create_detector
     from tracking_clips import clips, render

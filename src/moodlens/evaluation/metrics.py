@@ -30,9 +30,17 @@ class Metrics:
     confusion: npt.NDArray[np.int64]
     count: int
 
+    @property
+    def balanced_accuracy(self) -> float:
+        """Mean recall over the classes present in the truth: each expression counts the same,
+        however rare (FERPlus has 18 disgust faces in PrivateTest and 1,090 neutral ones)."""
+        recalls = [c.recall for c in self.per_class if c.support > 0]
+        return float(np.mean(recalls)) if recalls else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "accuracy": self.accuracy,
+            "balanced_accuracy": self.balanced_accuracy,
             "macro_f1": self.macro_f1,
             "count": self.count,
             "per_class": {

@@ -35,6 +35,11 @@ class TrainConfig:
     warmup_epochs: int = 3
     label_smoothing: float = 0.1
     class_weighting: str = "inverse_sqrt"
+    #: Logit-adjusted loss (Menon et al., ICLR 2021): the loss sees ``logits + tau * log(prior)``
+    #: with the training labels' prior, so the network's own logits learn the class-balanced
+    #: posterior and rare expressions stop falling into neutral. 0 is the plain loss; use it
+    #: with ``class_weighting = "none"``, as both correct the same imbalance.
+    logit_adjust_tau: float = 0.0
     ema_decay: float = 0.999
     patience: int = 25
     seed: int = 0
@@ -83,6 +88,7 @@ class TrainConfig:
                 self.class_weighting in CLASS_WEIGHTINGS,
                 f"class_weighting must be one of {CLASS_WEIGHTINGS}",
             ),
+            (0 <= self.logit_adjust_tau <= 2, "logit_adjust_tau must lie in [0, 2]"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.ferplus_mode in FERPLUS_MODES, f"ferplus_mode must be one of {FERPLUS_MODES}"),
             (0 <= self.ema_decay < 1, "ema_decay must lie in [0, 1)"),

@@ -289,6 +289,10 @@ class _Loop:
     crowd: torch.Tensor | None = None
     crowd_valid: torch.Tensor | None = None
     crowd_weights: torch.Tensor | None = None
+    #: ``tau * log(prior)`` of the first head's and the crowd head's training labels, added to
+    #: the logits inside the loss only (a logit-adjusted run); zeros otherwise.
+    offset: torch.Tensor | None = None
+    crowd_offset: torch.Tensor | None = None
     epoch: int = 0
     step: int = 0
     best_acc: float = -1.0
@@ -356,7 +360,8 @@ class Trainer:
             )
             log(
                 f"epoch {epoch + 1}/{config.epochs} loss {loss:.4f} train_acc {accuracy:.4f} "
-                f"val_acc {record['val_accuracy']:.4f} val_f1 {record['val_macro_f1']:.4f}"
+                f"val_acc {record['val_accuracy']:.4f} val_f1 {record['val_macro_f1']:.4f} "
+                f"val_bal {record['val_balanced_accuracy']:.4f}"
                 + (
                     f" val_crowd_acc {record['val_crowd_accuracy']:.4f}"
                     if "val_crowd_accuracy" in record
@@ -422,7 +427,13 @@ class Trainer:
                 "crowd_weights": class_weights(
                     np.bincount(top, minlength=NUM_CLASSES), config.class_weighting
                 ).to(self.device),
+                "crowd_offset": self._offset(soft[valid].mean(axis=0)),
             }
+        prior = (
+            train.soft_labels.mean(axis=0)
+            if train.soft_labels is not None
+            else train.class_counts() / max(1, len(train))
+        )
         return _Loop(
             model=model,
             ema=EMA(model, config.ema_decay),
@@ -434,6 +445,7 @@ class Trainer:
             soft=None if train.soft_labels is None else torch.from_numpy(train.soft_labels),
             gen=gen,
             steps_per_epoch=max(1, len(train) // config.batch_size),
+            offset=self._offset(prior),
             **crowd,
         )
 
@@ -465,17 +477,19 @@ class Trainer:
             y = loop.labels[idx].to(self.device)
             for group in loop.optimizer.param_groups:
                 group["lr"] = lr_at(loop.step, loop.steps_per_epoch, config)
+            offset = 0.0 if loop.offset is None else loop.offset
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 logits = loop.model(x).float()
                 if self.heads > 1:
                     loss = self._crowd_loss(loop, logits[:, NUM_CLASSES:], idx)
                     logits = logits[:, :NUM_CLASSES]
-                    loss = loss + self._loss(logits, y, None, loop.weights)
+                    loss = loss + self._loss(logits + offset, y, None, loop.weights)
                 else:
                     soft = None if loop.soft is None else loop.soft[idx].to(self.device)
-                    loss = self._loss(logits, y, soft, loop.weights)
+                    loss = self._loss(logits + offset, y, soft, loop.weights)
                 if loop.teacher is not None:
-                    loss = self._distil(loss, logits, loop.teacher, x)
+                    # The teacher learnt the labels' prior; the adjusted logits are what match it.
+                    loss = self._distil(loss, logits + offset, loop.teacher, x)
             loop.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             loop.optimizer.step()
@@ -508,13 +522,15 @@ class Trainer:
     def _crowd_loss(self, loop: _Loop, logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Soft cross-entropy of the crowd head against the vote shares, on rows that are targets."""
         assert loop.crowd is not None and loop.crowd_valid is not None and loop.crowd_weights is not None
+        assert loop.crowd_offset is not None
         valid = loop.crowd_valid[idx].to(self.device)
         if not bool(valid.any()):
             return logits.sum() * 0.0
         target = loop.crowd[idx].to(self.device)[valid]
         eps = self.config.label_smoothing
         target = target * (1 - eps) + eps / NUM_CLASSES
-        per_example = -(target * F.log_softmax(logits[valid], dim=1)).sum(dim=1)
+        adjusted = logits[valid] + loop.crowd_offset
+        per_example = -(target * F.log_softmax(adjusted, dim=1)).sum(dim=1)
         weights = loop.crowd_weights[target.argmax(dim=1)]
         # Scaled to the whole batch, so that a batch with fewer crowd targets weighs less.
         return (per_example * weights).sum() / len(idx)
@@ -595,6 +611,7 @@ class Trainer:
             "train_accuracy": accuracy,
             "val_accuracy": metrics.accuracy,
             "val_macro_f1": metrics.macro_f1,
+            "val_balanced_accuracy": metrics.balanced_accuracy,
             **crowd_record,
             "lr": loop.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
@@ -658,6 +675,12 @@ class Trainer:
                 member = _Head(member, HEADS.index(self.config.teacher_head))
             members.append(member.to(self.device).eval())
         return _Ensemble(members)
+
+    def _offset(self, prior: np.ndarray) -> torch.Tensor:
+        """``tau * log(prior)`` for the logit-adjusted loss; a floor keeps an empty class finite."""
+        tau = self.config.logit_adjust_tau
+        log_prior = np.log(np.maximum(np.asarray(prior, dtype=np.float64), 1e-4))
+        return torch.tensor(tau * log_prior, dtype=torch.float32, device=self.device)
 
     def _loss(
         self,

@@ -135,9 +135,17 @@ class Face:
     track_id: int | None = None
     smoothed: npt.NDArray[np.float32] | None = None
     stable: Expression | None = None
+    #: With a personal profile applied (moodlens.personal): ``probabilities`` are the personal
+    #: ones, these the model's, and ``profile`` the profile's name.
+    model_probabilities: npt.NDArray[np.float32] | None = None
+    profile: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probabilities", _as_probabilities(self.probabilities))
+        if self.model_probabilities is not None:
+            object.__setattr__(self, "model_probabilities", _as_probabilities(self.model_probabilities))
+        if (self.profile is None) != (self.model_probabilities is None):
+            raise ValueError("a personal reading needs both the profile's name and the model's probabilities")
         if self.smoothed is not None:
             object.__setattr__(self, "smoothed", _as_probabilities(self.smoothed))
 
@@ -190,6 +198,11 @@ class Face:
         out["label"] = self.label
         out["confidence"] = round(self.confidence, 4)
         out["probabilities"] = _named(self.probabilities)
+        if self.model_probabilities is not None:
+            out["model_label"] = LABELS[int(np.argmax(self.model_probabilities))]
+            out["model_confidence"] = round(float(self.model_probabilities.max()), 4)
+            out["model_probabilities"] = _named(self.model_probabilities)
+            out["profile"] = self.profile
         if self.smoothed is not None:
             out["smoothed_probabilities"] = _named(self.smoothed)
         if self.stable is not None:

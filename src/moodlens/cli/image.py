@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from moodlens.cli.common import add_analyzer_options, build_analyzer
+from moodlens.cli.profile import DB_HELP, UsageError, add_profile_option, load_profile
 from moodlens.labels import LABELS
 
 IMAGE_SUFFIXES = {
@@ -51,6 +52,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders too")
     parser.add_argument("--no-bars", action="store_true", help="draw no probability bars")
     add_analyzer_options(parser)
+    personal = parser.add_argument_group("personal profile")
+    add_profile_option(personal)
+    personal.add_argument("--db", metavar="URL", help=DB_HELP)
     parser.set_defaults(func=run)
 
 
@@ -108,7 +112,22 @@ def _describe(file: str, result: Any) -> Iterator[str]:
             if face.uncertain
             else f"apparent {face.label} {face.confidence:.0%}"
         )
+        if face.profile is not None:
+            model = face.model_probabilities
+            answer += f" for {face.profile} (model: {LABELS[int(model.argmax())]} {float(model.max()):.0%})"
         yield f"{file}: face {i} at ({b.x1:.0f},{b.y1:.0f})-({b.x2:.0f},{b.y2:.0f}): {answer} ({others})"
+
+
+def _personalise(result: Any, profile: Any, face: int | None, name: str, failures: list[Any]) -> Any:
+    """The result with the profile applied to its face; a photo where it is not clear which face
+    is the person's keeps the model's reading and is reported (never every face)."""
+    from moodlens.personal import ProfileTargetError, personalise
+
+    try:
+        return personalise(result, profile, face)
+    except ProfileTargetError as exc:
+        failures.append((name, f"profile {profile.name!r} not applied: {exc}"))
+        return result
 
 
 def _annotated_path(out: Path, source: Path, many: bool) -> Path:
@@ -149,6 +168,10 @@ class _Writer:
                     "confidence",
                     *[f"p_{name}" for name in LABELS],
                     "error",
+                    # With --profile the label and p_ columns are the personal reading.
+                    "profile",
+                    "model_label",
+                    *[f"model_p_{name}" for name in LABELS],
                 ]
             )
 
@@ -162,6 +185,10 @@ class _Writer:
         else:
             for i, face in enumerate(record["faces"], 1):
                 probs = [face["probabilities"][name] for name in LABELS]
+                model = face.get("model_probabilities")
+                personal = (
+                    [face["profile"], face["model_label"], *[model[name] for name in LABELS]] if model else []
+                )
                 self.csv.writerow(
                     [
                         record["file"],
@@ -172,6 +199,7 @@ class _Writer:
                         face["confidence"],
                         *probs,
                         "",
+                        *personal,
                     ]
                 )
         self.handle.flush()
@@ -207,8 +235,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         analyzer = build_analyzer(args)
+        profile = load_profile(args.profile, args.db, analyzer.classifier)
         writer = _Writer(Path(args.output)) if args.output else None
-    except ValueError as exc:
+    except (ValueError, UsageError) as exc:
         print(f"moodlens image: error: {exc}", file=sys.stderr)
         return 2
     annotator = default_annotator(bars=not args.no_bars)
@@ -224,6 +253,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 image = read_image(path, max_pixels=args.max_pixels)
                 result = analyzer.analyze(image)
+                if profile is not None:
+                    result = _personalise(result, profile, args.profile.face, name, failures)
             except MoodlensError as exc:
                 failures.append((name, str(exc).removeprefix(f"{name}: ")))
                 record: dict[str, Any] = {"file": name, "error": str(exc)}

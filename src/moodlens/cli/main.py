@@ -20,6 +20,7 @@ _COMMANDS = (
     "batch",
     "export",
     "history",
+    "profile",
     "serve",
     "info",
 )
@@ -40,7 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     image.register(sub)
     train.register(sub)
-    for name in ("video", "camera", "evaluate", "calibrate", "batch", "export", "history", "serve", "info"):
+    optional = (
+        "video",
+        "camera",
+        "evaluate",
+        "calibrate",
+        "batch",
+        "export",
+        "history",
+        "profile",
+        "serve",
+        "info",
+    )
+    for name in optional:
         module = _optional_command(name)
         if module is not None:
             module.register(sub)

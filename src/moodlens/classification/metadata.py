@@ -58,6 +58,12 @@ class ModelMetadata:
     temperature: float = 1.0
     #: How the temperature was fitted and what it did (data, split, ECE before and after...).
     calibration: dict[str, Any] = field(default_factory=dict)
+    #: The decision rule: added to the log-probabilities before the temperature, one number per
+    #: label (empty: none). A model trained with a logit-adjusted loss outputs class-balanced
+    #: probabilities; ``beta * log(prior)`` gives part of the training prior back, with ``beta``
+    #: chosen on PublicTest (``decision`` records how).
+    offset: tuple[float, ...] = ()
+    decision: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if tuple(self.labels) != LABELS:
@@ -72,6 +78,12 @@ class ModelMetadata:
         h, w = self.input_size
         if not (8 <= h <= 1024 and 8 <= w <= 1024):
             raise ModelError(f"model {self.name!r}: input size {self.input_size} is out of range")
+        if self.offset and (
+            len(self.offset) != len(LABELS) or not all(-20 <= v <= 20 for v in self.offset)
+        ):
+            raise ModelError(
+                f"model {self.name!r}: the decision offset must be {len(LABELS)} numbers in [-20, 20]"
+            )
         if not 0.05 <= self.temperature <= 20:
             raise ModelError(
                 f"model {self.name!r}: temperature must lie in [0.05, 20], got {self.temperature}"
@@ -104,6 +116,7 @@ class ModelMetadata:
             "training": self.training,
             "metrics": self.metrics,
             "calibration": {**self.calibration, "temperature": self.temperature},
+            **({"decision": {**self.decision, "offset": list(self.offset)}} if self.offset else {}),
         }
 
     @classmethod
@@ -131,6 +144,8 @@ class ModelMetadata:
                 metrics=dict(data.get("metrics", {})),
                 temperature=float(data.get("calibration", {}).get("temperature", 1.0)),
                 calibration={k: v for k, v in data.get("calibration", {}).items() if k != "temperature"},
+                offset=tuple(float(v) for v in data.get("decision", {}).get("offset", ())),
+                decision={k: v for k, v in data.get("decision", {}).items() if k != "offset"},
             )
         except ModelError:
             raise

@@ -116,6 +116,12 @@ class OnnxClassifier:
         if probs.shape != (n, NUM_CLASSES):
             raise ModelError(f"{self.path}: expected output (N, {NUM_CLASSES}), got {probs.shape}")
         temperature = meta.temperature if calibrated else 1.0
+        if meta.offset:
+            # The decision rule belongs to the model (it changes the arg-max); the temperature is
+            # calibration, fitted after it, and left out with calibrated=False.
+            offset = np.asarray(meta.offset, dtype=np.float32)
+            logp = probs if meta.output == "logits" else np.log(np.clip(probs, 1e-12, None))
+            return _softmax((logp + offset) / np.float32(temperature))
         if meta.output == "logits":
             return _softmax(probs / np.float32(temperature))
         # Quantized or half-precision models round their probabilities (an INT8 output moves in

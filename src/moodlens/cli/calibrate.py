@@ -26,6 +26,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--ferplus", help="fit against FERPlus majority labels (fer2013new.csv)")
     parser.add_argument("--split", default="PublicTest", help="Training or PublicTest (default)")
     parser.add_argument("--threads", type=THREADS, default=0, help="ONNX Runtime threads")
+    parser.add_argument(
+        "--decision",
+        action="store_true",
+        help="first choose the decision rule of a class-balanced model (logit_adjust_tau > 0): how much "
+        "of the Training labels' prior to add back, by the mean of accuracy and balanced accuracy",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     parser.set_defaults(func=run)
 
@@ -53,10 +59,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     path = model_path(args.model)
     classifier = OnnxClassifier(path, threads=args.threads, batch_size=256)
-    part = load_dataset(args.data, ferplus=args.ferplus).split(args.split)
+    data = load_dataset(args.data, ferplus=args.ferplus)
+    part = data.split(args.split)
     shown = predict_split(classifier, part.images)
     # Fit on the model's own output, without any temperature it already carries.
     raw = tempered(shown, 1.0 / classifier.metadata.temperature)
+    meta = classifier.metadata
+    if args.decision:
+        meta = _choose_decision(meta, raw, part, data.split("Training").class_counts(), args.split)
+        raw = _with_offset(raw, meta.offset, classifier.metadata.offset)
     temperature = fit_temperature(raw, part.labels)
     calibrated = tempered(raw, temperature)
     before, after = reliability(raw, part.labels), reliability(calibrated, part.labels)
@@ -80,7 +91,40 @@ def run(args: argparse.Namespace) -> int:
         "ece_after": round(after.ece, 5),
         "fitted_at": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
-    meta = classifier.metadata
     save_metadata(replace(meta, temperature=round(temperature, 4), calibration=details), path)
     print(f"wrote the temperature into {path.with_suffix('.json')}")
     return 0
+
+
+def _with_offset(probs: Any, offset: tuple[float, ...], old: tuple[float, ...]) -> Any:
+    """Probabilities with the decision offset ``offset`` in place of ``old``."""
+    import numpy as np
+
+    logp = np.log(np.clip(probs, 1e-12, None)) - (np.asarray(old) if old else 0.0)
+    if offset:
+        logp = logp + np.asarray(offset)
+    e = np.exp(logp - logp.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _choose_decision(meta: Any, raw: Any, part: Any, counts: Any, split: str) -> Any:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from moodlens.evaluation.decision import choose_offset
+
+    plain = _with_offset(raw, (), meta.offset)
+    choice = choose_offset(np.log(np.clip(plain, 1e-12, None)), part.labels, counts)
+    for beta, accuracy, balanced in choice.table:
+        mark = "  <- chosen" if beta == choice.beta else ""
+        print(f"  beta {beta:.2f}: accuracy {accuracy:.4f}, balanced accuracy {balanced:.4f}{mark}")
+    decision = {
+        "rule": "log-probabilities + beta * log(Training label prior), beta chosen on "
+        f"{split} by the mean of accuracy and balanced accuracy",
+        "beta": choice.beta,
+        "prior_counts": [int(c) for c in counts],
+        "fitted_on": split,
+        "table": [list(row) for row in choice.table],
+    }
+    return replace(meta, offset=choice.offset, decision=decision)

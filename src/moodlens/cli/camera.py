@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from moodlens.errors import StoreError
+    from moodlens.personal import model_id
     from moodlens.pipeline.preview import BrowserPreview
     from moodlens.pipeline.runner import run_stream
     from moodlens.pipeline.sources import LatestFrameReader, VideoSource
@@ -148,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
                 import webbrowser
 
                 webbrowser.open(preview.url)
-        video, sinks, writer = open_outputs(stack, args, info, f"camera {info.name}")
+        video, sinks, writer = open_outputs(
+            stack, args, info, f"camera {info.name}", model=model_id(analyzer.classifier)
+        )
         annotator = default_annotator(fps=True, bars=not args.no_bars)
         annotator.annotators = (*annotator.annotators, _CameraIndicator())
         try:

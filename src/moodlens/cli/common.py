@@ -145,6 +145,9 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
         help="confirm that the people filmed agreed to have their apparent expressions recorded",
     )
     history.add_argument("--session-name", default="", help="a name for the recorded session")
+    from moodlens.cli.profile import add_profile_option
+
+    add_profile_option(history, streams=True)
     history.add_argument("--frame-rows", action="store_true", help="also store every frame (off by default)")
     history.add_argument(
         "--on-db-error",
@@ -169,7 +172,16 @@ def build_stream(args: argparse.Namespace, analyzer: Any) -> Any:
         classify_every_ms=args.classify_every_ms,
         smoothing=SmoothingSettings(time_constant_ms=args.smoothing_ms, hysteresis=args.hysteresis),
     )
-    return StreamAnalyzer(analyzer, settings)
+    from moodlens.cli.profile import load_profile
+
+    profile = load_profile(getattr(args, "profile", None), profile_db(args), analyzer.classifier)
+    return StreamAnalyzer(analyzer, settings, profile=profile)
+
+
+def profile_db(args: argparse.Namespace) -> str | None:
+    """Where --profile looks: --db's URL, else the default database (also for a bare --db)."""
+    db = getattr(args, "db", None)
+    return None if db in (None, "default") else str(db)
 
 
 def report_run(stats: Any, summaries: list[Any], summary_path: str | None) -> None:
@@ -199,7 +211,7 @@ def report_run(stats: Any, summaries: list[Any], summary_path: str | None) -> No
 
 
 def open_outputs(
-    stack: Any, args: argparse.Namespace, info: Any, source_name: str
+    stack: Any, args: argparse.Namespace, info: Any, source_name: str, *, model: str | None = None
 ) -> tuple[Any, list[Any], Any]:
     """The annotated-video sink, the per-result sinks (timeline, history) and the history writer,
     all registered on ``stack`` so that they close, in order, whatever happens."""
@@ -228,8 +240,15 @@ def open_outputs(
                 file=sys.stderr,
             )
         settings = WriterSettings(frame_rows=args.frame_rows, on_error=args.on_db_error)
+        profile = getattr(args, "profile", None)
         writer = HistoryWriter.start(
-            store, name=args.session_name, source=source_name, consent=args.consent, settings=settings
+            store,
+            name=args.session_name,
+            source=source_name,
+            consent=args.consent,
+            settings=settings,
+            profile=None if profile is None else profile.name,
+            model=model,
         )
         stack.callback(writer.close)
         sinks.append(writer)

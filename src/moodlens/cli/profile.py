@@ -20,7 +20,7 @@ from moodlens.labels import LABELS
 DB_HELP = "database URL or SQLite file (default: $MOODLENS_DB, then history.sqlite3 in your data folder)"
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """Bad input from the user: one line on stderr, exit status 2, nothing written."""
 
 

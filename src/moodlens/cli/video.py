@@ -41,6 +41,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moodlens.errors import StoreError
+    from moodlens.personal import model_id
     from moodlens.pipeline.runner import run_stream
     from moodlens.pipeline.sources import PrefetchReader, VideoSource
     from moodlens.render import default_annotator
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         frames = source if info.live else stack.enter_context(PrefetchReader(source))
         # The history keeps the file's name, not its path (user and folder names), unless asked.
         source_name = info.name if args.full_source else Path(info.name).name
-        video, sinks, writer = open_outputs(stack, args, info, f"video {source_name}")
+        video, sinks, writer = open_outputs(
+            stack, args, info, f"video {source_name}", model=model_id(analyzer.classifier)
+        )
         progress = None
         if sys.stderr.isatty():
             from tqdm.auto import tqdm

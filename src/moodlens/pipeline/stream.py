@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from moodlens.personal import Profile, personal_face
 from moodlens.pipeline.analyzer import Analyzer
 from moodlens.pipeline.cuts import CutSettings, ShotCutDetector
 from moodlens.pipeline.smoothing import ExpressionSmoother, SmoothingSettings
@@ -76,9 +77,17 @@ class PreparedFrame:
 class StreamAnalyzer:
     """Turns successive frames into tracked, smoothed ``FrameResult``s. Build one per stream."""
 
-    def __init__(self, analyzer: Analyzer, settings: StreamSettings | None = None) -> None:
+    def __init__(
+        self, analyzer: Analyzer, settings: StreamSettings | None = None, *, profile: Profile | None = None
+    ) -> None:
         self.analyzer = analyzer
         self.settings = settings or StreamSettings()
+        #: A person's profile, applied to the main stable track only (never to every face): the
+        #: confirmed person seen longest, kept while they stay in view.
+        self.profile = profile
+        self._personal = ExpressionSmoother(self.settings.smoothing)
+        self._main: int | None = None
+        self._frames_seen: dict[int, int] = {}
         self.tracker = FaceTracker(self.settings.tracker)
         self.cuts = ShotCutDetector(self.settings.cuts) if self.settings.cuts is not None else None
         self.smoother = ExpressionSmoother(self.settings.smoothing)
@@ -131,8 +140,15 @@ class StreamAnalyzer:
             image, detections, keys, ids, timestamp_ms=timestamp_ms, frame_index=frame.frame_index
         )
         faces = []
-        for face, key in zip(base.faces, keys, strict=True):
+        main = self._main_key(base.faces, keys)
+        for model_face, key in zip(base.faces, keys, strict=True):
+            face = model_face
             smoothed, stable = self.smoother.update(key, face.probabilities, timestamp_ms)
+            if key == main and self.profile is not None:
+                # Smoothed on the personal reading, so what is shown holds steady as usual; the
+                # model's own reading travels in model_probabilities (history keeps that one).
+                face = personal_face(model_face, self.profile)
+                smoothed, stable = self._personal.update(key, face.probabilities, timestamp_ms)
             faces.append(replace(face, smoothed=smoothed, stable=stable))
             if face.track_id is not None:
                 # A person's story starts when the tracker confirms them: every output (timeline,
@@ -140,6 +156,8 @@ class StreamAnalyzer:
                 self._timelines.setdefault(key, PersonTimeline()).add(timestamp_ms, int(stable), smoothed)
         for key in [k for k in self.smoother.keys() if k not in self.tracker.tracks]:  # noqa: SIM118
             self.smoother.forget(key)
+        for key in [k for k in self._personal.keys() if k != main]:  # noqa: SIM118
+            self._personal.forget(key)
         for key in [k for k in self._held if k not in self.tracker.tracks]:
             del self._held[key]
         self._previous_gray = gray
@@ -150,6 +168,19 @@ class StreamAnalyzer:
         )
         timings["total"] = frame.detect_ms + (time.perf_counter() - started) * 1000
         return replace(base, faces=tuple(faces), timings_ms=timings, cut=frame.cut)
+
+    def _main_key(self, faces: tuple[Face, ...], keys: list[int]) -> int | None:
+        """The main stable track: the confirmed person in view seen in most frames, kept while in view."""
+        if self.profile is None:
+            return None
+        confirmed = [k for f, k in zip(faces, keys, strict=True) if f.track_id is not None]
+        for key in confirmed:
+            self._frames_seen[key] = self._frames_seen.get(key, 0) + 1
+        for key in [k for k in self._frames_seen if k not in self.tracker.tracks]:
+            del self._frames_seen[key]
+        if self._main not in confirmed:
+            self._main = max(confirmed, key=lambda k: self._frames_seen[k], default=None)
+        return self._main
 
     def _detect(self, image: npt.NDArray[np.uint8]) -> list[Detection]:
         detections = self.analyzer.detector.detect(image)
@@ -179,6 +210,10 @@ class StreamAnalyzer:
                 self._timelines[new_key] = self._timelines.pop(old_key)
             if old_key in self._ids:
                 self._ids[new_key] = self._ids.pop(old_key)
+            if old_key in self._frames_seen:
+                self._frames_seen[new_key] = self._frames_seen.pop(old_key)
+            if self._main == old_key:
+                self._main = new_key
         for key in events.confirmed:
             track = self.tracker.tracks[key]
             assert track.id is not None

@@ -55,7 +55,28 @@ def register(sub: Any) -> None:
         help="close connections that have not sent a request's headers within S seconds (default 10)",
     )
     add_analyzer_options(parser, min_face=40, max_side=480, threads=1)
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="the personal profile the live page starts with (it reads the main face through it; needs --db)",
+    )
     parser.set_defaults(func=run)
+
+
+def _check_profile(args: argparse.Namespace) -> None:
+    """``--profile`` names a profile that exists in the --db database (a ValueError otherwise)."""
+    if args.db is None:
+        raise ValueError("--profile needs --db: profiles are kept in the history database")
+    from moodlens.cli.common import profile_db
+    from moodlens.cli.profile import _store
+
+    store = _store(profile_db(args))
+    try:
+        store.get_profile(args.profile)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0] if exc.args else exc)) from None
+    finally:
+        store.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,8 +111,11 @@ def run(args: argparse.Namespace) -> int:
             cors_origins=tuple(args.cors_origin),
             max_fps=args.max_fps,
             retention_days=args.retention_days,
+            profile=args.profile,
         )
         analyzer = build_analyzer(args)
+        if args.profile is not None:
+            _check_profile(args)
     except ValueError as exc:
         print(f"moodlens serve: error: {exc}", file=sys.stderr)
         return 2

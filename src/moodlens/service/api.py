@@ -109,6 +109,7 @@ async def health(request: Request) -> dict[str, Any]:
         "model": svc.analyzer.classifier.metadata.name,
         "settings": analysis_settings(svc.analyzer),
         "history": svc.store is not None,
+        "profile": svc.settings.profile,
         "clients": svc.clients,
     }
 

@@ -79,9 +79,11 @@ def create_app(
         redoc_url=None,
     )
     from moodlens.service.api import router
+    from moodlens.service.profiles import router as profiles_router
     from moodlens.service.stream import router as stream_router
 
     app.include_router(router)
+    app.include_router(profiles_router)
     app.include_router(stream_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _mount_docs(app)

@@ -33,6 +33,8 @@ class ServiceSettings:
     max_clients: int = 16
     workers: int = 2
     retention_days: float = 30.0
+    #: The profile the live page starts with (``serve --profile``); the page may choose another.
+    profile: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

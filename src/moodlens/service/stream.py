@@ -11,6 +11,14 @@ Protocol, all JSON except frames:
   At most one frame is in flight per client: a frame sent before the previous result came back
   is dropped with an error reply, so memory per client stays bounded.
 - client ``{"type": "stop"}``: ends the session; the reply carries a per-track summary.
+- with a profile (``"profile": "NAME"`` in ``start``; the server needs ``--db``), the main stable
+  track is read through it (its faces carry ``profile`` and ``model_probabilities``), and:
+  client ``{"type": "calibrate", "seconds": 3}`` collects the main track's model readings over
+  the next seconds of capture time and stores them as a neutral sample; client
+  ``{"type": "correct", "label": "surprise"}`` (or ``"not": "sad"``) stores the main track's
+  reading of the last second as a correction. Both refit the profile at once and reply
+  ``{"type": "profile", "event": ..., "sample_id": ..., "profile": {...}}``; only those 7 numbers
+  per sample are kept.
 - any malformed message gets ``{"type": "error", "code": ..., "message": ...}``; the stream goes on.
 
 Frames are decoded in memory and dropped after use; they are never written anywhere.
@@ -23,8 +31,10 @@ import json
 import math
 import struct
 import time
+from collections import deque
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
@@ -74,6 +84,11 @@ class _Client:
         self.dropped = 0
         self.last_t = -math.inf
         self.opened = time.monotonic()
+        self.profile: str | None = None
+        #: (capture time, model probabilities) of the main track, the last few seconds only.
+        self.recent: deque[tuple[float, Any]] = deque()
+        #: A calibration in progress: seconds asked, first capture time, readings so far.
+        self.calibration: dict[str, Any] | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
@@ -96,6 +111,15 @@ class _Client:
             await self.send({"type": "stopped", **summary})
         elif kind == "ping":
             await self.send({"type": "pong"})
+        elif kind == "reload_profile" and self.profile is not None and self.stream is not None:
+            refit = await self.load_profile(self.profile)
+            if refit is not None:
+                self.stream.profile = refit
+                await self.send({"type": "profile", "event": "reloaded", "profile": refit.state()})
+        elif kind == "calibrate":
+            await self.calibrate(message)
+        elif kind == "correct":
+            await self.correct(message)
         else:
             await self.fail("bad_message", f"unknown message type {kind!r}")
 
@@ -105,7 +129,16 @@ class _Client:
             return
         if self.stream is not None:
             await self.finish()
-        self.stream = StreamAnalyzer(self.svc.analyzer)
+        profile_name = message.get("profile")
+        profile = None
+        if profile_name is not None:
+            profile = await self.load_profile(profile_name)
+            if profile is None:
+                return
+        self.profile = None if profile is None else profile.name
+        self.recent.clear()
+        self.calibration = None
+        self.stream = StreamAnalyzer(self.svc.analyzer, profile=profile)
         self.headline = HeadlineTracker()
         self.frames, self.dropped, self.last_t = 0, 0, -math.inf
         recording = bool(message.get("record", True)) and self.svc.store is not None
@@ -116,8 +149,13 @@ class _Client:
             name = str(message.get("name", ""))[:200]
             store = self.svc.store
             assert store is not None
+            from moodlens.service.profiles import model_id
+
+            model = model_id(self.svc)
             self.writer = await run_in_threadpool(
-                lambda: HistoryWriter.start(store, name=name, source="browser camera", consent=True)
+                lambda: HistoryWriter.start(
+                    store, name=name, source="browser camera", consent=True, profile=self.profile, model=model
+                )
             )
             session_id = self.writer.session_id
         await self.send(
@@ -126,8 +164,131 @@ class _Client:
                 "session_id": session_id,
                 "recording": recording,
                 "max_fps": self.svc.settings.max_fps,
+                "profile": self.profile,
             }
         )
+
+    async def load_profile(self, name: Any) -> Any:
+        """The profile fitted for the server's model (empty until calibrated), or None after an error."""
+        from moodlens.personal import Profile, Sample
+        from moodlens.service.profiles import model_id
+
+        store = self.svc.store
+        if store is None:
+            await self.fail(
+                "no_profiles", "profiles need the server to keep a database (moodlens serve --db)"
+            )
+            return None
+        model = model_id(self.svc)
+        try:
+            samples = await run_in_threadpool(store.profile_samples, str(name)[:64], model)
+        except (KeyError, ValueError) as exc:
+            await self.fail("unknown_profile", str(exc.args[0] if exc.args else exc))
+            return None
+        own = [Sample(s.kind, s.probabilities, label=s.label, not_label=s.not_label) for s in samples]
+        return Profile.fit(str(name)[:64], own)
+
+    async def calibrate(self, message: dict[str, Any]) -> None:
+        if self.stream is None or self.profile is None:
+            await self.fail("no_profile", "start the camera with a profile to calibrate it")
+            return
+        seconds = message.get("seconds", 3)
+        if not isinstance(seconds, int | float) or not 1 <= seconds <= 10:
+            await self.fail("bad_message", "calibrate: seconds must be a number from 1 to 10")
+            return
+        self.calibration = {"seconds": float(seconds), "start": None, "readings": []}
+
+    async def correct(self, message: dict[str, Any]) -> None:
+        from moodlens.labels import Expression
+
+        if self.stream is None or self.profile is None:
+            await self.fail("no_profile", "start the camera with a profile to teach it")
+            return
+        try:
+            label = (
+                None if message.get("label") is None else Expression.from_label(str(message["label"])).label
+            )
+            not_label = (
+                None if message.get("not") is None else Expression.from_label(str(message["not"])).label
+            )
+        except ValueError as exc:
+            await self.fail("bad_message", f"correct: {exc}")
+            return
+        if (label is None) == (not_label is None):
+            await self.fail(
+                "bad_message", "correct: give either label (what it was) or not (what it was not)"
+            )
+            return
+        latest = self.recent[-1][0] if self.recent else None
+        readings = [p for t, p in self.recent if latest is not None and t >= latest - 1000]
+        if not readings:
+            await self.fail("no_face", "no reading of the main face in the last second to correct")
+            return
+        said = label or f"not {not_label}"
+        await self.add_sample(
+            "correction", readings, f"live camera: {said}", label=label, not_label=not_label
+        )
+
+    async def add_sample(self, kind: str, readings: list[Any], source: str, **labels: Any) -> None:
+        """Store the mean reading (geometric, as the fit works in log-probabilities), refit, reply."""
+        from moodlens.service.profiles import describe, model_id
+        from moodlens.store.profiles import NewSample
+
+        store, name = self.svc.store, self.profile
+        assert store is not None and name is not None
+        mean = np.exp(np.mean(np.log(np.clip(np.stack(readings), 1e-4, 1.0)), axis=0))
+        sample = NewSample(
+            kind=kind,
+            probabilities=mean / mean.sum(),
+            model=model_id(self.svc),
+            source=f"{source}, {len(readings)} frame(s)",
+            **labels,
+        )
+        try:
+            (sample_id,) = await run_in_threadpool(store.add_profile_samples, name, [sample])
+            info = await run_in_threadpool(store.get_profile, name)
+            samples = await run_in_threadpool(store.profile_samples, name)
+        except (KeyError, ValueError) as exc:
+            await self.fail("profile_failed", str(exc.args[0] if exc.args else exc))
+            return
+        refit = await self.load_profile(name)
+        if refit is not None and self.stream is not None:
+            self.stream.profile = refit
+        event = "calibrated" if kind == "neutral" else "corrected"
+        await self.send(
+            {
+                "type": "profile",
+                "event": event,
+                "sample_id": sample_id,
+                "profile": describe(info, samples, sample.model),
+            }
+        )
+
+    async def after_result(self, result: FrameResult, t: float) -> None:
+        """Keep the main track's model readings for corrections, and run a calibration."""
+        main = next((f for f in result.faces if f.profile is not None), None)
+        if main is not None:
+            self.recent.append((t, main.model_probabilities))
+        while self.recent and self.recent[0][0] < t - 3000:
+            self.recent.popleft()
+        calibration = self.calibration
+        if calibration is None:
+            return
+        if calibration["start"] is None:
+            calibration["start"] = t
+        if main is not None and t <= calibration["start"] + 1000 * calibration["seconds"]:
+            calibration["readings"].append(main.model_probabilities)
+        if t >= calibration["start"] + 1000 * calibration["seconds"]:
+            self.calibration = None
+            if not calibration["readings"]:
+                await self.fail(
+                    "calibration_failed",
+                    "no face was seen while calibrating: look at the camera and try again",
+                )
+                return
+            await self.add_sample(
+                "neutral", calibration["readings"], f"live camera {calibration['seconds']:g} s"
+            )
 
     async def on_frame(self, data: bytes) -> None:
         settings = self.svc.settings
@@ -191,6 +352,8 @@ class _Client:
             await self.fail("processing_failed", f"{type(exc).__name__}: {exc}")
             return
         self.svc.frames_processed += 1
+        if self.profile is not None:
+            await self.after_result(result, t)
         headline = self.headline.update(result)
         await self.send(
             {

@@ -61,8 +61,10 @@ async function start() {
   const ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream`);
   ws.binaryType = "arraybuffer";
   state.ws = ws;
+  const profile = window.moodlensProfile ? window.moodlensProfile.chosen() : null;
   ws.onopen = () => ws.send(JSON.stringify({
     type: "start", consent: true, name: $("session-name").value, record: $("record").checked,
+    ...(profile ? { profile } : {}),
   }));
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
   ws.onclose = () => { if (state.running) setStatus("connection closed"); stopCamera(); };
@@ -70,8 +72,11 @@ async function start() {
 }
 
 function onMessage(msg) {
+  const personal = window.moodlensProfile;
+  if (personal && personal.message(msg)) return;
   if (msg.type === "started") {
     state.running = true;
+    if (personal) personal.started(msg.profile, (message) => state.ws && state.ws.send(JSON.stringify(message)));
     setStatus(msg.recording ? `recording session ${msg.session_id} (labels only)` : "not recording");
     sendFrame();
   } else if (msg.type === "result") {
@@ -90,6 +95,7 @@ function onMessage(msg) {
     $("latency").textContent = `latency ${Math.round(state.latency)} ms`;
     $("faces").textContent = `${faces.length} face${faces.length === 1 ? "" : "s"}`;
     listFaces(faces);
+    if (personal) personal.result(msg.faces);
     schedule();
   } else if (msg.type === "error") {
     if (["busy", "rate_limited", "bad_frame", "processing_failed"].includes(msg.code)) {
@@ -248,7 +254,7 @@ function listFaces(faces) {
     const probs = faceProbs(face);
     const item = document.createElement("li");
     item.style.setProperty("--swatch", face.uncertain ? "#6e6e6e" : (state.colours[shown] || "#999"));
-    const who = face.track_id == null ? "new face" : `#${face.track_id}`;
+    const who = (face.track_id == null ? "new face" : `#${face.track_id}`) + (face.profile ? ` (${face.profile})` : "");
     item.textContent = `${who}: ${face.uncertain ? "uncertain" : "apparent " + label} ${Math.round(100 * (probs[shown] || 0))}%`;
     list.appendChild(item);
   }
@@ -256,6 +262,7 @@ function listFaces(faces) {
 
 function stopCamera() {
   state.running = false;
+  if (window.moodlensProfile) window.moodlensProfile.stopped();
   state.inFlight = false;
   if (state.stream) { state.stream.getTracks().forEach((t) => t.stop()); state.stream = null; }
   $("video").srcObject = null;

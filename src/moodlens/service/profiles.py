@@ -1,0 +1,129 @@
+"""Profiles over REST (``/api/v1/profiles``): list, create (with consent), show, reset, delete,
+remove one sample, export. The live stream's calibrate and correct messages (service/stream.py)
+add samples; these routes read and undo them. Numbers in label space only, as in the store."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from moodlens.service.app import Services, services
+
+router = APIRouter(prefix="/api/v1/profiles")
+
+ProfileName = Annotated[str, Path(min_length=1, max_length=64, description="a profile's name")]
+SampleId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a sample id (from the profile's samples)")]
+_NO_STORE = "profiles are off: start the server with --db to keep profiles and history"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def model_id(svc: Services) -> str:
+    from moodlens.personal import model_id as identify
+
+    return identify(svc.analyzer.classifier)
+
+
+async def _call(svc: Services, method: str, *args: Any, **kwargs: Any) -> Any:
+    """The store call off the event loop; an unknown name is 404, bad input 400, a down store 503."""
+    from moodlens.store import StoreError
+
+    if svc.store is None:
+        return _error(404, _NO_STORE)
+    try:
+        return await run_in_threadpool(getattr(svc.store, method), *args, **kwargs)
+    except KeyError as exc:
+        return _error(404, str(exc.args[0] if exc.args else exc))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    except StoreError as exc:
+        return _error(503, str(exc))
+
+
+def describe(info: Any, samples: list[Any], model: str) -> dict[str, Any]:
+    """A profile as the page shows it: its info, the fit for the server's model, its samples."""
+    from moodlens.personal import Profile, Sample
+
+    own = [s for s in samples if s.model == model]
+    fitted = Profile.fit(
+        info.name, [Sample(s.kind, s.probabilities, label=s.label, not_label=s.not_label) for s in own]
+    )
+    return {
+        **info.to_dict(),
+        "model": model,
+        "fitted": fitted.state(),
+        "other_models": sorted({s.model for s in samples} - {model}),
+        "samples": [s.to_dict() for s in samples],
+    }
+
+
+class NewProfile(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    consent: bool = False
+
+
+@router.get("", summary="The profiles, with their baseline and correction counts")
+async def list_profiles(request: Request) -> Any:
+    found = await _call(services(request.app), "list_profiles")
+    return found if isinstance(found, Response) else [p.to_dict() for p in found]
+
+
+@router.post("", status_code=201, summary="Create a profile (the person's consent is required)")
+async def create(request: Request, body: NewProfile) -> Any:
+    if not body.consent:
+        return _error(
+            400, "a profile keeps numbers about one person's apparent expressions: their consent is required"
+        )
+    svc = services(request.app)
+    created = await _call(svc, "create_profile", body.name, consent=True)
+    return created if isinstance(created, Response) else JSONResponse(created.to_dict(), status_code=201)
+
+
+async def _describe(svc: Services, name: str) -> Any:
+    info = await _call(svc, "get_profile", name)
+    if isinstance(info, Response):
+        return info
+    samples = await _call(svc, "profile_samples", name)
+    return samples if isinstance(samples, Response) else describe(info, samples, model_id(svc))
+
+
+@router.get("/{name}", summary="A profile: baseline, corrections, last change, its samples")
+async def show(request: Request, name: ProfileName) -> Any:
+    return await _describe(services(request.app), name)
+
+
+@router.post("/{name}/reset", summary="Forget the baseline and every correction; keep the profile")
+async def reset(request: Request, name: ProfileName) -> Any:
+    svc = services(request.app)
+    done = await _call(svc, "reset_profile", name)
+    return done if isinstance(done, Response) else await _describe(svc, name)
+
+
+@router.delete("/{name}/samples/{sample_id}", summary="Remove one neutral sample or correction")
+async def remove_sample(request: Request, name: ProfileName, sample_id: SampleId) -> Any:
+    svc = services(request.app)
+    done = await _call(svc, "remove_profile_sample", name, sample_id)
+    return done if isinstance(done, Response) else await _describe(svc, name)
+
+
+@router.delete(
+    "/{name}", status_code=204, response_class=Response, summary="Delete a profile and all it holds"
+)
+async def delete(request: Request, name: ProfileName) -> Response:
+    done = await _call(services(request.app), "delete_profile", name)
+    return done if isinstance(done, Response) else Response(status_code=204)
+
+
+@router.get("/{name}/export", summary="Download a profile and its samples as JSON")
+async def export(request: Request, name: ProfileName) -> Any:
+    text = await _call(services(request.app), "export_profile", name)
+    if isinstance(text, Response):
+        return text
+    headers = {"content-disposition": f'attachment; filename="moodlens-profile-{name}.json"'}
+    return Response(text, media_type="application/json", headers=headers)

@@ -276,8 +276,9 @@ def test_smoke_training_on_a_fer2013_subset(fer_path: Path, tmp_path: Path) -> N
 
 def test_a_two_head_checkpoint_teaches_with_the_chosen_head(tmp_path: Path) -> None:
     """A two-head run's checkpoint is a teacher: the configured head's logits, not both heads."""
+    from moodlens.training.checkpoints import checkpoint_heads
     from moodlens.training.networks import create_network as make
-    from moodlens.training.trainer import Trainer, _checkpoint_heads
+    from moodlens.training.trainer import Trainer
 
     torch.manual_seed(0)
     two = make("vgg_s", heads=2).eval()
@@ -285,7 +286,7 @@ def test_a_two_head_checkpoint_teaches_with_the_chosen_head(tmp_path: Path) -> N
     torch.save({"ema": two.state_dict(), "epoch": 0}, path)
     single = tmp_path / "best.pt"
     torch.save({"ema": make("vgg_s").state_dict()}, single)
-    assert _checkpoint_heads(path) == 2 and _checkpoint_heads(single) == 1
+    assert checkpoint_heads(path) == 2 and checkpoint_heads(single) == 1
     x = torch.rand(3, 1, 48, 48) * 255
     with torch.no_grad():
         both = two(x)

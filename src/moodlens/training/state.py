@@ -1,5 +1,6 @@
-"""Training state that outlives a step: EMA weights, the learning-rate schedule, RNG state and
-checkpoints written atomically (a run killed mid-write keeps its previous checkpoint)."""
+"""Training state that outlives a step: what a run carries from batch to batch, EMA weights, the
+learning-rate schedule, RNG state and checkpoints written atomically (a run killed mid-write keeps
+its previous checkpoint)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import copy
 import math
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,15 @@ def atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
 def rng_state(gen: torch.Generator) -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
@@ -67,3 +78,35 @@ def restore_rng(state: dict[str, Any], gen: torch.Generator) -> None:
     gen.set_state(state["gen"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
+
+
+@dataclass
+class LoopState:
+    """Everything a run carries from batch to batch and epoch to epoch."""
+
+    model: nn.Module
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    teacher: nn.Module | None
+    weights: torch.Tensor
+    images: torch.Tensor
+    labels: torch.Tensor
+    soft: torch.Tensor | None
+    gen: torch.Generator
+    steps_per_epoch: int
+    #: Two-head runs: the crowd head's soft targets, where they are targets, and its class weights.
+    crowd: torch.Tensor | None = None
+    crowd_valid: torch.Tensor | None = None
+    crowd_weights: torch.Tensor | None = None
+    #: ``tau * log(prior)`` of the first head's and the crowd head's training labels, added to
+    #: the logits inside the loss only (a logit-adjusted run); zeros otherwise.
+    offset: torch.Tensor | None = None
+    crowd_offset: torch.Tensor | None = None
+    epoch: int = 0
+    step: int = 0
+    best_acc: float = -1.0
+    best_epoch: int = -1
+    #: Two-head runs: the crowd head's best PublicTest FERPlus-majority accuracy and its epoch.
+    best_crowd_acc: float = -1.0
+    best_crowd_epoch: int = -1
+    stale: int = 0

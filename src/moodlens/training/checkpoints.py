@@ -1,0 +1,149 @@
+"""A run's checkpoints: their names, what they hold, resuming from ``last.pt`` (only with the
+settings the run was started with), and loading a checkpoint or an exported model into a network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from moodlens.labels import NUM_CLASSES
+from moodlens.training.config import TrainConfig
+from moodlens.training.faces import to_tensor
+from moodlens.training.networks import load_state
+from moodlens.training.state import LoopState, atomic_save, restore_rng, rng_state
+
+LAST = "last.pt"
+BEST = "best.pt"
+# Each head of a two-head run (catalog.HEADS) keeps its own best checkpoint (``best-NAME.pt``),
+# selected on PublicTest by its own measure.
+
+
+def best_checkpoint(head: str | None) -> str:
+    return BEST if head is None else f"best-{head}.pt"
+
+
+#: Settings a resumed run may change; any other difference would make it a different run.
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "threads", "device", "out", "data"})
+#: Settings that only matter when a teacher is given; a run without one may see them change
+#: (for instance when a default moves between versions) without becoming a different run.
+DISTILLATION_SETTINGS = frozenset({"teacher_network", "teacher_head", "distill_alpha", "distill_temperature"})
+
+
+def _distills(settings: dict[str, Any]) -> bool:
+    return bool(settings.get("teacher") or settings.get("teachers"))
+
+
+def check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
+    """Refuse to resume a run with other settings than it was started with."""
+    current = config.to_dict()
+    ignored = RESUMABLE_CHANGES
+    if not _distills(saved) and not _distills(current):
+        ignored = ignored | DISTILLATION_SETTINGS
+    differences = [
+        f"{key}: {saved[key]!r} -> {current.get(key)!r}"
+        for key in sorted(saved)
+        if key not in ignored and saved[key] != current.get(key)
+    ]
+    if differences:
+        raise ValueError(
+            "cannot resume: the run was started with other settings ("
+            + "; ".join(differences)
+            + "); resume with the same config, or start a new run in another --out"
+        )
+
+
+def save_best(
+    loop: LoopState, epoch: int, accuracy: float, head: str | None, *, network: str, out: Path
+) -> None:
+    best = {
+        "ema": loop.ema.model.state_dict(),
+        "epoch": epoch,
+        "val_accuracy": accuracy,
+        "network": network,
+        "head": head,
+    }
+    atomic_save(best, out / best_checkpoint(head))
+
+
+def save_last(loop: LoopState, epoch: int, config: TrainConfig, out: Path) -> None:
+    atomic_save(
+        {
+            "model": loop.model.state_dict(),
+            "ema": loop.ema.model.state_dict(),
+            "optimizer": loop.optimizer.state_dict(),
+            "rng": rng_state(loop.gen),
+            "epoch": epoch,
+            "step": loop.step,
+            "best_acc": loop.best_acc,
+            "best_epoch": loop.best_epoch,
+            "best_crowd_acc": loop.best_crowd_acc,
+            "best_crowd_epoch": loop.best_crowd_epoch,
+            "stale": loop.stale,
+            "config": config.to_dict(),
+        },
+        out / LAST,
+    )
+
+
+def restore(loop: LoopState, config: TrainConfig, out: Path, log: Any) -> None:
+    ckpt = torch.load(out / LAST, map_location="cpu", weights_only=False)
+    check_resumable(ckpt["config"], config)
+    loop.model.load_state_dict(ckpt["model"])
+    loop.ema.model.load_state_dict(ckpt["ema"])
+    loop.optimizer.load_state_dict(ckpt["optimizer"])
+    restore_rng(ckpt["rng"], loop.gen)
+    loop.epoch, loop.step = ckpt["epoch"] + 1, ckpt["step"]
+    loop.best_acc, loop.best_epoch, loop.stale = ckpt["best_acc"], ckpt["best_epoch"], ckpt["stale"]
+    loop.best_crowd_acc = ckpt.get("best_crowd_acc", -1.0)
+    loop.best_crowd_epoch = ckpt.get("best_crowd_epoch", -1)
+    log(f"resumed from {out / LAST} after epoch {ckpt['epoch'] + 1}/{config.epochs}")
+
+
+def checkpoint_heads(path: Path) -> int:
+    """How many heads a saved network has: its last layer's outputs over the 7 classes."""
+    if not path.is_file():
+        return 1  # load_checkpoint names the missing file
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "ema" in state:
+        state = state["ema"]
+    last = [v for k, v in state.items() if k.endswith(".weight") and getattr(v, "ndim", 0) == 2]
+    return max(1, int(last[-1].shape[0]) // NUM_CLASSES) if last else 1
+
+
+def load_checkpoint(model: nn.Module, path: Path, role: str, *, faces: np.ndarray | None = None) -> None:
+    """Weights for a teacher or a fine-tuning start, with an error that names the file and its role.
+
+    A fine-tuning start may also be an exported VGG model (``.onnx``, the shipped one included):
+    ``faces`` then measure its batch-norm statistics (see ``onnx_import``).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{role} checkpoint {path} does not exist")
+    if path.suffix == ".onnx" and faces is not None:
+        from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
+        from moodlens.training.onnx_import import import_vgg
+
+        if path.stat().st_size == 0:
+            raise ValueError(f"{role} model {path} is empty (0 bytes)")
+        try:
+            import_vgg(model, path, to_tensor(faces).float())
+        except DecodeError:
+            raise ValueError(
+                f"{role} model {path} is not a readable ONNX file (corrupt or truncated)"
+            ) from None
+        except ValueError as exc:
+            raise ValueError(
+                f"{role} model {path} does not fit network {type(model).__name__}: {exc}"
+            ) from None
+        return
+    try:
+        load_state(model, path)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(
+            f"{role} checkpoint {path} does not fit network {type(model).__name__}: {first}"
+        ) from None

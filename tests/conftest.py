@@ -9,7 +9,10 @@ import os
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -57,6 +60,49 @@ def ferplus() -> Path:
             "or set MOODLENS_FERPLUS"
         )
     return path
+
+
+PG_ENV = "MOODLENS_TEST_POSTGRES_URL"
+
+
+def _postgres_database() -> Iterator[str]:
+    """A scratch PostgreSQL database on the server of $MOODLENS_TEST_POSTGRES_URL, dropped
+    afterwards; skips with the reason when there is none."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(
+            f"PostgreSQL not configured: set {PG_ENV} (e.g. postgresql+psycopg://user:pw@127.0.0.1/db)"
+        )
+    pytest.importorskip("psycopg", reason="PostgreSQL needs the [postgres] extra (psycopg)")
+    from scratch_postgres import scratch_database
+
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(base, "moodlens_test"))
+        except Exception as exc:  # an unreachable server or missing rights: say so and skip
+            pytest.skip(f"cannot create a PostgreSQL test database at {PG_ENV}: {exc}")
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A history database URL: a SQLite file, then a scratch PostgreSQL database (the history
+    store's tests run on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Any]:
+    """A HistoryStore on ``db_url`` (a short lock wait, so lock tests stay quick)."""
+    pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
+    from moodlens.store import HistoryStore
+
+    s = HistoryStore(db_url, busy_timeout_ms=200)
+    yield s
+    s.close()
 
 
 def opencv_frames(path: Path) -> list[np.ndarray]:

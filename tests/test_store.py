@@ -13,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,41 +35,11 @@ from moodlens.store import (
 )
 from moodlens.store.database import SCHEMA_REVISION
 from moodlens.store.schema import Base
-from scratch_postgres import scratch_database
 
-PG_ENV = "MOODLENS_TEST_POSTGRES_URL"
 HAPPY = np.array([0.02, 0.02, 0.02, 0.8, 0.04, 0.05, 0.05], dtype=np.float32)
 SAD = np.array([0.02, 0.02, 0.02, 0.04, 0.8, 0.05, 0.05], dtype=np.float32)
 
-
-def _postgres_database() -> Iterator[str]:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(
-            f"PostgreSQL not configured: set {PG_ENV} (e.g. postgresql+psycopg://user:pw@127.0.0.1/db)"
-        )
-    pytest.importorskip("psycopg", reason="PostgreSQL needs the [postgres] extra (psycopg)")
-    with ExitStack() as stack:
-        try:
-            url = stack.enter_context(scratch_database(base, "moodlens_test"))
-        except Exception as exc:  # an unreachable server or missing rights: say so and skip
-            pytest.skip(f"cannot create a PostgreSQL test database at {PG_ENV}: {exc}")
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'history.sqlite3'}"
-    else:
-        yield from _postgres_database()
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[HistoryStore]:
-    s = HistoryStore(db_url, busy_timeout_ms=200)
-    yield s
-    s.close()
+# The fixtures db_url (a SQLite file, then a scratch PostgreSQL database) and store are in conftest.py.
 
 
 def _frame(t: float, faces: list[tuple[int, np.ndarray]]) -> FrameResult:

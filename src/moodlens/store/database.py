@@ -17,12 +17,24 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, Oper
 from moodlens.errors import StoreError
 
 #: The schema revision this version of moodlens reads and writes (the newest migration).
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 ENV_URL = "MOODLENS_DB"
 
 
-__all__ = ["SCHEMA_REVISION", "StoreError", "default_path", "migrate", "resolve_url"]
+__all__ = ["SCHEMA_REVISION", "NotFoundError", "StoreError", "default_path", "migrate", "resolve_url"]
+
+
+class NotFoundError(StoreError, KeyError):
+    """Something asked for by name or id is not in the history (a profile, a sample, a correction).
+
+    A :class:`StoreError`, so the CLI and the web app report it like the rest (one line, exit status
+    1); a :class:`KeyError` too, for code that looks things up. Its message is shown as written
+    (a plain KeyError would show it quoted).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def default_path() -> Path:

@@ -1,6 +1,6 @@
-"""The history schema: sessions, per-track interval aggregates, optional per-frame rows and
-user corrections. By design there is no column for images, crops, face geometry or embeddings:
-only labels and probabilities over time are kept.
+"""The history schema: sessions, per-track interval aggregates, optional per-frame rows, user
+corrections and profiles (a person's opt-in calibration samples). By design there is no column for
+images, crops, face geometry or embeddings: only labels and probabilities are kept.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -70,6 +72,13 @@ class SessionRow(Base):
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     #: True for a session whose process died before closing it (closed on the next open).
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The profile the session was recorded with; NULL when none, or once that profile is deleted
+    #: (the session keeps its plain model results).
+    profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("profiles.id", ondelete="SET NULL", name="fk_sessions_profile_id"), nullable=True
+    )
+    #: The classifier (name and version or digest) whose probabilities the session holds.
+    model: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     intervals: Mapped[list[IntervalRow]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True
@@ -154,6 +163,51 @@ class CorrectionRow(Base):
     correct_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProfileRow(Base):
+    """A named, opt-in personal calibration of one person. It holds no face: only the label-space
+    samples below (STYLE.md, point 18)."""
+
+    __tablename__ = "profiles"
+    # Ids are never reused after a delete, like session ids.
+    __table_args__ = (UniqueConstraint("name", name="uq_profiles_name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the profile's samples last changed (added, removed, reset).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consent_given: Mapped[bool] = mapped_column(Boolean)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ProfileSampleRow(Probabilities, Base):
+    """One thing a person said about one reading of their face: the model's 7 probabilities and
+    the expression it showed (``label``) or did not show (``not_label``). Append-only: concurrent
+    writers to one profile each add their own rows."""
+
+    __tablename__ = "profile_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    not_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: The classifier the probabilities came from: a profile's numbers mean something for one model.
+    model: Mapped[str] = mapped_column(String(100))
+    #: Where the reading came from ("image:photo.jpg", "history:session 4 correction 7").
+    source: Mapped[str] = mapped_column(String(500), default="")
+    #: The history correction this sample was derived from: deleting it deletes the sample.
+    correction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("corrections.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('neutral', 'correction')", name="ck_profile_samples_kind"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 PROBABILITY_COLUMNS = tuple(f"p_{name}" for name in LABELS)

@@ -97,12 +97,21 @@ class HistoryWriter:
         source: str = "",
         consent: bool = False,
         settings: WriterSettings | None = None,
+        profile: str | None = None,
+        model: str | None = None,
     ) -> HistoryWriter:
-        """Create a session and a writer for it (the session records whether frames are kept)."""
+        """Create a session and a writer for it (the session records whether frames are kept, and
+        the profile and classifier it is recorded with, when given)."""
         settings = settings or WriterSettings()
         started = datetime.now(UTC)
         session_id = store.start_session(
-            name=name, source=source, consent=consent, frame_rows=settings.frame_rows, started_at=started
+            name=name,
+            source=source,
+            consent=consent,
+            frame_rows=settings.frame_rows,
+            started_at=started,
+            profile=profile,
+            model=model,
         )
         return cls(store, session_id, started, settings)
 

@@ -1,0 +1,136 @@
+"""What every part of the history store shares: the engine and its sessionmaker, how a refused
+write becomes a :class:`StoreError`, and a few helpers (the clock, the recording process, creating
+a SQLite file atomically, spreadsheet-safe text)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from moodlens.store.database import StoreError, check_schema, display_url, make_engine, resolve_url
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time in clock ticks (Linux), so a reused pid is not taken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def this_process() -> str:
+    """``host:pid:start`` of the running process."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def process_alive(owner: str) -> bool:
+    """Whether the process named by ``owner`` still runs; True for another host (cannot tell)."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return not ticks or _start_ticks(pid) in ("", ticks)
+
+
+def create_sqlite_atomically(url: str) -> None:
+    """A new SQLite history file is built beside its destination and moved into place, so that a
+    failure while creating it (a full disk) leaves nothing behind, not a half-made database."""
+    from sqlalchemy.engine import make_url
+
+    from moodlens.store.database import migrate
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        # A "file:" URI names the file itself (and may say mode=ro): it is not a path to create.
+        return
+    target = Path(parsed.database)
+    if target.exists() and target.stat().st_size > 0:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.creating-{os.getpid()}")
+    engine = make_engine(f"sqlite:///{temporary}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        migrate(engine)
+        engine.dispose()
+        os.replace(temporary, target)
+    except BaseException:
+        engine.dispose()
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{temporary}{suffix}").unlink(missing_ok=True)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet will not run: a leading =, +, -, @, tab or CR is quoted with '
+    (OWASP's advice on CSV injection); names and sources are the only free text in an export."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class StoreBase:
+    """Opens (and if empty creates) a history database; the mixins of :class:`HistoryStore` read
+    and write through :meth:`_session`. A database at another schema revision is refused with
+    instructions (see :func:`moodlens.store.database.check_schema`)."""
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        engine: Engine | None = None,
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        self.url = resolve_url(url) if engine is None else engine.url.render_as_string(hide_password=False)
+        if engine is None and create:
+            create_sqlite_atomically(self.url)
+        self.engine = engine or make_engine(self.url, busy_timeout_ms=busy_timeout_ms)
+        check_schema(self.engine, create=create)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def where(self) -> str:
+        return display_url(self.url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that the database refuses (read-only file or folder, full disk) is a StoreError."""
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            yield
+        except OperationalError as exc:
+            reason = str(exc.orig)
+            if "readonly" in reason.replace(" ", "").lower():
+                reason += "; the database file (or its folder) is read-only: check its permissions"
+            raise StoreError(f"{self.where}: cannot write ({reason})") from None
+
+    def _session(self) -> Session:
+        return self._sessions()

@@ -1,0 +1,232 @@
+"""Sessions: starting and ending them, closing those whose recording process died, inserting their
+interval and frame rows, listing them, and deleting them (one, old ones, or by retention)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from moodlens.store.base import StoreBase, _now, process_alive, this_process
+from moodlens.store.database import StoreError
+from moodlens.store.profiles import MAX_MODEL, profile_row, touch_profiles
+from moodlens.store.schema import (
+    CorrectionRow,
+    FrameRow,
+    IntervalRow,
+    ProfileRow,
+    ProfileSampleRow,
+    SessionRow,
+)
+
+__all__ = ["SessionInfo", "SessionsMixin"]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    name: str
+    source: str
+    started_at: datetime
+    ended_at: datetime | None
+    consent_given: bool
+    consent_at: datetime | None
+    frame_rows: bool
+    tracks: int
+    intervals: int
+    frames: int
+    #: The recording's length in media time (None while running, or for sessions before 0.2).
+    media_ms: int | None = None
+    #: The recording process died before closing the session (closed on a later open).
+    interrupted: bool = False
+    #: The profile the session was recorded with (None if none, or once it is deleted).
+    profile: str | None = None
+    #: The classifier the session's probabilities came from (None if it was not recorded).
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("started_at", "ended_at", "consent_at"):
+            out[key] = None if out[key] is None else out[key].isoformat()
+        return out
+
+
+class SessionsMixin(StoreBase):
+    """What a recording writes, and the session list."""
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        *,
+        name: str = "",
+        source: str = "",
+        consent: bool = False,
+        frame_rows: bool = False,
+        started_at: datetime | None = None,
+        profile: str | None = None,
+        model: str | None = None,
+    ) -> int:
+        """A new session; ``profile`` names the profile it is recorded with, ``model`` the
+        classifier (name and version or digest) whose probabilities it will hold."""
+        model = model or None
+        if model is not None and len(model) > MAX_MODEL:
+            raise ValueError(f"a session names its model in at most {MAX_MODEL} characters, got {model!r}")
+        started = started_at or _now()
+        row = SessionRow(
+            name=name[:200],
+            source=source[:500],
+            started_at=started,
+            consent_given=consent,
+            consent_at=started if consent else None,
+            frame_rows=frame_rows,
+            owner=this_process(),
+            model=model,
+        )
+        with self._writing(), self._session() as s, s.begin():
+            if profile is not None:
+                row.profile_id = profile_row(s, profile).id
+            s.add(row)
+        return row.id
+
+    def close_interrupted(self) -> int:
+        """Close the sessions whose recording process died (on this host): ended at their last
+        interval, marked interrupted. Returns how many; a read-only database is left as it is."""
+        try:
+            with self._session() as s, s.begin():
+                running = s.scalars(select(SessionRow).where(SessionRow.ended_at.is_(None))).all()
+                dead = [row for row in running if row.owner and not process_alive(row.owner)]
+                for row in dead:
+                    last = s.execute(
+                        select(func.max(IntervalRow.end_ms)).where(IntervalRow.session_id == row.id)
+                    ).scalar()
+                    row.ended_at = row.started_at + timedelta(milliseconds=int(last or 0))
+                    row.media_ms = None if last is None else int(last)
+                    row.interrupted = True
+                return len(dead)
+        except SQLAlchemyError:
+            return 0
+
+    def end_session(
+        self, session_id: int, ended_at: datetime | None = None, *, media_ms: int | None = None
+    ) -> None:
+        with self._session() as s, s.begin():
+            row = s.get(SessionRow, session_id)
+            if row is None:
+                raise StoreError(f"no session {session_id} in {self.where}")
+            row.ended_at = ended_at or _now()
+            if media_ms is not None:
+                row.media_ms = max(0, int(media_ms))
+
+    def insert(self, intervals: Iterable[dict[str, Any]], frames: Iterable[dict[str, Any]] = ()) -> None:
+        """Insert interval and frame rows (dicts of column values) in one transaction."""
+        intervals, frames = list(intervals), list(frames)
+        if not intervals and not frames:
+            return
+        with self._session() as s, s.begin():
+            if intervals:
+                s.execute(insert(IntervalRow), intervals)
+            if frames:
+                s.execute(insert(FrameRow), frames)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def _session_infos(self, where: Any = None) -> list[SessionInfo]:
+        counts = (
+            select(
+                IntervalRow.session_id,
+                func.count(func.distinct(IntervalRow.track_id)).label("tracks"),
+                func.count().label("intervals"),
+                func.coalesce(func.sum(IntervalRow.frames), 0).label("frames"),
+            )
+            .group_by(IntervalRow.session_id)
+            .subquery()
+        )
+        query = (
+            select(SessionRow, counts.c.tracks, counts.c.intervals, counts.c.frames, ProfileRow.name)
+            .outerjoin(counts, counts.c.session_id == SessionRow.id)
+            .outerjoin(ProfileRow, ProfileRow.id == SessionRow.profile_id)
+            .order_by(SessionRow.started_at.desc(), SessionRow.id.desc())
+        )
+        if where is not None:
+            query = query.where(where)
+        with self._session() as s:
+            rows = s.execute(query).all()
+        return [
+            SessionInfo(
+                id=r.id,
+                name=r.name,
+                source=r.source,
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+                consent_given=r.consent_given,
+                consent_at=r.consent_at,
+                frame_rows=r.frame_rows,
+                tracks=int(t or 0),
+                intervals=int(i or 0),
+                frames=int(f or 0),
+                media_ms=r.media_ms,
+                interrupted=bool(r.interrupted),
+                profile=profile,
+                model=r.model,
+            )
+            for r, t, i, f, profile in rows
+        ]
+
+    def list_sessions(self) -> list[SessionInfo]:
+        return self._session_infos()
+
+    def get_session(self, session_id: int) -> SessionInfo:
+        found = self._session_infos(SessionRow.id == session_id)
+        if not found:
+            raise StoreError(f"no session {session_id} in {self.where}")
+        return found[0]
+
+    # --- deletion, retention -------------------------------------------------------------------
+
+    def delete_session(self, session_id: int) -> None:
+        """Delete a session and everything recorded in it (and what its corrections taught a
+        profile)."""
+        self.get_session(session_id)
+        self._delete([session_id])
+
+    def _delete(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        with self._session() as s, s.begin():
+            # Children first, explicitly: correct whether or not the backend enforces cascades.
+            corrections = select(CorrectionRow.id).where(CorrectionRow.session_id.in_(ids))
+            taught = ProfileSampleRow.correction_id.in_(corrections)
+            touch_profiles(s, list(s.scalars(select(ProfileSampleRow.profile_id).where(taught).distinct())))
+            s.execute(delete(ProfileSampleRow).where(taught))
+            for table in (IntervalRow, FrameRow, CorrectionRow):
+                s.execute(delete(table).where(table.session_id.in_(ids)))
+            s.execute(delete(SessionRow).where(SessionRow.id.in_(ids)))
+        return len(ids)
+
+    def purge(self, *, older_than_days: float | None = None, everything: bool = False) -> int:
+        """Delete sessions that started more than ``older_than_days`` ago, or all of them."""
+        if older_than_days is None and not everything:
+            raise ValueError("purge needs older_than_days or everything=True")
+        query = select(SessionRow.id)
+        if not everything:
+            assert older_than_days is not None
+            if older_than_days < 0:
+                raise ValueError("older_than_days must be >= 0")
+            query = query.where(SessionRow.started_at < _now() - timedelta(days=older_than_days))
+        with self._session() as s:
+            ids = list(s.scalars(query).all())
+        return self._delete(ids)
+
+    def apply_retention(self, days: float | None) -> int:
+        """Automatic deletion: sessions older than ``days`` go (None or 0 keeps everything)."""
+        if not days:
+            return 0
+        try:
+            return self.purge(older_than_days=days)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self.where}: retention cleanup failed ({exc})") from None

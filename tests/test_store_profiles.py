@@ -1,0 +1,512 @@
+"""Profiles in the history store, against a real SQLite file and a real PostgreSQL server (the
+``db_url`` and ``store`` fixtures of conftest.py; PostgreSQL cases skip with the reason when
+MOODLENS_TEST_POSTGRES_URL is not set)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
+
+from sqlalchemy import text
+
+from moodlens.labels import LABELS
+from moodlens.store import HistoryStore, StoreError
+from moodlens.store.database import NotFoundError
+from moodlens.store.profiles import NewSample, ProfileInfo
+
+MODEL = "crowd 2.2 sha256:0123abcd"
+
+
+def probs(label: str, top: float = 0.8) -> np.ndarray:
+    """A reading that says ``label`` with probability ``top``."""
+    p = np.full(len(LABELS), (1 - top) / (len(LABELS) - 1))
+    p[LABELS.index(label)] = top
+    return p
+
+
+def neutral(source: str = "image:rest.jpg", model: str = MODEL) -> NewSample:
+    return NewSample(kind="neutral", probabilities=probs("neutral"), model=model, source=source)
+
+
+def count(store: HistoryStore, table: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
+# --- creating, listing, naming ---------------------------------------------------------------------
+
+
+def test_no_profiles_then_an_empty_one(store: HistoryStore) -> None:
+    assert store.list_profiles() == []
+    info = store.create_profile("ann", consent=True)
+    assert isinstance(info, ProfileInfo)
+    assert (info.name, info.neutral_samples, info.corrections) == ("ann", 0, 0)
+    assert info.consent_at is not None and info.created_at == info.updated_at == info.last_changed
+    assert store.list_profiles() == [info] and store.get_profile("ann") == info
+    assert store.profile_samples("ann") == []
+    assert store.add_profile_samples("ann", []) == []
+    assert store.reset_profile("ann") == 0
+    exported = json.loads(store.export_profile("ann"))
+    assert exported["profile"]["name"] == "ann" and exported["samples"] == []
+    assert "never a face" in exported["kept"]
+    assert info.to_dict()["created_at"] == info.created_at.isoformat()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "7", "Ann", "ann-2", "A.B_c d", "Zoë", "x" * 64, "Ann Lee"],
+)
+def test_good_names(store: HistoryStore, name: str) -> None:
+    assert store.create_profile(name, consent=True).name == name
+    assert store.get_profile(name).name == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", " ann", "-ann", "_ann", ".ann", "ann@2", "@ann", "a/b", "x" * 65, "ann ", "a\nb", "a\tb", "a;b"],
+)
+def test_bad_names_say_what_is_allowed(store: HistoryStore, name: str) -> None:
+    with pytest.raises(
+        ValueError, match=r"1-64 letters, digits, spaces.*starting with a letter or digit"
+    ) as err:
+        store.create_profile(name, consent=True)
+    assert "\n" not in str(err.value).replace(repr(name), "")
+    assert store.list_profiles() == []
+
+
+def test_consent_and_duplicates(store: HistoryStore) -> None:
+    with pytest.raises(ValueError, match="needs that person's consent"):
+        store.create_profile("ann", consent=False)
+    assert store.list_profiles() == []
+    store.create_profile("ann", consent=True)
+    with pytest.raises(ValueError, match="a profile named 'ann' exists"):
+        store.create_profile("ann", consent=True)
+    store.create_profile("bob", consent=True)
+    assert [p.name for p in store.list_profiles()] == ["ann", "bob"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.get_profile("nobody"),
+        lambda s: s.add_profile_samples("nobody", [neutral()]),
+        lambda s: s.profile_samples("nobody"),
+        lambda s: s.remove_profile_sample("nobody", 1),
+        lambda s: s.reset_profile("nobody"),
+        lambda s: s.delete_profile("nobody"),
+        lambda s: s.export_profile("nobody"),
+        lambda s: s.start_session(profile="nobody"),
+    ],
+)
+def test_an_unknown_name_is_a_clear_error(store: HistoryStore, call: Any) -> None:
+    message = (
+        "no profile named 'nobody' "
+        "(moodlens profile list shows them; moodlens profile create nobody makes one)"
+    )
+    with pytest.raises(NotFoundError) as err:
+        call(store)
+    assert str(err.value) == message
+    assert isinstance(err.value, KeyError) and isinstance(err.value, StoreError)
+    assert store.list_sessions() == []
+
+
+# --- samples -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"kind": "smile"}, "kind is one of neutral, correction"),
+        ({"probabilities": [0.5, 0.5]}, "7 probabilities"),
+        ({"probabilities": [np.nan] + [1 / 6] * 6}, "finite, >= 0 and add up to 1"),
+        ({"probabilities": [-0.1, 0.1] + [1 / 5] * 5}, "finite, >= 0 and add up to 1"),
+        ({"probabilities": [0.1] * 7}, "finite, >= 0 and add up to 1"),
+        ({"probabilities": [np.inf] * 7}, "finite, >= 0 and add up to 1"),
+        ({"label": "happy"}, "a neutral sample is the face at rest"),
+        ({"not_label": "sad"}, "a neutral sample is the face at rest"),
+        ({"kind": "correction"}, "either the expression it was"),
+        ({"kind": "correction", "label": "happy", "not_label": "sad"}, "either the expression it was"),
+        ({"kind": "correction", "label": "meh"}, "unknown expression 'meh'"),
+        ({"model": ""}, "names its model"),
+        ({"model": "m" * 101}, "names its model"),
+    ],
+)
+def test_bad_samples_are_refused(fields: dict[str, Any], message: str) -> None:
+    args: dict[str, Any] = {"kind": "neutral", "probabilities": probs("neutral"), "model": MODEL, **fields}
+    with pytest.raises(ValueError, match=message):
+        NewSample(**args)
+
+
+def test_samples_add_read_back_and_count(store: HistoryStore) -> None:
+    before = store.create_profile("ann", consent=True)
+    samples = [
+        neutral(),
+        NewSample(kind="correction", probabilities=probs("sad"), label="happiness", model=MODEL, source="x"),
+        NewSample(kind="correction", probabilities=list(probs("angry")), not_label="angry", model="other 1"),
+        NewSample(
+            kind="neutral", probabilities=probs("neutral"), label="neutral", model=MODEL, source="s" * 600
+        ),
+    ]
+    ids = store.add_profile_samples("ann", samples)
+    assert len(ids) == 4 and ids == sorted(ids)
+    stored = store.profile_samples("ann")
+    assert [s.id for s in stored] == ids
+    assert [(s.kind, s.label, s.not_label) for s in stored] == [
+        ("neutral", "neutral", None),
+        ("correction", "happy", None),
+        ("correction", None, "angry"),
+        ("neutral", "neutral", None),
+    ]
+    np.testing.assert_allclose(stored[1].probabilities, probs("sad"))
+    assert stored[1].probability()["sad"] == pytest.approx(0.8)
+    assert len(stored[3].source) == 500 and stored[0].correction_id is None
+    assert [s.id for s in store.profile_samples("ann", model="other 1")] == [ids[2]]
+    assert store.profile_samples("ann", model="none such") == []
+    info = store.get_profile("ann")
+    assert (info.neutral_samples, info.corrections) == (2, 2)
+    assert info.updated_at > before.updated_at and info.last_changed >= info.updated_at
+    assert json.loads(json.dumps(stored[0].to_dict()))["probabilities"]["neutral"] == pytest.approx(0.8)
+
+
+def test_a_bad_sample_adds_nothing(store: HistoryStore) -> None:
+    store.create_profile("ann", consent=True)
+    with pytest.raises(TypeError, match="NewSample"):
+        store.add_profile_samples("ann", [neutral(), {"kind": "neutral"}])  # type: ignore[list-item]
+    assert store.profile_samples("ann") == []
+
+
+def test_remove_and_reset(store: HistoryStore) -> None:
+    store.create_profile("ann", consent=True)
+    store.create_profile("bob", consent=True)
+    first, second = store.add_profile_samples("ann", [neutral(), neutral()])
+    (bobs,) = store.add_profile_samples("bob", [neutral()])
+    store.remove_profile_sample("ann", first)
+    assert [s.id for s in store.profile_samples("ann")] == [second]
+    with pytest.raises(NotFoundError, match=f"profile 'ann' has no sample {first}"):
+        store.remove_profile_sample("ann", first)
+    with pytest.raises(NotFoundError, match=f"has no sample {bobs}"):
+        store.remove_profile_sample("ann", bobs)  # another profile's sample
+    assert store.reset_profile("ann") == 1
+    assert store.profile_samples("ann") == [] and store.get_profile("ann").neutral_samples == 0
+    assert len(store.profile_samples("bob")) == 1
+    (again,) = store.add_profile_samples("ann", [neutral()])
+    assert again > bobs  # sample ids are never reused
+
+
+def test_delete_removes_samples_and_keeps_sessions(store: HistoryStore) -> None:
+    old = store.create_profile("ann", consent=True)
+    store.add_profile_samples("ann", [neutral(), neutral()])
+    sid = store.start_session(name="with ann", consent=True, profile="ann", model=MODEL)
+    store.insert([interval(sid, 1, (0, 966), 30, "happy")])
+    assert store.get_session(sid).profile == "ann" and store.get_session(sid).model == MODEL
+    store.delete_profile("ann")
+    assert store.list_profiles() == []
+    with pytest.raises(NotFoundError):
+        store.get_profile("ann")
+    assert count(store, "profile_samples") == 0
+    info = store.get_session(sid)
+    assert (info.profile, info.model, info.intervals, info.name) == (None, MODEL, 1, "with ann")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT profile_id FROM sessions")).scalar() is None
+    assert store.create_profile("ann", consent=True).id > old.id  # profile ids are never reused
+
+
+def test_export_is_everything_and_spreadsheet_safe(store: HistoryStore) -> None:
+    store.create_profile("ann", consent=True)
+    store.add_profile_samples("ann", [neutral(source="=HYPERLINK(1)"), neutral()])
+    data = json.loads(store.export_profile("ann"))
+    assert data["profile"]["neutral_samples"] == 2
+    assert [s["source"] for s in data["samples"]] == ["'=HYPERLINK(1)", "image:rest.jpg"]
+    assert set(data["samples"][0]["probabilities"]) == set(LABELS)
+    assert data["samples"][0]["model"] == MODEL
+
+
+# --- what a history correction teaches ------------------------------------------------------------
+
+
+def interval(sid: int, track: int, span: tuple[int, int], frames: int, label: str) -> dict[str, Any]:
+    (start, end), p = span, probs(label)
+    row: dict[str, Any] = {
+        "session_id": sid,
+        "track_id": track,
+        "start_ms": start,
+        "end_ms": end,
+        "start_at": datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+        "frames": frames,
+        "dominant": label,
+        **{f"p_{n}": float(v) for n, v in zip(LABELS, p, strict=True)},
+        **{f"t_{n}": (end - start + 33.0 if n == label else 0.0) for n in LABELS},
+    }
+    return row
+
+
+def recorded(store: HistoryStore, *, profile: str | None = "ann", model: str | None = MODEL) -> int:
+    """A session of two tracks: track 1 happy 30 frames, sad 10 frames, neutral 30 frames."""
+    sid = store.start_session(consent=True, profile=profile, model=model)
+    store.insert(
+        [
+            interval(sid, 1, (0, 966), 30, "happy"),
+            interval(sid, 1, (1000, 1966), 10, "sad"),
+            interval(sid, 1, (2000, 2966), 30, "neutral"),
+            interval(sid, 2, (0, 966), 30, "angry"),
+        ]
+    )
+    return sid
+
+
+@pytest.mark.parametrize(
+    ("span", "correct", "expected"),
+    [
+        # (start, end), correct label, (label, not_label, the weighted mix of track 1)
+        ((500, 1500), "surprise", ("surprise", None, {"happy": 30, "sad": 10})),
+        ((1000, 1000), None, (None, "sad", {"sad": 10})),
+        ((0, 5000), "neutral", ("neutral", None, {"happy": 30, "sad": 10, "neutral": 30})),
+        ((5000, 6000), "happy", None),  # nothing recorded there: the correction alone
+    ],
+)
+def test_a_correction_teaches_the_sessions_profile(
+    store: HistoryStore, span: tuple[int, int], correct: str | None, expected: Any
+) -> None:
+    store.create_profile("ann", consent=True)
+    before = store.get_profile("ann").updated_at
+    sid = recorded(store)
+    cid = store.add_correction(
+        sid, track_id=1, start_ms=span[0], end_ms=span[1], wrong_label="sad", correct_label=correct
+    )
+    assert [c["id"] for c in store.corrections(sid)] == [cid]
+    samples = store.profile_samples("ann")
+    if expected is None:
+        assert samples == []
+        return
+    label, not_label, mix = expected
+    (sample,) = samples
+    total = sum(mix.values())
+    mean = sum(frames * probs(name) for name, frames in mix.items()) / total
+    np.testing.assert_allclose(sample.probabilities, mean, atol=1e-9)
+    assert (sample.kind, sample.label, sample.not_label) == ("correction", label, not_label)
+    assert (sample.model, sample.correction_id) == (MODEL, cid)
+    assert sample.source == f"history:session {sid} correction {cid}"
+    assert store.get_profile("ann").updated_at > before
+
+
+def test_corrections_without_a_profile_teach_nothing(store: HistoryStore) -> None:
+    store.create_profile("ann", consent=True)
+    plain = recorded(store, profile=None)
+    store.add_correction(plain, track_id=1, start_ms=0, end_ms=900, wrong_label="happy", correct_label="sad")
+    assert store.profile_samples("ann") == []
+    no_model = recorded(store, model=None)  # a session that did not record its classifier
+    store.add_correction(no_model, track_id=1, start_ms=0, end_ms=900, wrong_label="happy")
+    (sample,) = store.profile_samples("ann")
+    assert (sample.model, sample.not_label) == ("unknown", "happy")
+
+
+def test_removing_a_correction_removes_what_it_taught(store: HistoryStore) -> None:
+    store.create_profile("ann", consent=True)
+    (own,) = store.add_profile_samples("ann", [neutral()])
+    sid = recorded(store)
+    first, second, third = (
+        store.add_correction(sid, track_id=1, start_ms=0, end_ms=900, wrong_label="happy", correct_label=c)
+        for c in ("sad", "fear", "angry")
+    )
+    assert len(store.profile_samples("ann")) == 4
+    store.remove_correction(sid, first)
+    assert [s.correction_id for s in store.profile_samples("ann")] == [None, second, third]
+    with pytest.raises(NotFoundError, match=f"session {sid} has no correction {first}"):
+        store.remove_correction(sid, first)
+    # The foreign key alone removes a sample too (SQLite enforces it: PRAGMA foreign_keys=ON).
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM corrections WHERE id = :id"), {"id": second})
+    assert [s.correction_id for s in store.profile_samples("ann")] == [None, third]
+    # Deleting the session deletes its corrections and what they taught; the profile stays.
+    store.delete_session(sid)
+    assert [s.id for s in store.profile_samples("ann")] == [own]
+    assert store.get_profile("ann").corrections == 0
+
+
+def test_a_session_and_its_profile_read_back(store: HistoryStore) -> None:
+    store.create_profile("ann", consent=True)
+    sid = store.start_session(name="s", profile="ann", model=MODEL)
+    data = store.get_session(sid).to_dict()
+    assert (data["profile"], data["model"]) == ("ann", MODEL)
+    assert json.loads(store.export(sid))["session"]["profile"] == "ann"
+    with pytest.raises(ValueError, match="at most 100 characters"):
+        store.start_session(model="m" * 101)
+
+
+# --- several processes, and a kill -9 --------------------------------------------------------------
+
+CORRECTING_CHILD = """
+import sys
+import numpy as np
+from moodlens.store import HistoryStore
+from moodlens.store.profiles import NewSample
+url, sid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+store = HistoryStore(url)
+p = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4])
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(n):
+    store.add_correction(sid, track_id=1, start_ms=0, end_ms=2000, wrong_label="sad", correct_label="happy")
+    store.add_profile_samples("ann", [NewSample(kind="neutral", probabilities=p, model="m", source=str(i))])
+store.close()
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_teaching_one_profile_lose_nothing(db_url: str) -> None:
+    store = HistoryStore(db_url)
+    store.create_profile("ann", consent=True)
+    sid = recorded(store)
+    n = 30
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CORRECTING_CHILD, db_url, str(sid), str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready", child.stderr
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        out, err = child.communicate(timeout=180)
+        assert child.returncode == 0 and "done" in out, err
+    assert len(store.corrections(sid)) == 2 * n
+    info = store.get_profile("ann")
+    assert (info.corrections, info.neutral_samples) == (2 * n, 2 * n)
+    assert {s.correction_id for s in store.profile_samples("ann") if s.kind == "correction"} == {
+        c["id"] for c in store.corrections(sid)
+    }
+    store.close()
+
+
+KILLED_CHILD = """
+import sys
+import numpy as np
+from moodlens.store import HistoryStore
+from moodlens.store.profiles import NewSample
+store = HistoryStore(sys.argv[1])
+p = np.array([0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.7])
+batch = [NewSample(kind="neutral", probabilities=p, model="m", source=f"frame {i}") for i in range(3)]
+added = 0
+while True:
+    added += len(store.add_profile_samples("ann", batch))
+    print("committed", added, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_while_adding_samples_keeps_every_committed_one(db_url: str) -> None:
+    store = HistoryStore(db_url)
+    store.create_profile("ann", consent=True)
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, db_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    committed, started = 0, time.monotonic()
+    assert proc.stdout is not None
+    while time.monotonic() - started < 60:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        committed = int(line.split()[1])
+        if committed >= 60:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert committed >= 60, proc.stderr.read() if proc.stderr else ""
+    store = HistoryStore(db_url)
+    if db_url.startswith("sqlite"):
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    samples = store.profile_samples("ann")
+    # Every batch the child reported is there; at most the one it was adding when killed may be
+    # too (committed, not yet reported); never part of a batch.
+    assert committed <= len(samples) <= committed + 3 and len(samples) % 3 == 0
+    assert all(abs(float(s.probabilities.sum()) - 1) < 1e-9 for s in samples)
+    assert store.get_profile("ann").neutral_samples == len(samples)
+    store.add_profile_samples("ann", [neutral()])  # and it still takes more
+    store.close()
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+
+def test_the_migrations_make_the_schema_the_code_declares(store: HistoryStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from moodlens.store.schema import Base
+
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_a_0002_database_is_migrated_with_its_history(db_url: str) -> None:
+    """A database at revision 0002 (moodlens 0.2) is refused until migrated; the migration keeps
+    every row, the sessions' ids are still never reused, and old sessions have no profile."""
+    from alembic import command
+
+    from moodlens.store.database import _alembic_config, make_engine, migrate
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0002")
+        for sid in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO sessions (id, name, source, started_at, consent_given, frame_rows, "
+                    "media_ms) VALUES (:id, 'old', 'video x', '2026-11-01 10:00:00', :yes, :no, 967)"
+                ),
+                {"id": sid, "yes": True, "no": False},
+            )
+        row = interval(1, 1, (0, 967), 30, "neutral")
+        row["start_at"] = "2026-11-01 10:00:00"
+        conn.execute(
+            text(f"INSERT INTO intervals ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row
+        )
+        conn.execute(
+            text(
+                "INSERT INTO corrections (session_id, track_id, start_ms, end_ms, wrong_label, note, "
+                "created_at) VALUES (1, 1, 0, 500, 'sad', 'n', '2026-11-01 10:00:01')"
+            )
+        )
+        conn.execute(text("DELETE FROM sessions WHERE id = 2"))
+        if engine.dialect.name == "postgresql":  # as if the sessions had been made through the sequence
+            conn.execute(text("SELECT setval('sessions_id_seq', 2)"))
+    with pytest.raises(StoreError, match="revision 0002, this moodlens needs 0003"):
+        HistoryStore(db_url)
+    assert migrate(engine) == "0003"
+    engine.dispose()
+    store = HistoryStore(db_url)
+    (old,) = store.list_sessions()
+    assert (old.id, old.name, old.intervals, old.frames, old.media_ms) == (1, "old", 1, 30, 967)
+    assert (old.profile, old.model) == (None, None)
+    assert store.people(1)[0].dominant == "neutral"
+    assert [c["wrong_label"] for c in store.corrections(1)] == ["sad"]
+    store.create_profile("ann", consent=True)
+    assert store.start_session(name="new", profile="ann") == 3
+    store.add_correction(1, track_id=1, start_ms=0, end_ms=500, wrong_label="sad")
+    assert store.profile_samples("ann") == []  # the old session has no profile
+    store.close()

@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from moodlens.labels import LABELS
+from moodlens.labels import LABELS, Expression
 from moodlens.results import FrameResult
 from moodlens.store.database import StoreError
 from moodlens.store.history import HistoryStore
@@ -133,8 +134,15 @@ class HistoryWriter:
                 continue
             seen.add(face.track_id)
             probs = face.shown_probabilities
+            label = face.shown_expression
+            if face.model_probabilities is not None:
+                # A face read through a profile: history keeps the model's plain reading, so a
+                # correction teaches the profile in the model's terms and deleting the profile
+                # leaves the session's results as the model gave them.
+                probs = face.model_probabilities
+                label = Expression(int(np.argmax(probs)))
             person = self._people.setdefault(face.track_id, PersonTimeline())
-            resolved = person.add(now, int(face.shown_expression), probs)
+            resolved = person.add(now, int(label), probs)
             if resolved is not None:
                 self._fold(face.track_id, resolved)
             if self.settings.frame_rows:
@@ -142,7 +150,7 @@ class HistoryWriter:
                     "session_id": self.session_id,
                     "track_id": face.track_id,
                     "timestamp_ms": int(now),
-                    "label": face.shown_expression.label,
+                    "label": label.label,
                 }
                 row.update({f"p_{n}": float(p) for n, p in zip(LABELS, probs, strict=True)})
                 self._put("frame", row)

@@ -187,6 +187,75 @@ def test_live_page_to_dashboard_and_delete(server: str, browser: object) -> None
         assert response.read() == b"[]"
 
 
+def _json(url: str, body: dict | None = None, method: str | None = None) -> object:
+    import json
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+def test_live_page_calibrates_a_profile_and_takes_a_correction(server: str, browser: object) -> None:
+    """Calibrate (3 s countdown) and a one-click correction of the headline feed the profile at
+    once; undo takes the correction back. Only 7 numbers per sample reach the database."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    _json(f"{server}/api/v1/profiles", {"name": "tester", "consent": True})
+    driver = browser
+    wait = WebDriverWait(driver, 15)
+    driver.get(f"{server}/?profile=tester")  # type: ignore[attr-defined]
+    find = driver.find_element  # type: ignore[attr-defined]
+    find(By.ID, "consent-check").click()
+    find(By.ID, "consent-accept").click()
+    wait.until(lambda d: Select(d.find_element(By.ID, "profile")).first_selected_option.text == "tester")
+    assert "no baseline yet" in find(By.ID, "profile-state").text
+    find(By.ID, "record").click()  # not recording: the profile alone is kept
+    find(By.ID, "start").click()
+    # The main face is read through the profile: the face list names it.
+    face_list = "return [...document.querySelectorAll('#face-list li')].map(li => li.textContent).join('|');"
+    wait.until(lambda d: "(tester)" in d.execute_script(face_list))
+    assert not find(By.ID, "profile").is_enabled()  # the profile is fixed while the camera runs
+
+    find(By.ID, "calibrate").click()
+    wait.until(lambda d: "neutral face" in d.find_element(By.ID, "countdown").text)
+    _shot(driver, "5-calibrating.png")
+    wait.until(lambda d: "baseline set" in d.find_element(By.ID, "profile-state").text)
+    profile = _json(f"{server}/api/v1/profiles/tester")
+    assert isinstance(profile, dict)
+    (neutral,) = profile["samples"]
+    assert neutral["kind"] == "neutral" and profile["fitted"]["baseline_set"]
+
+    # "Not <label>? It was: ..." — one click on another label.
+    wait.until(lambda d: d.find_element(By.ID, "correct-row").is_displayed())
+    # The buttons are re-rendered when the headline's label changes: read and click in one call.
+    shown, chosen = driver.execute_script(  # type: ignore[attr-defined]
+        "const b = document.querySelector('#correct-buttons button'); b.click();"
+        "return [document.getElementById('correct-label').textContent, b.dataset.label];"
+    )
+    assert chosen != shown
+    wait.until(lambda d: "1 correction" in d.find_element(By.ID, "profile-state").text)
+    _shot(driver, "6-corrected.png")
+    profile = _json(f"{server}/api/v1/profiles/tester")
+    assert isinstance(profile, dict)
+    correction = next(s for s in profile["samples"] if s["kind"] == "correction")
+    assert correction["label"] == chosen
+    # Label space only: seven probabilities, no picture, landmark or embedding.
+    assert len(correction["probabilities"]) == 7
+    assert not {"image", "crop", "landmarks", "embedding", "box"} & set(correction)
+
+    find(By.ID, "correct-undo").click()
+    wait.until(lambda d: "0 correction" in d.find_element(By.ID, "profile-state").text)
+    find(By.ID, "stop").click()
+    wait.until(lambda d: "stopped after" in d.find_element(By.ID, "status").text)
+    assert find(By.ID, "profile").is_enabled()
+    _json(f"{server}/api/v1/profiles/tester", method="DELETE")
+
+
 @pytest.mark.parametrize(("path", "marker"), [("/docs", ".opblock"), ("/redoc", "[data-section-id]")])
 def test_api_docs_render_every_endpoint(server: str, browser: object, path: str, marker: str) -> None:
     """The docs pages render the OpenAPI document FastAPI emits (3.1), listing every operation."""

@@ -78,9 +78,7 @@ class ModelMetadata:
         h, w = self.input_size
         if not (8 <= h <= 1024 and 8 <= w <= 1024):
             raise ModelError(f"model {self.name!r}: input size {self.input_size} is out of range")
-        if self.offset and (
-            len(self.offset) != len(LABELS) or not all(-20 <= v <= 20 for v in self.offset)
-        ):
+        if self.offset and (len(self.offset) != len(LABELS) or not all(-20 <= v <= 20 for v in self.offset)):
             raise ModelError(
                 f"model {self.name!r}: the decision offset must be {len(LABELS)} numbers in [-20, 20]"
             )

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# From a finished single-head run to a candidate for one shipped model, following the protocol of
+# From a finished training run to a candidate for one shipped model, following the protocol of
 # docs/training.md: PublicTest chooses between the run and the model shipped now (by the labels the
-# model is scored on; a tie keeps the shipped one) and fits the temperature; PrivateTest is then
-# measured once and recorded in the JSON.
+# model is scored on; a tie keeps the shipped one), chooses the decision rule of a class-balanced
+# run (logit_adjust_tau > 0: how much of the label prior to give back) and fits the temperature;
+# PrivateTest is then measured once and recorded in the JSON. The one ship script, for every model.
 #
-#   bash scripts/ship_model.sh crowd RUN_DIR [FER2013_CSV] [FERPLUS_CSV]     # FERPlus majority
-#   bash scripts/ship_model.sh fer2013 RUN_DIR [FER2013_CSV] [FERPLUS_CSV]   # FER2013 labels
+#   bash scripts/ship_model.sh crowd RUN_DIR [--head crowd] [FER2013_CSV] [FERPLUS_CSV]     # FERPlus majority
+#   bash scripts/ship_model.sh fer2013 RUN_DIR [--head fer2013] [FER2013_CSV] [FERPLUS_CSV] # FER2013 labels
 #
+# --head picks one head of a two-head run (ferplus_mode = "both"); run the script once per head.
 # Writes runs/ship_NAME/NAME.onnx (+ .json) and the evaluation reports beside it when PublicTest
 # prefers the run; copying it into src/moodlens/models/ is left to the person shipping (after
 # benchmarks/bench_classifier.py shows the speed the issue asks for).
@@ -14,8 +16,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=${1:?crowd or fer2013}
 RUN=${2:?a training run folder}
-FER=${3:-../shared/data/fer2013/fer2013.csv.gz}
-FERPLUS=${4:-../shared/data/ferplus/fer2013new.csv}
+shift 2
+HEAD_ARGS=()
+if [ "${1:-}" = "--head" ]; then
+  HEAD_ARGS=(--head "${2:?--head needs crowd or fer2013}"); shift 2
+fi
+FER=${1:-../shared/data/fer2013/fer2013.csv.gz}
+FERPLUS=${2:-../shared/data/ferplus/fer2013new.csv}
 # SCORED: the labels the model is chosen, calibrated and scored on; OTHER: the other set, reported.
 case "$NAME" in
   crowd)
@@ -32,19 +39,30 @@ SHIPPED=src/moodlens/models/$NAME.onnx
 OUT=runs/ship_$NAME
 mkdir -p "$OUT"
 
-moodlens export "$RUN" --out "$OUT/run-float.onnx" --quantize --data "$FER"
+moodlens export "$RUN" "${HEAD_ARGS[@]}" --out "$OUT/run-float.onnx" --quantize --data "$FER"
 mv "$OUT/run-float-int8.onnx" "$OUT/run.onnx"
 mv "$OUT/run-float-int8.json" "$OUT/run.json"
 
-# Selection on PublicTest only (temperature does not change the arg-max, so raw accuracies compare).
+# A class-balanced run (logit-adjusted loss) first gets its decision rule, chosen on PublicTest
+# (moodlens calibrate --decision: how much of the label prior to give back); it is then compared
+# with the shipped model by the same measure, the mean of accuracy and balanced accuracy. Other
+# runs are compared by accuracy (a temperature does not change the arg-max, so raw ones compare).
+MEASURE=accuracy
+if python -c "import json,sys; sys.exit(0 if json.load(open('$RUN/config.json'))['config'].get('logit_adjust_tau', 0) > 0 else 1)"; then
+  MEASURE=mean
+  moodlens calibrate --model "$OUT/run.onnx" --data "$FER" "${SCORED[@]}" --decision
+fi
 moodlens evaluate --model "$OUT/run.onnx" --data "$FER" "${SCORED[@]}" --split PublicTest --out "$OUT/public-run"
 moodlens evaluate --model "$SHIPPED" --data "$FER" "${SCORED[@]}" --split PublicTest --out "$OUT/public-shipped"
-choice=$(python - "$OUT" "$ON" <<'EOF'
+choice=$(python - "$OUT" "$ON" "$MEASURE" <<'EOF'
 import json, sys
-out, on = sys.argv[1:]
-run = json.load(open(f"{out}/public-run/metrics.json"))["accuracy"]
-shipped = json.load(open(f"{out}/public-shipped/metrics.json"))["accuracy"]
-print(f"PublicTest accuracy ({on}): run {run:.4f}, shipped {shipped:.4f}", file=sys.stderr)
+out, on, measure = sys.argv[1:]
+def score(name):
+    m = json.load(open(f"{out}/public-{name}/metrics.json"))
+    print(f"PublicTest {name} ({on}): accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}", file=sys.stderr)
+    return m["accuracy"] if measure == "accuracy" else (m["accuracy"] + m["balanced_accuracy"]) / 2
+run, shipped = score("run"), score("shipped")
+print(f"by {measure}: run {run:.4f}, shipped {shipped:.4f}", file=sys.stderr)
 print("run" if run > shipped else "shipped")
 EOF
 )
@@ -54,18 +72,18 @@ if [ "$choice" != run ]; then
 fi
 cp "$OUT/run.onnx" "$OUT/$NAME.onnx"
 
-python - "$OUT" "$RUN" "$SHIPPED" "$NAME" "$LABELS" "$ON" <<'EOF'
+python - "$OUT" "$RUN" "$SHIPPED" "$NAME" "$LABELS" "$ON" "${HEAD_ARGS[@]}" <<'EOF'
 import hashlib
 import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 from moodlens.classification.metadata import load_metadata, save_metadata
-out, run, shipped, name, labels, on = sys.argv[1:]
+out, run, shipped, name, labels, on = sys.argv[1:7]
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 meta = load_metadata(f"{out}/run.onnx")
-training = dict(meta.training, labels=labels, scored_on=on, shipped_by=f"bash scripts/ship_model.sh {name} {run}")
+training = dict(meta.training, labels=labels, scored_on=on, shipped_by=" ".join(["bash scripts/ship_model.sh", name, run, *sys.argv[7:]]))
 started = json.loads((Path(run) / "config.json").read_text())
 config = started["config"]
 # The summary names the command of the last process (a resume); the run began with this one.
@@ -119,7 +137,8 @@ save_metadata(replace(meta, name=name, training=training, metrics={}, temperatur
               f"{out}/{name}.onnx")
 EOF
 
-# Temperature fitted on PublicTest against the labels the model is scored on.
+# The temperature, fitted on PublicTest against the labels the model is scored on (after the
+# decision rule, which the model's JSON keeps).
 moodlens calibrate --model "$OUT/$NAME.onnx" --data "$FER" "${SCORED[@]}"
 
 # PublicTest figures for the record, then PrivateTest once (its labels, then the other set).

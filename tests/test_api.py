@@ -28,6 +28,8 @@ def test_public_api_is_what_we_mean_to_export() -> None:
             "ModelMetadata",
             "MoodlensError",
             "OnnxClassifier",
+            "Profile",
+            "ProfileTargetError",
             "VideoError",
             "__version__",
             "create_detector",
@@ -35,6 +37,7 @@ def test_public_api_is_what_we_mean_to_export() -> None:
             "default_classifier",
             "load_classifier",
             "load_image",
+            "personalise",
         ]
     )
     for name in moodlens.__all__:

@@ -175,3 +175,20 @@ def test_a_personal_face_is_read_from_the_model_reading_not_twice() -> None:
     np.testing.assert_allclose(once.probabilities, twice.probabilities)
     with pytest.raises(ValueError, match="both"):
         Face(Detection(Box(0, 0, 1, 1), 0.9), SMILE.astype(np.float32), profile="ann")
+
+
+def test_an_analyzer_with_a_profile_reads_one_face_through_it() -> None:
+    from moodlens import Analyzer, FakeClassifier, FakeDetector
+
+    image = np.full((100, 160, 3), 90, np.uint8)
+    one = [Detection(Box(10, 10, 60, 60), 0.9)]
+    two = [*one, Detection(Box(90, 10, 140, 60), 0.8)]
+    profile = Profile.fit("ann", [Sample("neutral", probs(sad=0.55, neutral=0.35))])
+    classifier = FakeClassifier(probabilities=probs(sad=0.55, neutral=0.35).astype(np.float32))
+    (face,) = Analyzer(FakeDetector(one), classifier, profile=profile).analyze(image).faces
+    assert face.profile == "ann" and face.label == "neutral" and face.model_probabilities is not None
+    analyzer = Analyzer(FakeDetector(two), classifier, profile=profile)
+    with pytest.raises(ProfileTargetError):
+        analyzer.analyze(image)
+    faces = analyzer.analyze(image, profile_face=1).faces
+    assert [f.profile for f in faces] == [None, "ann"]

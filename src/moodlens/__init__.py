@@ -31,6 +31,7 @@ from moodlens.errors import (
 )
 from moodlens.images import load_image
 from moodlens.labels import LABELS, Expression
+from moodlens.personal import Profile, ProfileTargetError, personalise
 from moodlens.pipeline import Analyzer
 from moodlens.results import Box, Detection, Face, FrameResult
 
@@ -55,6 +56,8 @@ __all__ = [
     "ModelMetadata",
     "MoodlensError",
     "OnnxClassifier",
+    "Profile",
+    "ProfileTargetError",
     "VideoError",
     "__version__",
     "create_detector",
@@ -62,4 +65,5 @@ __all__ = [
     "default_classifier",
     "load_classifier",
     "load_image",
+    "personalise",
 ]

@@ -12,6 +12,7 @@ from moodlens.classification.base import EmotionClassifier
 from moodlens.classification.preprocess import crop_faces
 from moodlens.detection.base import FaceDetector
 from moodlens.images import DEFAULT_MAX_PIXELS, Colour, ImageInput, load_image
+from moodlens.personal import Profile, personalise
 from moodlens.results import Detection, Face, FrameResult
 
 
@@ -30,6 +31,7 @@ class Analyzer:
         *,
         max_faces: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        profile: Profile | None = None,
     ) -> None:
         if detector is None:
             from moodlens.detection import create_detector
@@ -45,6 +47,8 @@ class Analyzer:
         self.classifier = classifier
         self.max_faces = max_faces
         self.max_pixels = max_pixels
+        #: A person's profile (moodlens.personal): ``analyze`` reads one face through it.
+        self.profile = profile
 
     def analyze(
         self,
@@ -53,9 +57,13 @@ class Analyzer:
         colour: Colour = "bgr",
         timestamp_ms: float | None = None,
         frame_index: int | None = None,
+        profile_face: int | None = None,
     ) -> FrameResult:
         """Analyse one image: a path, encoded bytes, or a numpy array (gray, BGR/RGB, BGRA/RGBA;
-        ``colour`` says whether a colour array is BGR, OpenCV's order, or RGB)."""
+        ``colour`` says whether a colour array is BGR, OpenCV's order, or RGB).
+
+        With a ``profile``, the only face (or face ``profile_face``, 0-based) is read through it;
+        several faces and no ``profile_face`` raise ``ProfileTargetError`` (never every face)."""
         bgr = load_image(image, colour=colour, max_pixels=self.max_pixels)
         started = time.perf_counter()
         detections = self.detector.detect(bgr)
@@ -64,6 +72,8 @@ class Analyzer:
         detected = time.perf_counter()
         result = self.classify(bgr, detections, timestamp_ms=timestamp_ms, frame_index=frame_index)
         result.timings_ms["detect"] = (detected - started) * 1000
+        if self.profile is not None:
+            result = personalise(result, self.profile, profile_face)
         return result
 
     def classify(

@@ -3,12 +3,16 @@ a single-process run, workers that die and are retried, and Ray."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow", reason="moodlens batch needs the [batch] extra (pyarrow)")
@@ -17,14 +21,21 @@ pd = pytest.importorskip("pandas", reason="the dataset is read back with pandas 
 from conftest import opencv_frames  # noqa: E402
 from moodlens.batch import (  # noqa: E402
     AnalysisSettings,
+    DatasetMismatchError,
     LocalEngine,
     Progress,
     Segmenting,
+    Unit,
+    UnitResult,
+    analyze_unit,
     expand,
     plan,
     run_batch,
 )
 from moodlens.cli.main import main  # noqa: E402
+from moodlens.images import read_image  # noqa: E402
+from moodlens.labels import LABELS  # noqa: E402
+from moodlens.personal import Profile  # noqa: E402
 
 SETTINGS = AnalysisSettings()
 
@@ -321,3 +332,297 @@ def test_a_killed_ray_worker_is_retried(media: Path, tmp_path: Path, ray_engine:
     assert len(_faces(tmp_path / "out")) == 36
     if not killed:
         pytest.skip("no Ray worker process found to kill (another layout of Ray's processes)")
+
+
+# --- personal profiles ----------------------------------------------------------------------------
+
+
+class InProcessEngine:
+    """Runs units here, one after the other: for tests about the dataset, not about scheduling."""
+
+    name = "in-process"
+
+    def run(self, units: list[Unit], settings: AnalysisSettings) -> Iterator[UnitResult]:
+        analyzer = settings.analyzer()
+        for unit in units:
+            yield analyze_unit(unit, analyzer, settings)
+
+
+@pytest.fixture
+def ann(media: Path, tmp_path: Path) -> tuple[str, Profile]:
+    """A real profile in a real SQLite store: its neutral baseline from a photo of a face at rest,
+    fitted for the default model as ``--profile ann`` fits it."""
+    pytest.importorskip("sqlalchemy", reason="profiles live in the history store ([store] extra)")
+    from moodlens.cli.profile import ProfileChoice, load_profile
+    from moodlens.personal import model_id
+    from moodlens.store import HistoryStore
+    from moodlens.store.profiles import NewSample
+
+    analyzer = SETTINGS.analyzer()
+    (face,) = analyzer.analyze(read_image(media / "rose_leslie_neutral.jpg")).faces
+    db = str(tmp_path / "profiles.sqlite3")
+    store = HistoryStore(db)
+    try:
+        store.create_profile("ann", consent=True)
+        store.add_profile_samples(
+            "ann",
+            [
+                NewSample(
+                    kind="neutral", probabilities=face.probabilities, model=model_id(analyzer.classifier)
+                )
+            ],
+        )
+    finally:
+        store.close()
+    return db, load_profile(ProfileChoice("ann", None), db, analyzer.classifier)
+
+
+def _video_through(profile: Profile, video: Path) -> dict[tuple[int, float], tuple[str | None, str, str]]:
+    """``moodlens video --profile``'s reading, in one process: (frame, x1) -> (profile, label, shown)."""
+    from moodlens.pipeline.sources import VideoSource
+
+    stream = dataclasses.replace(SETTINGS, profile=profile).stream(SETTINGS.analyzer())
+    out = {}
+    with VideoSource(str(video)) as source:
+        for frame in source:
+            result = stream.process(frame.image, timestamp_ms=frame.timestamp_ms, frame_index=frame.index)
+            for face in result.faces:
+                out[(frame.index, round(face.box.x1, 2))] = (face.profile, face.label, face.shown_label)
+    return out
+
+
+def _text(value: object) -> str | None:
+    """A string cell as read back by pandas (a null is NaN or None)."""
+    return value if isinstance(value, str) else None
+
+
+def _check_readings(rows: pd.DataFrame, profile: Profile) -> None:
+    """Both readings in every row: personal rows hold the profile applied to the model's m_."""
+    model = rows[[f"m_{n}" for n in LABELS]]
+    personal = rows.profile.notna()
+    assert (model.notna().all(axis=1) == personal).all()  # m_ exactly where a profile applied
+    if personal.any():
+        expected = profile.apply(model[personal].to_numpy())
+        got = rows.loc[personal, [f"p_{n}" for n in LABELS]].to_numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        assert (rows.loc[personal, "profile"] == profile.name).all()
+
+
+#: photo -> the face (0-based, as ``moodlens image`` numbers them) read through the profile, or why
+#: none was: ("note", words of the reason), or None (no face, nothing to say).
+PHOTO_CASES = {
+    "ann": {
+        "grass_no_face.jpg": None,
+        "obama.jpg": 0,
+        "obama_and_biden.jpg": ("note", "faces: say which one is ann's"),
+    },
+    "ann@2": {
+        "grass_no_face.jpg": None,
+        "obama.jpg": ("note", "no face 2: found 1"),
+        "obama_and_biden.jpg": 1,
+    },
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("choice", list(PHOTO_CASES))
+def test_a_profile_reads_one_face_per_photo_and_a_video_s_main_track(
+    choice: str, media: Path, tmp_path: Path, ann: tuple[str, Profile], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``moodlens batch --profile`` on 2 workers gives ``moodlens image --profile``'s photos and
+    ``moodlens video --profile``'s video (NAME@N chooses a photo's face, never a video's track),
+    here with the video cut into three segments."""
+    from moodlens.personal import personalise
+
+    db, profile = ann
+    cases = PHOTO_CASES[choice]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in [*cases, "short_hamilton_clip.mp4"]:
+        shutil.copy(media / name, folder / name)
+    out = tmp_path / "out"
+    argv = ["batch", str(folder), "--out", str(out), "--workers", "2", "--segment-s", "4", "--overlap-s", "1"]
+    code = main([*argv, "--profile", choice, "--db", db])
+    err = capsys.readouterr().err
+    assert code == 1  # one photo in each table keeps the model's reading: reported, as image does
+    faces = _faces(out)
+    status = pd.read_parquet(out / "status.parquet").set_index("source")
+    assert (status.status == "done").all() and (status.profile == choice).all()
+    analyzer = SETTINGS.analyzer()
+    for name, expected in cases.items():
+        source = str(folder / name)
+        rows = faces[faces.source == source]
+        _check_readings(rows, profile)
+        model = analyzer.analyze(read_image(folder / name))
+        assert len(rows) == len(model.faces)
+        if isinstance(expected, tuple):
+            assert (
+                expected[1] in status.loc[source, "reason"] and "not applied" in status.loc[source, "reason"]
+            )
+            assert f"{source}: profile 'ann' not applied" in err
+            assert rows.profile.isna().all()
+            continue
+        assert status.loc[source, "reason"] == ""
+        if expected is None:
+            assert rows.empty
+            continue
+        wanted = personalise(model, profile, expected)  # what moodlens image --profile gives
+        for face, (_, row) in zip(sorted(wanted.faces, key=lambda f: f.box.x1), rows.iterrows(), strict=True):
+            assert _text(row.profile) == face.profile and row.label == face.label
+            assert row.p_happy == pytest.approx(face.probabilities[3], abs=1e-5)
+        assert rows.profile.notna().sum() == 1
+    video = faces[faces.source.str.endswith(".mp4")]
+    _check_readings(video, profile)
+    assert (video[video.profile.notna()].groupby("frame_index").size() == 1).all()  # one person at most
+    assert video.loc[video.profile.notna(), "track_id"].notna().all()  # a confirmed track
+    reference = _video_through(profile, folder / "short_hamilton_clip.mp4")
+    got = {
+        (int(r.frame_index), round(float(r.x1), 2)): (
+            _text(r.profile),
+            r.label,
+            r.shown_label,
+        )
+        for r in video.itertuples()
+    }
+    # On this clip every segment picks the person one process keeps (see docs/scaling.md for when
+    # a segment may pick another).
+    assert got == reference
+    assert any(p == "ann" for p, _, _ in reference.values())
+    tracks = pd.read_parquet(out / "tracks").set_index("track_id")
+    counted = video[video.profile.notna()].groupby("track_id").size()
+    assert tracks.profile_frames.sum() == counted.sum() == video.profile.notna().sum()
+    for track_id, frames in counted.items():
+        assert tracks.loc[track_id, "profile"] == "ann" and tracks.loc[track_id, "profile_frames"] == frames
+    metadata = pa.parquet.read_schema(next((out / "faces").glob("*.parquet"))).metadata
+    recorded = json.loads(metadata[b"moodlens.profile"])
+    assert recorded == {"choice": choice, "name": "ann", "neutral_samples": 1, "corrections": 0}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--profile", "nobody"], "no profile named 'nobody'"),
+        (["--profile", "bob"], "no baseline"),
+    ],
+)
+def test_an_unknown_profile_or_one_without_baseline_is_exit_2_before_any_work(
+    argv: list[str],
+    message: str,
+    *,
+    media: Path,
+    tmp_path: Path,
+    ann: tuple[str, Profile],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from moodlens.store import HistoryStore
+
+    db, _ = ann
+    store = HistoryStore(db)
+    store.create_profile("bob", consent=True)
+    store.close()
+    out = tmp_path / "out"
+    assert main(["batch", str(media / "obama.jpg"), "--out", str(out), *argv, "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+#: The layout the first format wrote (before profiles): its faces columns and state fields.
+OLD_FACE_COLUMNS = [
+    "source", "item_key", "model", "frame_index", "timestamp_ms", "track_id", "x1", "y1", "x2", "y2",
+    "score", "label", "confidence", "stable_label", "shown_label",
+    *(f"p_{n}" for n in LABELS), *(f"s_{n}" for n in LABELS),
+]  # fmt: skip
+
+
+def _as_first_format(out: Path) -> None:
+    import pyarrow.parquet as pq
+
+    for path in (out / "faces").glob("*.parquet"):
+        pq.write_table(pq.read_table(path).select(OLD_FACE_COLUMNS).replace_schema_metadata(None), path)
+    for path in (out / "tracks").glob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(["profile", "profile_frames"]), path)
+    for path in (out / "_state").glob("*.json"):
+        state = json.loads(path.read_text())
+        del state["format"], state["profile"]
+        path.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "outcome"),
+    [
+        ("first format", None, "upgraded"),
+        ("first format", "ann", "refused"),
+        (None, None, "skipped"),
+        ("ann", "ann", "skipped"),
+        ("ann", "ann@2", "refused"),
+        ("ann", None, "refused"),
+        (None, "ann", "refused"),
+    ],
+)
+def test_resuming_a_dataset_keeps_one_profile_choice_and_upgrades_the_first_format(
+    before: str | None,
+    now: str | None,
+    outcome: str,
+    *,
+    media: Path,
+    tmp_path: Path,
+    ann: tuple[str, Profile],
+) -> None:
+    """A dataset written before the personal columns still resumes (its files gain them, null);
+    a run whose --profile differs from the one the dataset's items were read with is refused
+    before anything is written, with what to do."""
+    _, profile = ann
+
+    def settings(choice: str | None) -> AnalysisSettings:
+        if choice is None or choice == "first format":
+            return SETTINGS
+        return dataclasses.replace(
+            SETTINGS, profile=profile, profile_face=1 if choice.endswith("@2") else None
+        )
+
+    items, _ = expand([str(media / "obama.jpg"), str(media / "group3_outdoor.jpg")])
+    out = tmp_path / "out"
+    run_batch(items[:1], out, InProcessEngine(), settings(before))
+    if before == "first format":
+        _as_first_format(out)
+    written = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    if outcome == "refused":
+        with pytest.raises(DatasetMismatchError) as refused:
+            run_batch(items, out, InProcessEngine(), settings(now))
+        said = "no --profile" if before in (None, "first format") else f"--profile {before}"
+        assert said in str(refused.value) and "another --out" in str(refused.value)
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == written  # nothing written
+        return
+    report = run_batch(items, out, InProcessEngine(), settings(now))
+    assert report.skipped_before == 1 and report.done == 1
+    assert report.upgraded == (1 if outcome == "upgraded" else 0)
+    faces = pd.read_parquet(out / "faces")  # one table, whichever file pyarrow reads first
+    assert {"profile", "m_happy"} <= set(faces.columns) and len(faces) == 1 + len(
+        SETTINGS.analyzer().analyze(read_image(media / "group3_outdoor.jpg")).faces
+    )
+    for path in (out / "faces").glob("*.parquet"):
+        assert pa.parquet.read_schema(path).names == faces.columns.tolist()
+    states = [json.loads(p.read_text()) for p in (out / "_state").glob("*.json")]
+    assert all(s["format"] == 2 for s in states)
+
+
+@pytest.mark.slow
+def test_the_profile_reaches_ray_actors(
+    media: Path, tmp_path: Path, ann: tuple[str, Profile], ray_engine: object
+) -> None:
+    """The fitted profile travels with the settings to Ray's actors: the same dataset as local."""
+    _, profile = ann
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("obama_and_biden.jpg", "short_hamilton_clip.mp4"):
+        shutil.copy(media / name, folder / name)
+    items, _ = expand([str(folder)])
+    settings = dataclasses.replace(SETTINGS, profile=profile, profile_face=1)
+    local = run_batch(items, tmp_path / "local", LocalEngine(2), settings, segmenting=Segmenting(4, 1))
+    distributed = run_batch(items, tmp_path / "ray", ray_engine, settings, segmenting=Segmenting(4, 1))  # type: ignore[arg-type]
+    assert local.done == distributed.done == 2
+    faces = _faces(tmp_path / "ray")
+    assert faces.profile.notna().sum() > 1  # the photo's face 2 and the video's main track
+    pd.testing.assert_frame_equal(_faces(tmp_path / "local"), faces)

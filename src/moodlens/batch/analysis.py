@@ -1,19 +1,28 @@
 """The analysis of one work unit (a photo, or a time segment of a video), the same code path as
 ``moodlens image`` and ``moodlens video``: the same Analyzer, the same StreamAnalyzer, the same
 settings. Engines only decide where this runs.
+
+With a personal profile (``AnalysisSettings.profile``), a photo's only face (or face
+``profile_face``) is read through it, as ``moodlens image --profile NAME[@N]`` does: a photo with
+several faces and no face number keeps the model's reading and says so (``UnitResult.note``). A
+video segment's main stable track is read through it, by the StreamAnalyzer's rule, as
+``moodlens video --profile NAME`` does; the rule runs per segment (see docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from moodlens.batch.inputs import Item
 from moodlens.labels import LABELS
 from moodlens.results import FrameResult
+
+if TYPE_CHECKING:
+    from moodlens.personal import Profile
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,23 @@ class AnalysisSettings:
     smoothing_ms: float = 300.0
     hysteresis: float = 0.1
     threads: int = 1
+    #: A fitted personal profile (label-space numbers only, so it travels to workers and Ray
+    #: actors with the settings), applied to one face per photo and the main track of a video.
+    profile: Profile | None = None
+    #: The photo face it applies to (0-based); None: the only face. Videos: the main track always.
+    profile_face: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile_face is not None and (self.profile is None or self.profile_face < 0):
+            raise ValueError("profile_face needs a profile and must be >= 0")
+
+    @property
+    def profile_choice(self) -> str | None:
+        """The profile as ``--profile`` names it (``NAME`` or ``NAME@N``), or None."""
+        if self.profile is None:
+            return None
+        name = self.profile.name
+        return name if self.profile_face is None else f"{name}@{self.profile_face + 1}"
 
     def analyzer(self) -> Any:
         from moodlens.classification import load_classifier
@@ -57,7 +83,7 @@ class AnalysisSettings:
             classify_every_ms=self.classify_every_ms,
             smoothing=SmoothingSettings(time_constant_ms=self.smoothing_ms, hysteresis=self.hysteresis),
         )
-        return StreamAnalyzer(analyzer, settings)
+        return StreamAnalyzer(analyzer, settings, profile=self.profile)
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,10 @@ FACE_COLUMNS = (
     "shown_label",
     *(f"p_{n}" for n in LABELS),
     *(f"s_{n}" for n in LABELS),
+    # The personal reading's name and the model's own probabilities: null on the rows no profile
+    # was applied to (where p_/s_ and the labels are the model's).
+    "profile",
+    *(f"m_{n}" for n in LABELS),
 )
 
 
@@ -112,6 +142,8 @@ class UnitResult:
     model: str = ""
     error: str | None = None
     media_ms: float = 0.0
+    #: Why a photo's faces kept the model's reading although a profile was given (not a failure).
+    note: str | None = None
 
 
 def _append(columns: dict[str, list[Any]], result: FrameResult) -> None:
@@ -133,6 +165,12 @@ def _append(columns: dict[str, list[Any]], result: FrameResult) -> None:
             face.shown_label,
             *face.probabilities.tolist(),
             *np.asarray(smoothed).tolist(),
+            face.profile,
+            *(
+                [None] * len(LABELS)
+                if face.model_probabilities is None
+                else np.asarray(face.model_probabilities).tolist()
+            ),
         ]
         for name, value in zip(FACE_COLUMNS, values, strict=True):
             columns[name].append(value)
@@ -146,7 +184,7 @@ def analyze_unit(unit: Unit, analyzer: Any, settings: AnalysisSettings) -> UnitR
     started = time.perf_counter()
     try:
         if unit.item.kind == "photo":
-            _photo(unit, analyzer, result)
+            _photo(unit, analyzer, settings, result)
         else:
             _video(unit, analyzer, settings, result)
     except MoodlensError as exc:
@@ -157,10 +195,17 @@ def analyze_unit(unit: Unit, analyzer: Any, settings: AnalysisSettings) -> UnitR
     return result
 
 
-def _photo(unit: Unit, analyzer: Any, result: UnitResult) -> None:
+def _photo(unit: Unit, analyzer: Any, settings: AnalysisSettings, result: UnitResult) -> None:
     from moodlens.images import read_image
+    from moodlens.personal import ProfileTargetError, personalise
 
     frame = analyzer.analyze(read_image(unit.item.source), timestamp_ms=0.0, frame_index=0)
+    if settings.profile is not None:
+        try:
+            frame = personalise(frame, settings.profile, settings.profile_face)
+        except ProfileTargetError as exc:
+            # As moodlens image: never every face; the model's reading stays, and the item says why.
+            result.note = f"profile {settings.profile.name!r} not applied: {exc}"
     _append(result.rows, frame)
     result.frames, result.faces = 1, len(frame.faces)
 

@@ -7,6 +7,12 @@
 
 Every file is written to a temporary name in its folder and renamed into place (atomic on POSIX),
 and an item's state file is written last: an interrupted run leaves either all of an item or none.
+
+A state file records its dataset ``format``. Items of an older format (before the personal
+columns: no ``format``) are brought up to the current columns when a run opens the dataset, so
+the folder always reads as one table (:meth:`Dataset.upgrade`). A state also records the profile
+the item was read with (``--profile NAME[@N]``); one dataset holds one profile choice
+(:meth:`Dataset.check_profile`).
 """
 
 from __future__ import annotations
@@ -15,12 +21,19 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moodlens.batch.analysis import FACE_COLUMNS
 from moodlens.batch.inputs import Item
 from moodlens.labels import LABELS
 from moodlens.summary import summaries_from_rows
+
+if TYPE_CHECKING:
+    from moodlens.personal import Profile
+
+#: 1: the first layout; 2: faces gained ``profile`` and ``m_<label>``, tracks ``profile`` and
+#: ``profile_frames``, states ``format`` and ``profile``.
+FORMAT = 2
 
 STATUS_COLUMNS = (
     "source",
@@ -28,6 +41,7 @@ STATUS_COLUMNS = (
     "kind",
     "status",
     "reason",
+    "profile",
     "frames",
     "faces",
     "seconds",
@@ -55,7 +69,7 @@ def face_schema() -> Any:
     for name in FACE_COLUMNS:
         if name in ("frame_index", "track_id"):
             kind = pa.int64()
-        elif name in ("label", "stable_label", "shown_label"):
+        elif name in ("label", "stable_label", "shown_label", "profile"):
             kind = pa.string()
         elif name == "timestamp_ms":
             kind = pa.float64()
@@ -81,8 +95,26 @@ def track_schema() -> Any:
             pa.field("valence", pa.float64()),
             *(pa.field(f"share_{n}", pa.float64()) for n in LABELS),
             *(pa.field(f"mean_{n}", pa.float64()) for n in LABELS),
+            # The profile this person was read through, and in how many of their frames (a
+            # segment may have chosen another main track: docs/scaling.md); null without one.
+            pa.field("profile", pa.string()),
+            pa.field("profile_frames", pa.int64()),
         ]
     )
+
+
+class DatasetMismatchError(ValueError):
+    """This run's options do not fit the dataset already in the output folder."""
+
+
+def _conform(table: Any, schema: Any) -> Any:
+    """``table`` with the columns of ``schema``, in its order, the missing ones null."""
+    pa, _ = _arrow()
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _atomic_parquet(table: Any, target: Path) -> None:
@@ -120,6 +152,45 @@ class Dataset:
         # per item would read every state file per item, quadratic in the archive's size.
         self._keys_by_source: dict[str, set[str]] | None = None
 
+    def check_profile(self, states: dict[str, dict[str, Any]], choice: str | None) -> None:
+        """Refuse to mix profile choices in one dataset: the items done before would keep theirs
+        (they are skipped), so the rows would be read in two ways without anyone asking."""
+        used = {state.get("profile") for state in states.values() if state.get("status") == "done"}
+        others = sorted((u for u in used if u != choice), key=str)
+        if not others:
+            return
+
+        def said(value: Any) -> str:
+            return "no --profile" if value is None else f"--profile {value}"
+
+        raise DatasetMismatchError(
+            f"{self.root} holds items read with {' and '.join(said(u) for u in others)}; this run has "
+            f"{said(choice)}. Items done before are not redone: give the same --profile, or another --out"
+        )
+
+    def upgrade(self, states: dict[str, dict[str, Any]]) -> int:
+        """Bring the items written in an older format to the current columns (new ones null);
+        returns how many. An item whose files cannot be read is forgotten, so it is redone."""
+        pa, pq = _arrow()
+        upgraded = 0
+        for key, state in list(states.items()):
+            if state.get("status") != "done" or int(state.get("format", 1)) >= FORMAT:
+                continue
+            try:
+                faces = self.root / "faces" / f"{key}.parquet"
+                _atomic_parquet(_conform(pq.read_table(faces), face_schema()), faces)
+                tracks = self.root / "tracks" / f"{key}.parquet"
+                if tracks.exists():
+                    _atomic_parquet(_conform(pq.read_table(tracks), track_schema()), tracks)
+            except (OSError, pa.ArrowException):
+                (self.root / "_state" / f"{key}.json").unlink(missing_ok=True)
+                del states[key]
+                continue
+            state.update(format=FORMAT, profile=None)
+            _atomic_json(state, self.root / "_state" / f"{key}.json")  # last, as for a new item
+            upgraded += 1
+        return upgraded
+
     def states(self) -> dict[str, dict[str, Any]]:
         out = {}
         for path in (self.root / "_state").glob("*.json"):
@@ -139,14 +210,27 @@ class Dataset:
         frames: int,
         seconds: float,
         media_ms: float,
+        profile: Profile | None = None,
+        profile_choice: str | None = None,
+        note: str = "",
     ) -> int:
-        """The item's faces (and, for a video, its people), then its state; returns the face count."""
+        """The item's faces (and, for a video, its people), then its state; returns the face count.
+
+        ``profile_choice`` (``NAME[@N]``) is recorded in the state and, with what the profile held,
+        in the faces file's metadata; ``note`` says why a photo kept the model's reading."""
         pa, _ = _arrow()
         n = len(rows["frame_index"])
         columns = {"source": [item.source] * n, "item_key": [item.key] * n, "model": [model] * n, **rows}
-        _atomic_parquet(
-            pa.Table.from_pydict(columns, schema=face_schema()), self.root / "faces" / f"{item.key}.parquet"
-        )
+        table = pa.Table.from_pydict(columns, schema=face_schema())
+        if profile is not None:
+            fit = {
+                "choice": profile_choice,
+                "name": profile.name,
+                "neutral_samples": profile.neutral_samples,
+                "corrections": profile.corrections,
+            }
+            table = table.replace_schema_metadata({"moodlens.profile": json.dumps(fit)})
+        _atomic_parquet(table, self.root / "faces" / f"{item.key}.parquet")
         if item.kind == "video":
             # Only the columns the summary reads: a dict of every column per row was a sixth of
             # the driver's time on long videos.
@@ -155,6 +239,10 @@ class Dataset:
                 dict(zip(needed, values, strict=True))
                 for values in zip(*(rows[c] for c in needed), strict=True)
             )
+            personal: dict[int, int] = {}  # track id -> frames read through the profile
+            for track, name in zip(rows["track_id"], rows["profile"] if profile else (), strict=False):
+                if track is not None and name is not None:
+                    personal[int(track)] = personal.get(int(track), 0) + 1
             records = [
                 {
                     "source": item.source,
@@ -169,12 +257,16 @@ class Dataset:
                     "valence": p.valence,
                     **{f"share_{k}": v for k, v in p.shares.items()},
                     **{f"mean_{k}": v for k, v in p.mean_probabilities.items()},
+                    "profile": profile.name if profile is not None and p.track_id in personal else None,
+                    "profile_frames": personal.get(p.track_id, 0) if profile is not None else None,
                 }
                 for p in people
             ]
             table = pa.Table.from_pylist(records, schema=track_schema())
             _atomic_parquet(table, self.root / "tracks" / f"{item.key}.parquet")
-        self._state(item, "done", "", frames=frames, faces=n, seconds=seconds, media_ms=media_ms)
+        self._state(
+            item, "done", note, profile_choice, frames=frames, faces=n, seconds=seconds, media_ms=media_ms
+        )
         return n
 
     def remove_older_versions(self, item: Item) -> None:
@@ -194,16 +286,22 @@ class Dataset:
                 self._keys_by_source.setdefault(str(state.get("source")), set()).add(key)
         return self._keys_by_source
 
-    def write_failure(self, item: Item, reason: str, *, seconds: float = 0.0) -> None:
-        self._state(item, "failed", reason, frames=0, faces=0, seconds=seconds, media_ms=0.0)
+    def write_failure(
+        self, item: Item, reason: str, *, seconds: float = 0.0, profile_choice: str | None = None
+    ) -> None:
+        self._state(item, "failed", reason, profile_choice, frames=0, faces=0, seconds=seconds, media_ms=0.0)
 
-    def _state(self, item: Item, status: str, reason: str, **figures: float) -> None:
+    def _state(
+        self, item: Item, status: str, reason: str, profile_choice: str | None, **figures: float
+    ) -> None:
         state = {
+            "format": FORMAT,
             "source": item.source,
             "item_key": item.key,
             "kind": item.kind,
             "status": status,
             "reason": reason,
+            "profile": profile_choice,
             **figures,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -221,7 +319,10 @@ class Dataset:
         ]
         schema = pa.schema(
             [
-                *(pa.field(c, pa.string()) for c in ("source", "item_key", "kind", "status", "reason")),
+                *(
+                    pa.field(c, pa.string())
+                    for c in ("source", "item_key", "kind", "status", "reason", "profile")
+                ),
                 pa.field("frames", pa.int64()),
                 pa.field("faces", pa.int64()),
                 pa.field("seconds", pa.float64()),

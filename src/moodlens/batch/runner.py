@@ -52,6 +52,10 @@ class Report:
     faces: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Items done with the model's reading although a profile was given (photo, why).
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    #: Items of an older dataset format brought up to the current columns at the start.
+    upgraded: int = 0
 
     @property
     def frames_per_second(self) -> float:
@@ -112,10 +116,15 @@ def run_batch(
     skipped_inputs: list[tuple[str, str]] | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> Report:
-    """Analyse ``items`` into the dataset at ``out``. ``progress`` is called as units finish."""
+    """Analyse ``items`` into the dataset at ``out``. ``progress`` is called as units finish.
+
+    Raises :class:`moodlens.batch.dataset.DatasetMismatchError` before anything is written when the
+    dataset's items were read with another profile choice than ``settings``'."""
     dataset = Dataset(out)
     report = Report(items=len(items), skipped_inputs=len(skipped_inputs or []))
     states = dataset.states()
+    dataset.check_profile(states, settings.profile_choice)
+    report.upgraded = dataset.upgrade(states)
     todo = []
     for item in items:
         state = states.get(item.key)
@@ -125,7 +134,7 @@ def run_batch(
         todo.append(item)
     units, unplannable = plan(todo, segmenting or Segmenting())
     for item, reason in unplannable:
-        dataset.write_failure(item, reason)
+        dataset.write_failure(item, reason, profile_choice=settings.profile_choice)
         report.failed += 1
         report.failures.append((item.source, reason))
     expected: dict[str, int] = defaultdict(int)
@@ -142,7 +151,7 @@ def run_batch(
             collected[item.key].append(result)
             done_frames += result.unit.frames_expected
             if len(collected[item.key]) == expected[item.key]:
-                _finish(dataset, item, collected.pop(item.key), report)
+                _finish(dataset, item, collected.pop(item.key), report, settings)
                 items_done += 1
             if progress is not None:
                 progress(Progress(done_frames, total, items_done, len(todo), result.unit.label))
@@ -152,21 +161,34 @@ def run_batch(
     return report
 
 
-def _finish(dataset: Dataset, item: Item, results: list[UnitResult], report: Report) -> None:
+def _finish(
+    dataset: Dataset, item: Item, results: list[UnitResult], report: Report, settings: AnalysisSettings
+) -> None:
     errors = [r.error for r in results if r.error]
     seconds = sum(r.seconds for r in results)
     if errors:
-        dataset.write_failure(item, errors[0], seconds=seconds)
+        dataset.write_failure(item, errors[0], seconds=seconds, profile_choice=settings.profile_choice)
         report.failed += 1
         report.failures.append((item.source, errors[0]))
         return
     rows: dict[str, list[Any]] = join_segments(results) if item.kind == "video" else results[0].rows
     frames = sum(r.frames for r in results)
     media_ms = max(r.media_ms for r in results)
+    note = next((r.note for r in results if r.note), "")
     faces = dataset.write_item(
-        item, rows, model=results[0].model, frames=frames, seconds=seconds, media_ms=media_ms
+        item,
+        rows,
+        model=results[0].model,
+        frames=frames,
+        seconds=seconds,
+        media_ms=media_ms,
+        profile=settings.profile,
+        profile_choice=settings.profile_choice,
+        note=note,
     )
     dataset.remove_older_versions(item)
+    if note:
+        report.notes.append((item.source, note))
     report.done += 1
     report.frames += frames
     report.faces += faces

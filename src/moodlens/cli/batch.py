@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -59,9 +60,20 @@ def register(sub: Any) -> None:
         help="identify files by a hash of their bytes (default: path, size, time)",
     )
     from moodlens.cli.common import add_analyzer_options, add_stream_settings
+    from moodlens.cli.profile import DB_HELP, parse_profile
 
     add_analyzer_options(parser, threads=1)
     add_stream_settings(parser.add_argument_group("videos (as moodlens video)"))
+    personal = parser.add_argument_group("personal profile (needs the [store] extra)")
+    personal.add_argument(
+        "--profile",
+        type=parse_profile,
+        metavar="NAME[@N]",
+        help="read through a personal profile ('moodlens profile'): a photo's only face, or face N "
+        "with NAME@N (a photo with several faces and no N keeps the model's reading and is reported); "
+        "a video's main stable track, per segment. Both readings are kept (p_ and m_ columns)",
+    )
+    personal.add_argument("--db", metavar="URL", help=DB_HELP)
     parser.set_defaults(func=run)
 
 
@@ -72,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         import pyarrow  # noqa: F401  (fail now, not in a worker)
     from moodlens.batch import (
         AnalysisSettings,
+        DatasetMismatchError,
         LocalEngine,
         Progress,
         RayEngine,
@@ -97,11 +110,18 @@ def run(args: argparse.Namespace) -> int:
         hysteresis=args.hysteresis,
         threads=args.threads,
     )
+    from moodlens.cli.common import profile_db
+    from moodlens.cli.profile import load_profile
+
     try:
-        settings.analyzer()  # the models and settings are checked here, before any worker starts
-    except ValueError as exc:
+        analyzer = settings.analyzer()  # the models and settings are checked here, before any worker starts
+        # Fitted once, here: workers get the fitted numbers with the settings, never the database.
+        profile = load_profile(args.profile, profile_db(args), analyzer.classifier)
+    except ValueError as exc:  # UsageError too: an unknown profile, no baseline for this model
         print(f"moodlens batch: error: {exc}", file=sys.stderr)
         return 2
+    if profile is not None:
+        settings = dataclasses.replace(settings, profile=profile, profile_face=args.profile.face)
     items, skipped = expand(args.inputs, content_hash=args.content_hash)
     if args.engine == "ray":
         with extra_required("ray", "ray"):
@@ -134,9 +154,17 @@ def run(args: argparse.Namespace) -> int:
             skipped_inputs=skipped,
             progress=progress,
         )
+    except DatasetMismatchError as exc:
+        print(f"moodlens batch: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if bar is not None:
             bar.close()
+    if report.upgraded:
+        print(
+            f"{report.upgraded} item(s) written by an earlier moodlens given the new columns (null)",
+            file=sys.stderr,
+        )
     print(
         f"{report.items} item(s): {report.done} done, {report.failed} failed, "
         f"{report.skipped_before} already done before, {report.skipped_inputs} input(s) skipped; "
@@ -148,5 +176,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  skipped {source}: {reason}", file=sys.stderr)
     for source, reason in report.failures:
         print(f"  failed {source}: {reason}", file=sys.stderr)
+    for source, reason in report.notes:
+        print(f"  {source}: {reason}", file=sys.stderr)
     print(f"dataset: {args.out} (faces/, tracks/, status.parquet)", file=sys.stderr)
-    return 1 if report.failed or skipped else 0
+    # As moodlens image: a photo the profile could not be applied to is reported, status 1.
+    return 1 if report.failed or skipped or report.notes else 0

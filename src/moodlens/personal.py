@@ -17,11 +17,11 @@ How the numbers change what a person's face reads as (measured in docs/personal.
 2. **Corrections.** Each labelled sample (and, once there are corrections, each neutral sample) is
    a prototype of that expression for that person. For each expression with prototypes, ``d2`` is
    the squared distance (in log-probability space, divided by ``2 * width**2``) from a face to the
-   nearest of them; an expression without prototypes stands at a fixed ``d2`` (``unseen``). Each
-   expression loses ``d2 - min(d2)`` against the closest one. So a face like the photo the person
-   corrected reads as they said, and a face far from every correction is not pushed towards any
-   (one correction of surprise does not rule out happy). A "not X" sample lowers X for faces near
-   it.
+   nearest of them, and each such expression loses ``d2 - min(d2)`` against the closest one. An
+   expression without prototypes loses ``max_bonus * exp(-min(d2) / unseen)``: everything at a
+   reading the person corrected, nothing far from every correction. So the photo the person
+   corrected reads as they said at once, and one correction of surprise does not rule out happy
+   for a smile. A "not X" sample lowers X for faces near it.
 
 **Bounds.** Every term is clipped: the baseline shift to ``[-max_shift, max_shift]`` per
 expression; each prototype term to ``[-max_bonus, 0]``; each "not" term to ``[-max_bonus, 0]``.
@@ -113,7 +113,7 @@ class PersonalSettings:
     neutral_target: float = 0.6
     max_shift: float = 5.0
     max_bonus: float = 8.0
-    #: The distance term of an expression without prototypes (in units of ``d2`` above).
+    #: How far (in units of ``d2``) a correction's pull on expressions without prototypes reaches.
     unseen: float = 4.0
 
     def __post_init__(self) -> None:
@@ -218,13 +218,18 @@ class Profile:
 
     def _prototype_terms(self, logp: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         d2 = self._distances(logp, self.prototypes)
-        # An expression without prototypes stands at a fixed distance: a face close to a
-        # correction reads as corrected, one far from all of them is not pushed to any.
-        nearest = np.full((len(logp), NUM_CLASSES), self.settings.unseen)
+        nearest = np.full((len(logp), NUM_CLASSES), np.nan)
         for k in np.unique(self.prototype_labels):
             nearest[:, k] = d2[:, self.prototype_labels == k].min(axis=1)
-        behind = nearest - nearest.min(axis=1, keepdims=True)
-        terms: npt.NDArray[np.float64] = -np.clip(behind, 0, self.settings.max_bonus)
+        seen = ~np.isnan(nearest[0])
+        closest = nearest[:, seen].min(axis=1, keepdims=True)
+        limit = self.settings.max_bonus
+        terms: npt.NDArray[np.float64] = -np.clip(nearest - closest, 0, limit)
+        # An expression nobody corrected towards loses as much as the face is close to a
+        # correction: at a corrected reading it yields to what the person said, far from every
+        # correction it keeps the model's reading.
+        unseen = limit * np.exp(-closest / self.settings.unseen)
+        terms[:, ~seen] = -np.broadcast_to(unseen, (len(logp), int((~seen).sum())))
         return terms
 
     def _negative_terms(self, logp: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

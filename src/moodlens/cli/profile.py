@@ -103,30 +103,56 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _store(url: str | None) -> Any:
+def _store(url: str | None, *, create: bool = False) -> Any:
+    """The history store; only ``create`` makes a database that is not there (a read, a change of
+    a profile or a failed command leaves no new file behind)."""
     from moodlens.errors import extra_required
 
     with extra_required("store", "sqlalchemy", "alembic", "platformdirs"):
+        from sqlalchemy.exc import OperationalError
+
         from moodlens.store import HistoryStore
-    return HistoryStore(url)
+        from moodlens.store.database import display_url, resolve_url
+    resolved = resolve_url(url)
+    if not create and resolved.startswith("sqlite:///"):
+        path = Path(resolved.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise UsageError(
+                f"no history database at {path} (moodlens profile create NAME --consent makes one; "
+                "--db URL names another)"
+            )
+    try:
+        return HistoryStore(resolved, create=create)
+    except OperationalError as exc:
+        raise UsageError(f"{display_url(resolved)}: cannot open the database: {exc.orig}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import OperationalError
-
     from moodlens.errors import StoreError
 
-    store = _store(args.db)
+    store = None
     try:
+        if args.action == "create" and not args.consent:
+            raise UsageError(
+                "a profile keeps numbers about one person's apparent expressions; pass --consent to "
+                "confirm they agree (see docs/responsible-use.md)"
+            )
+        store = _store(args.db, create=args.action == "create")
         return int(_ACTIONS[args.action](store, args))
     except (UsageError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"moodlens profile {args.action}: error: {message}", file=sys.stderr)
         return 2
-    except OperationalError as exc:
-        raise StoreError(f"{store.where}: {exc.orig}") from None
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError) and store is not None:
+            # A read-only file or folder, a full disk, a database locked for too long...
+            raise StoreError(f"{store.where}: {getattr(exc, 'orig', exc)}") from None
+        raise
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _confirmed(args: argparse.Namespace, what: str, where: str) -> int | None:
@@ -141,11 +167,6 @@ def _confirmed(args: argparse.Namespace, what: str, where: str) -> int | None:
 
 
 def _create(store: Any, args: argparse.Namespace) -> int:
-    if not args.consent:
-        raise UsageError(
-            "a profile keeps numbers about one person's apparent expressions; pass --consent to "
-            "confirm they agree (see docs/responsible-use.md)"
-        )
     info = store.create_profile(args.name, consent=True)
     print(f"created profile {info.name!r} in {store.where}")
     print(f"next: moodlens profile neutral {_quote(info.name)} PHOTO...  (photos of them at rest)")
@@ -270,7 +291,17 @@ def _neutral(store: Any, args: argparse.Namespace) -> int:
     ids = store.add_profile_samples(
         args.name, [new_sample("neutral", probs, model, source) for probs, source in readings]
     )
-    print(f"profile {args.name!r}: baseline set from {len(ids)} neutral sample(s) (model {model})")
+    total = sum(1 for s in store.profile_samples(args.name, model=model) if s.kind == "neutral")
+    print(
+        f"profile {args.name!r}: added {len(ids)} neutral sample(s) ({', '.join(s for _, s in readings)}); "
+        f"the baseline is the mean of all {total} (model {model})"
+    )
+    for probs, source in readings:
+        read = LABELS[int(probs.argmax())]
+        if read != "neutral" and float(probs.max()) >= 0.8:
+            print(
+                f"  note: the model reads {source} as {read} {float(probs.max()):.0%}: the face at rest?"
+            )
     return 0
 
 
@@ -281,8 +312,10 @@ def _stretch(analyzer: Any, args: argparse.Namespace) -> tuple[Any, str]:
     from moodlens.pipeline.sources import VideoSource
 
     if args.video is not None:
-        if args.end is None or args.end <= args.start:
-            raise UsageError("--video needs --to S after --from S")
+        if args.end is None:
+            raise UsageError("--video needs --to S: the end of the stretch to read, in seconds")
+        if args.end <= args.start:
+            raise UsageError(f"--to {args.end:g} must be after --from {args.start:g}")
         source: Any = args.video
         start_ms, end_ms = args.start * 1000, args.end * 1000
         where = f"video:{Path(args.video).name} {args.start:g}-{args.end:g} s"
@@ -333,6 +366,11 @@ def _correct(store: Any, args: argparse.Namespace) -> int:
     said = f"not {label}" if args.negative else label
     before = LABELS[int(probs.argmax())]
     print(f"profile {args.name!r}: #{sample_id} {Path(args.image).name} is {said} (the model read {before})")
+    if not any(s.kind == "neutral" for s in store.profile_samples(args.name, model=model)):
+        print(
+            f"  note: no baseline yet, so --profile {_quote(args.name)} is refused until "
+            f"'moodlens profile neutral {_quote(args.name)} PHOTO...'"
+        )
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from moodlens.service.app import Services, services
 
@@ -65,7 +65,8 @@ def describe(info: Any, samples: list[Any], model: str) -> dict[str, Any]:
 
 class NewProfile(BaseModel):
     name: str = Field(min_length=1, max_length=64)
-    consent: bool = False
+    #: Only JSON true counts as consent (not "yes" or 1).
+    consent: StrictBool = False
 
 
 @router.get("", summary="The profiles, with their baseline and correction counts")
@@ -81,8 +82,14 @@ async def create(request: Request, body: NewProfile) -> Any:
             400, "a profile keeps numbers about one person's apparent expressions: their consent is required"
         )
     svc = services(request.app)
+    if svc.store is not None:
+        known = await _call(svc, "list_profiles")
+        if not isinstance(known, Response) and any(p.name == body.name for p in known):
+            return _error(409, f"a profile named {body.name!r} exists")
     created = await _call(svc, "create_profile", body.name, consent=True)
-    return created if isinstance(created, Response) else JSONResponse(created.to_dict(), status_code=201)
+    if isinstance(created, Response):
+        return created
+    return JSONResponse(created.to_dict(), status_code=201)
 
 
 async def _describe(svc: Services, name: str) -> Any:
@@ -125,5 +132,12 @@ async def export(request: Request, name: ProfileName) -> Any:
     text = await _call(services(request.app), "export_profile", name)
     if isinstance(text, Response):
         return text
-    headers = {"content-disposition": f'attachment; filename="moodlens-profile-{name}.json"'}
+    from urllib.parse import quote
+
+    # RFC 6266/5987: an ASCII fallback, and the name itself percent-encoded as UTF-8.
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
+    headers = {
+        "content-disposition": f'attachment; filename="moodlens-profile-{ascii_name}.json"; '
+        f"filename*=UTF-8''moodlens-profile-{quote(name, safe='')}.json"
+    }
     return Response(text, media_type="application/json", headers=headers)

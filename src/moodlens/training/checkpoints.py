@@ -30,7 +30,9 @@ def best_checkpoint(head: str | None) -> str:
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "threads", "device", "out", "data"})
 #: Settings that only matter when a teacher is given; a run without one may see them change
 #: (for instance when a default moves between versions) without becoming a different run.
-DISTILLATION_SETTINGS = frozenset({"teacher_network", "teacher_head", "distill_alpha", "distill_temperature"})
+DISTILLATION_SETTINGS = frozenset(
+    {"teacher_network", "teacher_head", "distill_alpha", "distill_temperature", "teacher_logit_adjust_tau"}
+)
 
 
 def _distills(settings: dict[str, Any]) -> bool:

@@ -40,6 +40,10 @@ class TrainConfig:
     #: posterior and rare expressions stop falling into neutral. 0 is the plain loss; use it
     #: with ``class_weighting = "none"``, as both correct the same imbalance.
     logit_adjust_tau: float = 0.0
+    #: The logit adjustment the teachers were trained with (their logits are balanced by that
+    #: much): the student's logits plus ``(logit_adjust_tau - teacher_logit_adjust_tau) *
+    #: log(prior)`` are what match theirs.
+    teacher_logit_adjust_tau: float = 0.0
     ema_decay: float = 0.999
     patience: int = 25
     seed: int = 0
@@ -89,6 +93,7 @@ class TrainConfig:
                 f"class_weighting must be one of {CLASS_WEIGHTINGS}",
             ),
             (0 <= self.logit_adjust_tau <= 2, "logit_adjust_tau must lie in [0, 2]"),
+            (0 <= self.teacher_logit_adjust_tau <= 2, "teacher_logit_adjust_tau must lie in [0, 2]"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.ferplus_mode in FERPLUS_MODES, f"ferplus_mode must be one of {FERPLUS_MODES}"),
             (0 <= self.ema_decay < 1, "ema_decay must lie in [0, 1)"),

@@ -101,6 +101,9 @@ class LoopState:
     #: ``tau * log(prior)`` of the first head's and the crowd head's training labels, added to
     #: the logits inside the loss only (a logit-adjusted run); zeros otherwise.
     offset: torch.Tensor | None = None
+    #: What the student's logits get before they are compared with the teachers' (the difference
+    #: between the two logit adjustments); None: the same as ``offset``.
+    distill_offset: torch.Tensor | None = None
     crowd_offset: torch.Tensor | None = None
     epoch: int = 0
     step: int = 0

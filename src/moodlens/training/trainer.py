@@ -186,6 +186,9 @@ class Trainer:
             gen=gen,
             steps_per_epoch=max(1, len(train) // config.batch_size),
             offset=logit_offset(prior, config.logit_adjust_tau, self.device),
+            distill_offset=logit_offset(
+                prior, config.logit_adjust_tau - config.teacher_logit_adjust_tau, self.device
+            ),
             **crowd,
         )
 
@@ -219,8 +222,10 @@ class Trainer:
                     soft = None if loop.soft is None else loop.soft[idx].to(self.device)
                     loss = label_loss(logits + offset, y, soft, loop.weights, label_smoothing=smoothing)
                 if loop.teacher is not None:
-                    # The teacher learnt the labels' prior; the adjusted logits are what match it.
-                    loss = distillation_loss(loss, logits + offset, loop.teacher, x, config)
+                    # A teacher that learnt the labels' prior (teacher_logit_adjust_tau = 0) is
+                    # matched by the adjusted logits; a teacher adjusted as much, by the raw ones.
+                    kd_offset = offset if loop.distill_offset is None else loop.distill_offset
+                    loss = distillation_loss(loss, logits + kd_offset, loop.teacher, x, config)
             loop.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             loop.optimizer.step()

@@ -358,3 +358,23 @@ def test_an_exported_model_teaches_as_it_runs(tmp_path: Path) -> None:
     taught = Trainer(config.replace(teachers=(str(wide),)))._teacher()
     assert taught is not None
     assert torch.allclose(torch.softmax(taught(small), dim=1), expected, atol=1e-5)
+
+
+def test_a_one_head_network_starts_from_either_head_of_a_two_head_export() -> None:
+    """The shipped fer2013.onnx holds both heads of the v2 network: init_head picks one."""
+    import torch.nn as nn
+
+    from moodlens.classification import model_path
+    from moodlens.training.networks import create_network
+    from moodlens.training.onnx_import import import_vgg
+
+    faces = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (64, 1, 48, 48)).astype(np.float32))
+    heads = []
+    for head in (0, 1):
+        model = create_network("vgg_m")
+        import_vgg(model, model_path("fer2013"), faces, head=head)
+        heads.append([m for m in model.modules() if isinstance(m, nn.Linear)][-1].weight.detach().clone())
+    assert heads[0].shape == heads[1].shape == (7, 256)
+    assert not torch.allclose(heads[0], heads[1])
+    with pytest.raises(ValueError, match="no head 2"):
+        import_vgg(create_network("vgg_m"), model_path("fer2013"), faces, head=2)

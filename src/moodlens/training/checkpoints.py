@@ -116,7 +116,9 @@ def checkpoint_heads(path: Path) -> int:
     return max(1, int(last[-1].shape[0]) // NUM_CLASSES) if last else 1
 
 
-def load_checkpoint(model: nn.Module, path: Path, role: str, *, faces: np.ndarray | None = None) -> None:
+def load_checkpoint(
+    model: nn.Module, path: Path, role: str, *, faces: np.ndarray | None = None, head: int = 0
+) -> None:
     """Weights for a teacher or a fine-tuning start, with an error that names the file and its role.
 
     A fine-tuning start may also be an exported VGG model (``.onnx``, the shipped one included):
@@ -132,7 +134,7 @@ def load_checkpoint(model: nn.Module, path: Path, role: str, *, faces: np.ndarra
         if path.stat().st_size == 0:
             raise ValueError(f"{role} model {path} is empty (0 bytes)")
         try:
-            import_vgg(model, path, to_tensor(faces).float())
+            import_vgg(model, path, to_tensor(faces).float(), head=head)
         except DecodeError:
             raise ValueError(
                 f"{role} model {path} is not a readable ONNX file (corrupt or truncated)"

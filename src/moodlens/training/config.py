@@ -57,6 +57,8 @@ class TrainConfig:
     #: A checkpoint (or exported VGG model) whose weights start the run: fine-tuning a trained
     #: model instead of a fresh one.
     init_from: str | None = None
+    #: For a one-head run started from an exported two-head model: the head it starts from.
+    init_head: str = "fer2013"
     #: Models to distil from; several form an ensemble (their logits are averaged). Checkpoints
     #: (``.pt``) are networks of ``teacher_network``; exported models (``.onnx``) run as exported.
     teachers: tuple[str, ...] = ()
@@ -81,6 +83,7 @@ class TrainConfig:
                 f"teacher_network must be one of {', '.join(NETWORKS)}",
             ),
             (self.teacher_head in HEADS, f"teacher_head must be one of {', '.join(HEADS)}"),
+            (self.init_head in HEADS, f"init_head must be one of {', '.join(HEADS)}"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 2, "batch_size must be >= 2"),
             (self.lr > 0, "lr must be > 0"),

@@ -57,11 +57,12 @@ def _layers(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple
 
 
 @torch.no_grad()
-def import_vgg(model: nn.Module, path: Path, faces: torch.Tensor) -> None:
+def import_vgg(model: nn.Module, path: Path, faces: torch.Tensor, *, head: int = 0) -> None:
     """Load the weights of the exported VGG model at ``path`` into ``model`` (same widths).
 
     ``faces`` (N,1,H,W float 0..255, a few hundred real faces) measure the batch-norm statistics.
-    A model with more heads than the file gets the file's head copied into each.
+    A model with more heads than the file gets the file's head copied into each; a model with
+    fewer (one) takes the file's head number ``head`` (the shipped fer2013.onnx holds both).
     """
     convs, gemms = _layers(path)
     conv_layers = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -84,7 +85,16 @@ def import_vgg(model: nn.Module, path: Path, faces: torch.Tensor) -> None:
         assert norm.running_mean is not None and norm.running_var is not None
         norm.running_mean.zero_()
         norm.running_var.fill_(1.0 - norm.eps)
-    for (weight, bias), linear in zip(gemms, linears, strict=True):
+    for (file_weight, file_bias), linear in zip(gemms, linears, strict=True):
+        weight, bias = file_weight, file_bias
+        wanted = linear.weight.shape[0]
+        if linear is linears[-1] and weight.shape[0] > wanted and weight.shape[0] % wanted == 0:
+            if not 0 <= head < weight.shape[0] // wanted:
+                raise ValueError(f"{path}: no head {head} (it has {weight.shape[0] // wanted})")
+            weight, bias = (
+                weight[head * wanted : (head + 1) * wanted],
+                bias[head * wanted : (head + 1) * wanted],
+            )
         rows = linear.weight.shape[0] // weight.shape[0] if linear is linears[-1] else 1
         if tuple(weight.shape) != (linear.weight.shape[0] // rows, linear.weight.shape[1]):
             raise ValueError(

@@ -164,7 +164,13 @@ class Trainer:
         config = self.config
         model = create_network(config.network, **self._network_kwargs())
         if config.init_from:
-            load_checkpoint(model, Path(config.init_from), "init_from", faces=train.images[:512])
+            load_checkpoint(
+                model,
+                Path(config.init_from),
+                "init_from",
+                faces=train.images[:512],
+                head=HEADS.index(config.init_head),
+            )
         model = model.to(self.device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

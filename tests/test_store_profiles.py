@@ -20,8 +20,10 @@ pytest.importorskip("sqlalchemy", reason="the history store needs the [store] ex
 
 from sqlalchemy import text
 
-from moodlens.labels import LABELS
-from moodlens.store import HistoryStore, StoreError
+from moodlens.cli.main import main
+from moodlens.labels import LABELS, Expression
+from moodlens.results import Box, Detection, Face, FrameResult
+from moodlens.store import HistoryStore, HistoryWriter, StoreError
 from moodlens.store.database import NotFoundError
 from moodlens.store.profiles import NewSample, ProfileInfo
 
@@ -235,7 +237,9 @@ def test_export_is_everything_and_spreadsheet_safe(store: HistoryStore) -> None:
 # --- what a history correction teaches ------------------------------------------------------------
 
 
-def interval(sid: int, track: int, span: tuple[int, int], frames: int, label: str) -> dict[str, Any]:
+def interval(
+    sid: int, track: int, span: tuple[int, int], frames: int, label: str, *, profiled: bool = False
+) -> dict[str, Any]:
     (start, end), p = span, probs(label)
     row: dict[str, Any] = {
         "session_id": sid,
@@ -245,6 +249,7 @@ def interval(sid: int, track: int, span: tuple[int, int], frames: int, label: st
         "start_at": datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
         "frames": frames,
         "dominant": label,
+        "profiled": profiled,
         **{f"p_{n}": float(v) for n, v in zip(LABELS, p, strict=True)},
         **{f"t_{n}": (end - start + 33.0 if n == label else 0.0) for n in LABELS},
     }
@@ -252,13 +257,17 @@ def interval(sid: int, track: int, span: tuple[int, int], frames: int, label: st
 
 
 def recorded(store: HistoryStore, *, profile: str | None = "ann", model: str | None = MODEL) -> int:
-    """A session of two tracks: track 1 happy 30 frames, sad 10 frames, neutral 30 frames."""
+    """A session of three tracks. Track 1, read through the profile: happy 30 frames, sad 10
+    frames, neutral 30 frames; then, in its last second, not read through it (the profile had moved
+    on to another face). Track 2, another person: angry 30 frames."""
+    through = profile is not None
     sid = store.start_session(consent=True, profile=profile, model=model)
     store.insert(
         [
-            interval(sid, 1, (0, 966), 30, "happy"),
-            interval(sid, 1, (1000, 1966), 10, "sad"),
-            interval(sid, 1, (2000, 2966), 30, "neutral"),
+            interval(sid, 1, (0, 966), 30, "happy", profiled=through),
+            interval(sid, 1, (1000, 1966), 10, "sad", profiled=through),
+            interval(sid, 1, (2000, 2966), 30, "neutral", profiled=through),
+            interval(sid, 1, (3000, 3966), 30, "fear"),
             interval(sid, 2, (0, 966), 30, "angry"),
         ]
     )
@@ -266,28 +275,37 @@ def recorded(store: HistoryStore, *, profile: str | None = "ann", model: str | N
 
 
 @pytest.mark.parametrize(
-    ("span", "correct", "expected"),
+    ("track", "span", "correct", "expected"),
     [
-        # (start, end), correct label, (label, not_label, the weighted mix of track 1)
-        ((500, 1500), "surprise", ("surprise", None, {"happy": 30, "sad": 10})),
-        ((1000, 1000), None, (None, "sad", {"sad": 10})),
-        ((0, 5000), "neutral", ("neutral", None, {"happy": 30, "sad": 10, "neutral": 30})),
-        ((5000, 6000), "happy", None),  # nothing recorded there: the correction alone
+        # track, (start, end), correct label, (label, not_label, the weighted mix it learned)
+        (1, (500, 1500), "surprise", ("surprise", None, {"happy": 30, "sad": 10})),
+        (1, (1000, 1000), None, (None, "sad", {"sad": 10})),
+        (1, (0, 5000), "neutral", ("neutral", None, {"happy": 30, "sad": 10, "neutral": 30})),
+        (1, (2500, 3500), "happy", ("happy", None, {"neutral": 30})),  # only what went through it
+        (1, (3000, 3966), "happy", None),  # track 1 no longer read through the profile: nothing
+        (2, (0, 966), "happy", None),  # another person's track: nothing
     ],
 )
-def test_a_correction_teaches_the_sessions_profile(
-    store: HistoryStore, span: tuple[int, int], correct: str | None, expected: Any
+def test_a_correction_teaches_the_sessions_profile_only_where_it_read_the_track(
+    store: HistoryStore, track: int, span: tuple[int, int], correct: str | None, expected: Any
 ) -> None:
     store.create_profile("ann", consent=True)
     before = store.get_profile("ann").updated_at
     sid = recorded(store)
     cid = store.add_correction(
-        sid, track_id=1, start_ms=span[0], end_ms=span[1], wrong_label="sad", correct_label=correct
+        sid, track_id=track, start_ms=span[0], end_ms=span[1], wrong_label="sad", correct_label=correct
     )
-    assert [c["id"] for c in store.corrections(sid)] == [cid]
+    assert [c["id"] for c in store.corrections(sid)] == [cid]  # recorded, whatever it taught
+    info = store.get_correction(sid, cid)
+    assert (info.track_id, info.start_ms, info.end_ms, info.session_profile) == (track, *span, "ann")
     samples = store.profile_samples("ann")
     if expected is None:
-        assert samples == []
+        assert samples == [] and info.taught_profile is None
+        assert store.corrections(sid)[0]["taught_profile"] is None
+        assert info.outcome() == (
+            f"profile 'ann' learned nothing from it: track {track} was not read through it between "
+            f"{span[0]} and {span[1]} ms (only the main track is)"
+        )
         return
     label, not_label, mix = expected
     (sample,) = samples
@@ -298,13 +316,176 @@ def test_a_correction_teaches_the_sessions_profile(
     assert (sample.model, sample.correction_id) == (MODEL, cid)
     assert sample.source == f"history:session {sid} correction {cid}"
     assert store.get_profile("ann").updated_at > before
+    assert info.taught_profile == store.corrections(sid)[0]["taught_profile"] == "ann"
+    said = f"was {correct}" if correct else "was not sad"
+    assert info.outcome() == (
+        f"profile 'ann' learned that track {track} at {span[0] / 1000:.1f}-{span[1] / 1000:.1f} s {said}"
+    )
+
+
+NOT_THERE = "session {sid} has no interval of track {track} between {start} and {end} ms; "
+TRACKS = "its tracks: 1 (0-3966 ms), 2 (0-966 ms) (moodlens history show {sid} --json lists its intervals)"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"correct_label": "sad"}, "the right label must differ from the wrong one (both are 'sad')"),
+        ({"correct_label": "sadness"}, "the right label must differ from the wrong one"),
+        ({"wrong_label": "bored"}, "unknown expression"),
+        ({"start_ms": 900, "end_ms": 100}, "end_ms must be >= start_ms"),
+        ({"track_id": 99}, NOT_THERE + TRACKS),
+        ({"start_ms": 100_000, "end_ms": 200_000}, NOT_THERE + TRACKS),
+        ({"track_id": 2, "start_ms": 967, "end_ms": 5000}, NOT_THERE + TRACKS),  # just after it
+    ],
+)
+def test_a_correction_of_what_was_not_recorded_is_refused(
+    store: HistoryStore, change: dict[str, Any], message: str
+) -> None:
+    store.create_profile("ann", consent=True)
+    sid = recorded(store)
+    asked = {"track_id": 1, "start_ms": 0, "end_ms": 900, "wrong_label": "sad", **change}
+    expected = message.format(sid=sid, track=asked["track_id"], start=asked["start_ms"], end=asked["end_ms"])
+    with pytest.raises(ValueError) as refused:
+        store.add_correction(sid, **asked)
+    assert str(refused.value).startswith(expected) and "\n" not in str(refused.value)
+    assert store.corrections(sid) == [] and store.profile_samples("ann") == []
+
+
+def test_a_correction_of_an_empty_session_or_a_missing_one(store: HistoryStore) -> None:
+    sid = store.start_session(consent=True)
+    with pytest.raises(
+        ValueError,
+        match=f"^session {sid} has no interval of track 1 between 0 and 10 ms; nothing was recorded in it",
+    ):
+        store.add_correction(sid, track_id=1, start_ms=0, end_ms=10, wrong_label="sad")
+    with pytest.raises(StoreError, match="no session 99"):
+        store.add_correction(99, track_id=1, start_ms=0, end_ms=10, wrong_label="sad")
+    with pytest.raises(NotFoundError, match=f"session {sid} has no correction 1 "):
+        store.get_correction(sid, 1)
+    with pytest.raises(StoreError, match="no session 99"):
+        store.get_correction(99, 1)
+    many = store.start_session(consent=True)
+    store.insert([interval(many, t, (0, 966), 30, "sad") for t in range(1, 16)])
+    with pytest.raises(ValueError, match=r", 12 \(0-966 ms\) and 3 more \(moodlens history show"):
+        store.add_correction(many, track_id=16, start_ms=0, end_ms=10, wrong_label="sad")
+
+
+def _face(track: int, model: np.ndarray, profile: str | None) -> Face:
+    """A tracked face; read through ``profile`` when it is given (its shown reading is then the
+    personal one, here always surprise, and the model's travels beside it)."""
+    shown = model if profile is None else probs("surprise")
+    stable = Expression(int(np.argmax(shown)))
+    return Face(
+        Detection(Box(0, 0, 10, 10), 0.9),
+        shown,
+        track_id=track,
+        smoothed=shown,
+        stable=stable,
+        model_probabilities=None if profile is None else model,
+        profile=profile,
+    )
+
+
+def test_the_writer_marks_the_intervals_read_through_the_profile(store: HistoryStore) -> None:
+    """Track 3 (the singer) is read through the profile except from 2 s to 3 s, when it moves to
+    track 5 (someone in the audience): only those intervals teach it, in the model's terms."""
+    store.create_profile("singer", consent=True)
+    with HistoryWriter.start(store, consent=True, profile="singer", model=MODEL) as writer:
+        for i in range(120):
+            t = i * 1000 / 30
+            moved = 2000 <= t < 3000
+            faces = (
+                _face(3, probs("happy"), None if moved else "singer"),
+                _face(5, probs("angry"), "singer" if moved else None),
+            )
+            writer.write(FrameResult(faces, 320, 240, timestamp_ms=t, frame_index=i))
+    sid = writer.session_id
+    marks = {(i.track_id, i.start_ms // 1000): i.profiled for i in store.timeline(sid)}
+    assert marks == {
+        **{(3, second): second != 2 for second in range(4)},
+        **{(5, second): second == 2 for second in range(4)},
+    }
+    assert {i.dominant for i in store.timeline(sid, track_id=5)} == {"angry"}  # the model's reading
+    assert json.loads(store.export(sid))["intervals"][0]["profiled"] is True
+    audience = store.add_correction(sid, track_id=5, start_ms=0, end_ms=1999, wrong_label="angry")
+    assert store.profile_samples("singer") == []
+    assert store.get_correction(sid, audience).taught_profile is None
+    taught = store.add_correction(
+        sid, track_id=5, start_ms=2000, end_ms=2999, wrong_label="angry", correct_label="neutral"
+    )
+    (sample,) = store.profile_samples("singer")
+    np.testing.assert_allclose(sample.probabilities, probs("angry"), atol=1e-6)
+    assert sample.correction_id == taught and store.get_correction(sid, taught).taught_profile == "singer"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "out", "err"),
+    [
+        (
+            ["--track", "1", "--start-ms", "0", "--end-ms", "900", "--not", "sad", "--is", "neutral"],
+            0,
+            "recorded correction 1; profile 'ann' learned that track 1 at 0.0-0.9 s was neutral\n",
+            "",
+        ),
+        (
+            ["--track", "2", "--start-ms", "0", "--end-ms", "900", "--not", "sad"],
+            0,
+            "recorded correction 1; profile 'ann' learned nothing from it: track 2 was not read through "
+            "it between 0 and 900 ms (only the main track is)\n",
+            "",
+        ),
+        (
+            ["--track", "1", "--start-ms", "0", "--end-ms", "900", "--not", "happy", "--is", "happy"],
+            2,
+            "",
+            "moodlens history correct: error: the right label must differ from the wrong one "
+            "(both are 'happy')\n",
+        ),
+        (
+            ["--track", "99", "--start-ms", "0", "--end-ms", "900", "--not", "sad"],
+            2,
+            "",
+            "moodlens history correct: error: session 1 has no interval of track 99 between 0 and 900 ms; "
+            "its tracks: 1 (0-3966 ms), 2 (0-966 ms) (moodlens history show 1 --json lists its intervals)\n",
+        ),
+        (
+            ["--track", "1", "--start-ms", "100000", "--end-ms", "200000", "--not", "sad"],
+            2,
+            "",
+            "moodlens history correct: error: session 1 has no interval of track 1 between 100000 and "
+            "200000 ms; its tracks: 1 (0-3966 ms), 2 (0-966 ms) (moodlens history show 1 --json lists "
+            "its intervals)\n",
+        ),
+    ],
+)
+def test_history_correct_says_what_it_taught_or_why_not(
+    store: HistoryStore,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    argv: list[str],
+    code: int,
+    out: str,
+    err: str,
+) -> None:
+    store.create_profile("ann", consent=True)
+    assert recorded(store) == 1
+    assert main(["history", "--db", db_url, "correct", "1", *argv]) == code
+    assert capsys.readouterr() == (out, err)
+    assert len(store.corrections(1)) == (1 if code == 0 else 0)
 
 
 def test_corrections_without_a_profile_teach_nothing(store: HistoryStore) -> None:
     store.create_profile("ann", consent=True)
     plain = recorded(store, profile=None)
-    store.add_correction(plain, track_id=1, start_ms=0, end_ms=900, wrong_label="happy", correct_label="sad")
+    cid = store.add_correction(
+        plain, track_id=1, start_ms=0, end_ms=900, wrong_label="happy", correct_label="sad"
+    )
     assert store.profile_samples("ann") == []
+    info = store.get_correction(plain, cid)
+    assert (info.taught_profile, info.session_profile) == (None, None)
+    assert info.outcome() == f"no profile learned from it (session {plain} has none)"
     no_model = recorded(store, model=None)  # a session that did not record its classifier
     store.add_correction(no_model, track_id=1, start_ms=0, end_ms=900, wrong_label="happy")
     (sample,) = store.profile_samples("ann")
@@ -482,6 +663,7 @@ def test_a_0002_database_is_migrated_with_its_history(db_url: str) -> None:
                 {"id": sid, "yes": True, "no": False},
             )
         row = interval(1, 1, (0, 967), 30, "neutral")
+        del row["profiled"]  # not a column before 0003
         row["start_at"] = "2026-11-01 10:00:00"
         conn.execute(
             text(f"INSERT INTO intervals ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row
@@ -504,6 +686,7 @@ def test_a_0002_database_is_migrated_with_its_history(db_url: str) -> None:
     assert (old.id, old.name, old.intervals, old.frames, old.media_ms) == (1, "old", 1, 30, 967)
     assert (old.profile, old.model) == (None, None)
     assert store.people(1)[0].dominant == "neutral"
+    assert [i.profiled for i in store.timeline(1)] == [False]  # old intervals never teach a profile
     assert [c["wrong_label"] for c in store.corrections(1)] == ["sad"]
     store.create_profile("ann", consent=True)
     assert store.start_session(name="new", profile="ann") == 3

@@ -362,7 +362,7 @@ def test_an_exported_model_teaches_as_it_runs(tmp_path: Path) -> None:
 
 def test_a_one_head_network_starts_from_either_head_of_a_two_head_export() -> None:
     """The shipped fer2013.onnx holds both heads of the v2 network: init_head picks one."""
-    import torch.nn as nn
+    from torch import nn
 
     from moodlens.classification import model_path
     from moodlens.training.networks import create_network

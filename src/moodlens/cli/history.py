@@ -44,9 +44,31 @@ def register(sub: Any) -> None:
     trends.add_argument("--period", choices=("day", "week", "session"), default="day")
     correct = actions.add_parser("correct", help='record a correction ("that was not sad")')
     correct.add_argument("session", type=RECORD_ID)
-    correct.add_argument("--track", type=TRACK_ID, required=True)
-    correct.add_argument("--start-ms", type=MEDIA_MS, required=True)
-    correct.add_argument("--end-ms", type=MEDIA_MS, required=True)
+    where = "moodlens history show SESSION --json (or export SESSION) lists them"
+    correct.add_argument(
+        "--track",
+        type=TRACK_ID,
+        required=True,
+        metavar="ID",
+        help=f"the track (person) to correct: its track_id; {where}. Only the track read through the "
+        "session's profile (its main track) teaches that profile",
+    )
+    correct.add_argument(
+        "--start-ms",
+        type=MEDIA_MS,
+        required=True,
+        metavar="MS",
+        help="start of the stretch, in ms of media time from the session's start (the start_ms of "
+        f"its intervals; {where})",
+    )
+    correct.add_argument(
+        "--end-ms",
+        type=MEDIA_MS,
+        required=True,
+        metavar="MS",
+        help="end of the stretch, in ms of media time (>= --start-ms); it must overlap a recorded "
+        "interval of the track",
+    )
     correct.add_argument(
         "--not", dest="wrong", required=True, metavar="LABEL", help="the label that was wrong"
     )
@@ -146,8 +168,11 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     print(
         f"valence index {bucket.valence:+.2f} (-1 .. +1; an index of apparent expressions, not a measurement)"
     )
+    profiled = {i.track_id for i in timeline if i.profiled}
+    profile = "a profile since deleted" if info.profile is None else f"profile {info.profile!r}"
     for person in people:
-        print(f"  {person.describe()}")
+        through = f" (read through {profile})" if person.track_id in profiled else ""
+        print(f"  {person.describe()}{through}")
     return 0
 
 
@@ -225,7 +250,7 @@ def _correct(store: Any, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"moodlens history correct: error: {exc}", file=sys.stderr)
         return 2
-    print(f"recorded correction {correction}")
+    print(f"recorded correction {correction}; {store.get_correction(args.session, correction).outcome()}")
     return 0
 
 

@@ -299,9 +299,7 @@ def _neutral(store: Any, args: argparse.Namespace) -> int:
     for probs, source in readings:
         read = LABELS[int(probs.argmax())]
         if read != "neutral" and float(probs.max()) >= 0.8:
-            print(
-                f"  note: the model reads {source} as {read} {float(probs.max()):.0%}: the face at rest?"
-            )
+            print(f"  note: the model reads {source} as {read} {float(probs.max()):.0%}: the face at rest?")
     return 0
 
 

@@ -6,6 +6,7 @@ from moodlens.store.database import SCHEMA_REVISION, StoreError, default_path, m
 from moodlens.store.history import (
     VALENCE_WEIGHTS,
     Bucket,
+    CorrectionInfo,
     HistoryStore,
     IntervalInfo,
     SessionInfo,
@@ -17,6 +18,7 @@ __all__ = [
     "SCHEMA_REVISION",
     "VALENCE_WEIGHTS",
     "Bucket",
+    "CorrectionInfo",
     "HistoryStore",
     "HistoryWriter",
     "IntervalInfo",

@@ -21,13 +21,21 @@ from moodlens.store.base import (  # noqa: F401
     spreadsheet_safe,
     this_process,
 )
-from moodlens.store.corrections import CorrectionsMixin
+from moodlens.store.corrections import CorrectionInfo, CorrectionsMixin
 from moodlens.store.profiles import ProfilesMixin
 from moodlens.store.queries import Bucket, IntervalInfo, Period, QueriesMixin  # noqa: F401
 from moodlens.store.sessions import SessionInfo, SessionsMixin
 from moodlens.summary import VALENCE_WEIGHTS, valence_index
 
-__all__ = ["VALENCE_WEIGHTS", "Bucket", "HistoryStore", "IntervalInfo", "SessionInfo", "valence_index"]
+__all__ = [
+    "VALENCE_WEIGHTS",
+    "Bucket",
+    "CorrectionInfo",
+    "HistoryStore",
+    "IntervalInfo",
+    "SessionInfo",
+    "valence_index",
+]
 
 
 class HistoryStore(QueriesMixin, CorrectionsMixin, SessionsMixin, ProfilesMixin):

@@ -222,8 +222,9 @@ def touch_profiles(s: Session, profile_ids: Sequence[int]) -> None:
 def add_correction_sample(s: Session, session: SessionRow, correction: CorrectionRow) -> int | None:
     """In the caller's transaction: what a history correction teaches the session's profile, as a
     ``correction`` sample; its probabilities are the frame-weighted mean of the stored intervals of
-    that track overlapping the corrected span. None (and nothing added) when the session has no
-    profile or no interval overlaps."""
+    that track overlapping the corrected span in which the track was read through the profile
+    (``profiled``: the session's main track; never another person's). None (and nothing added)
+    when the session has no profile or no such interval overlaps."""
     if session.profile_id is None:
         return None
     weighted = [func.sum(getattr(IntervalRow, f"p_{name}") * IntervalRow.frames) for name in LABELS]
@@ -234,6 +235,7 @@ def add_correction_sample(s: Session, session: SessionRow, correction: Correctio
             IntervalRow.start_ms <= correction.end_ms,
             IntervalRow.end_ms >= correction.start_ms,
             IntervalRow.frames > 0,
+            IntervalRow.profiled.is_(True),
         )
     ).one()
     frames, sums = int(row[0]), np.array([float(v or 0.0) for v in row[1:]], dtype=np.float64)

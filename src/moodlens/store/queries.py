@@ -34,6 +34,9 @@ class IntervalInfo:
     dominant: str
     #: Milliseconds each expression was shown in the interval (moodlens.summary).
     shown_ms: dict[str, float]
+    #: The track was read through the session's profile in this interval (so a correction of it
+    #: teaches that profile).
+    profiled: bool = False
 
     @property
     def valence(self) -> float:
@@ -57,6 +60,7 @@ class IntervalInfo:
             "valence": round(self.valence, 4),
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
             "shown_ms": {k: round(v, 1) for k, v in self.shown_ms.items()},
+            "profiled": self.profiled,
         }
 
 
@@ -108,6 +112,7 @@ class QueriesMixin(CorrectionsMixin):
                 probabilities=r.probabilities(),
                 dominant=r.dominant,
                 shown_ms=r.shown_ms(),
+                profiled=bool(r.profiled),
             )
             for r in rows
         ]

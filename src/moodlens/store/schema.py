@@ -129,6 +129,9 @@ class IntervalRow(Probabilities, ShownTimes, Base):
     start_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     frames: Mapped[int] = mapped_column(Integer)
     dominant: Mapped[str] = mapped_column(String(16))
+    #: Whether the track was read through the session's profile in this interval (its main stable
+    #: track): only such intervals teach that profile when corrected.
+    profiled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     session: Mapped[SessionRow] = relationship(back_populates="intervals")
 

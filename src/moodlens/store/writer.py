@@ -82,6 +82,8 @@ class HistoryWriter:
         # and the tallies of the intervals still open, by interval index.
         self._people: dict[int, PersonTimeline] = {}
         self._open: dict[int, dict[int, Tally]] = {}
+        # Per person: the intervals (by index) in which their face was read through the profile.
+        self._profiled: dict[int, set[int]] = {}
         self._last_ms: float | None = None
         self._period_ms = DEFAULT_PERIOD_MS
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(self.settings.queue_size)
@@ -141,6 +143,11 @@ class HistoryWriter:
                 # leaves the session's results as the model gave them.
                 probs = face.model_probabilities
                 label = Expression(int(np.argmax(probs)))
+            if face.profile is not None:
+                # Only the intervals marked so teach the profile when corrected: another person's
+                # track (an audience member's) never does.
+                index = int(now // self.settings.interval_ms)
+                self._profiled.setdefault(face.track_id, set()).add(index)
             person = self._people.setdefault(face.track_id, PersonTimeline())
             resolved = person.add(now, int(label), probs)
             if resolved is not None:
@@ -166,7 +173,7 @@ class HistoryWriter:
             pending = self._people[track_id].pending_ms
             floor = bucket if pending is None else int(pending // self.settings.interval_ms)
             for index in [b for b in tallies if b < floor]:
-                self._emit(track_id, tallies.pop(index))
+                self._emit(track_id, index, tallies.pop(index))
 
     def _fold(self, track_id: int, observation: tuple[float, int, Any, float]) -> None:
         timestamp, label, probs, duration = observation
@@ -174,8 +181,12 @@ class HistoryWriter:
         tally = self._open.setdefault(track_id, {}).setdefault(index, Tally(timestamp, timestamp))
         tally.add(timestamp, label, probs, duration)
 
-    def _emit(self, track_id: int, tally: Tally) -> None:
+    def _emit(self, track_id: int, index: int, tally: Tally) -> None:
         summary = ExpressionSummary.from_tally(track_id, tally)
+        marked = self._profiled.get(track_id)
+        profiled = marked is not None and index in marked
+        if marked:  # this interval and any earlier one are done
+            marked.difference_update([i for i in marked if i <= index])
         row: dict[str, Any] = {
             "session_id": self.session_id,
             "track_id": track_id,
@@ -184,6 +195,7 @@ class HistoryWriter:
             "start_at": self.started_at + timedelta(milliseconds=tally.first_ms),
             "frames": tally.frames,
             "dominant": summary.dominant,
+            "profiled": profiled,
         }
         row.update({f"p_{n}": v for n, v in summary.mean_probabilities.items()})
         row.update({f"t_{n}": v for n, v in summary.shown_ms.items()})
@@ -208,10 +220,11 @@ class HistoryWriter:
                     self._fold(track_id, resolved)
             for track_id, tallies in self._open.items():
                 for index in sorted(tallies):
-                    self._emit(track_id, tallies[index])
+                    self._emit(track_id, index, tallies[index])
         except Exception as exc:  # the session is still ended and the thread still stopped
             self.error = StoreError(f"{self.store.where}: the last rows could not be prepared ({exc})")
         self._open.clear()
+        self._profiled.clear()
         self._queue.put(None)
         self._thread.join()
         if self.error is None:

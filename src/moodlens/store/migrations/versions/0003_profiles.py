@@ -1,6 +1,7 @@
 """Profiles: a person's opt-in calibration, kept as label-space samples (7 probabilities and the
 expression they showed or did not show; never a face, crop, landmark or embedding). Sessions
-record the profile and the classifier they were made with.
+record the profile and the classifier they were made with, and each interval whether its track was
+read through that profile (only such intervals teach it when corrected; older ones never do).
 
 A sample derived from a history correction goes with it (ON DELETE CASCADE); a session made with a
 profile keeps its rows when that profile is deleted (ON DELETE SET NULL).
@@ -60,6 +61,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_profile_samples_profile_id", "profile_samples", ["profile_id"])
     op.create_index("ix_profile_samples_correction_id", "profile_samples", ["correction_id"])
+    with op.batch_alter_table("intervals") as batch:
+        batch.add_column(sa.Column("profiled", sa.Boolean(), nullable=False, server_default=sa.false()))
     # SQLite cannot add a foreign key to a table: it is rebuilt, keeping AUTOINCREMENT (as 0002 set)
     # and the highest id ever given, so that a deleted session's id is still not handed out again
     # (a rebuilt table would start from the highest id it holds).
@@ -94,6 +97,8 @@ def downgrade() -> None:
         batch.drop_constraint("fk_sessions_profile_id", type_="foreignkey")
         batch.drop_column("model")
         batch.drop_column("profile_id")
+    with op.batch_alter_table("intervals") as batch:
+        batch.drop_column("profiled")
     op.drop_index("ix_profile_samples_correction_id", table_name="profile_samples")
     op.drop_index("ix_profile_samples_profile_id", table_name="profile_samples")
     op.drop_table("profile_samples")

@@ -153,7 +153,9 @@ def test_several_faces_need_a_face_number(media: Path, db: str, capsys: pytest.C
     group = media / "obama_and_biden.jpg"
     code, out, err = run(capsys, "image", str(group), "--json", "--profile", "ann", "--db", db)
     assert code == 1 and "not applied" in err and "ann@1" in err
-    assert all("profile" not in f for f in json.loads(out)["faces"])  # never silently every face
+    record = json.loads(out)
+    assert all("profile" not in f for f in record["faces"])  # never silently every face
+    assert "not applied" in record["profile_error"]
     code, out, _ = run(capsys, "image", str(group), "--json", "--profile", "ann@2", "--db", db)
     faces = json.loads(out)["faces"]
     assert code == 0 and "profile" not in faces[0] and faces[1]["profile"] == "ann"

@@ -268,6 +268,9 @@ def run(args: argparse.Namespace) -> int:
             faces_total += len(result.faces)
             record = {"file": name, **result.to_dict()}
             record.pop("timings_ms", None)
+            if failures and failures[-1][0] == name and profile is not None:
+                # The photo was read, but not through the profile: the record says why.
+                record["profile_error"] = failures[-1][1]
             if args.json:
                 print(json.dumps(record), flush=True)
             else:

@@ -45,7 +45,7 @@ mv "$OUT/run-float-int8.json" "$OUT/run.json"
 
 # A class-balanced run (logit-adjusted loss) first gets its decision rule, chosen on PublicTest
 # (moodlens calibrate --decision: how much of the label prior to give back); it is then compared
-# with the shipped model by the same measure, the mean of accuracy and balanced accuracy. Other
+# with the shipped model by the mean of accuracy and balanced accuracy. Other
 # runs are compared by accuracy (a temperature does not change the arg-max, so raw ones compare).
 MEASURE=accuracy
 if python -c "import json,sys; sys.exit(0 if json.load(open('$RUN/config.json'))['config'].get('logit_adjust_tau', 0) > 0 else 1)"; then

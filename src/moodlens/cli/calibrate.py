@@ -29,8 +29,9 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--decision",
         action="store_true",
-        help="first choose the decision rule of a class-balanced model (logit_adjust_tau > 0): how much "
-        "of the Training labels' prior to add back, by the mean of accuracy and balanced accuracy",
+        help="first choose the decision rule: how much of the Training labels' prior to add to (or, "
+        "negative, take from) the log-probabilities; the most accurate choice on the split whose "
+        "balanced accuracy is at least 0.80 (else the best mean of the two)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     parser.set_defaults(func=run)
@@ -121,7 +122,7 @@ def _choose_decision(meta: Any, raw: Any, part: Any, counts: Any, split: str) ->
         print(f"  beta {beta:.2f}: accuracy {accuracy:.4f}, balanced accuracy {balanced:.4f}{mark}")
     decision = {
         "rule": "log-probabilities + beta * log(Training label prior), beta chosen on "
-        f"{split} by the mean of accuracy and balanced accuracy",
+        f"{split}: the most accurate with balanced accuracy >= 0.80 (else the best mean of the two)",
         "beta": choice.beta,
         "prior_counts": [int(c) for c in counts],
         "fitted_on": split,

@@ -1,0 +1,91 @@
+"""A model's decision rule: the prior offset chosen on a held-out split, stored in its JSON and
+applied by the classifier before the temperature."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moodlens.classification import OnnxClassifier
+from moodlens.classification.metadata import ModelMetadata
+from moodlens.classification.onnx import prepare_batch
+from moodlens.errors import ModelError
+from moodlens.evaluation.decision import choose_offset, log_prior
+from moodlens.labels import LABELS, NUM_CLASSES
+
+COUNTS = np.array([400, 40, 400, 3000, 1000, 1000, 4000])
+
+
+def biased_readings(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Readings of a model that learnt the prior: a balanced signal plus log(prior)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.choice(NUM_CLASSES, size=n, p=COUNTS / COUNTS.sum())
+    signal = rng.normal(0, 1.0, (n, NUM_CLASSES))
+    signal[np.arange(n), truth] += 3.0
+    logits = signal + log_prior(COUNTS)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return logp, truth
+
+
+def test_the_empty_or_malformed_split_is_refused() -> None:
+    with pytest.raises(ValueError):
+        choose_offset(np.zeros((0, NUM_CLASSES)), np.zeros(0), COUNTS)
+    with pytest.raises(ValueError):
+        choose_offset(np.zeros((3, 6)), np.zeros(3), COUNTS)
+    with pytest.raises(ValueError):
+        log_prior(np.zeros(NUM_CLASSES))
+
+
+def test_the_most_accurate_beta_above_the_balance_floor_is_chosen() -> None:
+    logp, truth = biased_readings()
+    choice = choose_offset(logp, truth, COUNTS)
+    table = {beta: (acc, bal) for beta, acc, bal in choice.table}
+    acc, bal = table[choice.beta]
+    assert bal >= 0.80
+    assert all(a <= acc + 1e-12 for a, b in table.values() if b >= 0.80)
+    # A model that learnt the prior is balanced by taking some of it back (beta < 0).
+    assert choice.beta < 0 and table[0.0][1] < bal
+    np.testing.assert_allclose(choice.offset, np.round(choice.beta * log_prior(COUNTS), 5))
+
+
+def test_without_a_beta_above_the_floor_the_best_mean_is_chosen() -> None:
+    logp, truth = biased_readings()
+    choice = choose_offset(logp, truth, COUNTS, min_balanced=0.999)
+    best = max(choice.table, key=lambda row: row[1] + row[2])
+    assert choice.beta == best[0]
+
+
+def test_metadata_keeps_the_offset_and_refuses_a_bad_one() -> None:
+    meta = ModelMetadata(name="m", labels=LABELS, input_size=(48, 48), offset=(0.5,) * NUM_CLASSES)
+    again = ModelMetadata.from_dict(json.loads(json.dumps(meta.to_dict())))
+    assert again.offset == meta.offset
+    with pytest.raises(ModelError, match="offset"):
+        ModelMetadata(name="m", labels=LABELS, input_size=(48, 48), offset=(1.0,) * 6)
+    with pytest.raises(ModelError, match="offset"):
+        ModelMetadata(name="m", labels=LABELS, input_size=(48, 48), offset=(99.0,) * NUM_CLASSES)
+
+
+def test_the_classifier_applies_the_offset_before_the_temperature(
+    contract_model: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.onnx"
+    shutil.copy(contract_model, path)
+    shutil.copy(contract_model.with_suffix(".json"), path.with_suffix(".json"))
+    crops = np.random.default_rng(1).integers(0, 255, (16, 48, 48), dtype=np.uint8)
+    plain = OnnxClassifier(path).predict(crops)
+    offset = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0]  # favour neutral
+    data = json.loads(path.with_suffix(".json").read_text())
+    data["decision"] = {"offset": offset, "beta": 1.0}
+    data.setdefault("calibration", {})["temperature"] = 2.0
+    path.with_suffix(".json").write_text(json.dumps(data))
+    shifted = OnnxClassifier(path)
+    expected = np.log(plain) + np.array(offset)
+    expected = np.exp(expected / 2.0)
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(shifted.predict(crops), expected, atol=1e-5)
+    uncalibrated = shifted.predict_prepared(prepare_batch(crops, shifted.metadata), calibrated=False)
+    assert np.all(uncalibrated.argmax(1) == expected.argmax(1))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -387,7 +388,9 @@ def _face(track: int, model: np.ndarray, profile: str | None) -> Face:
     )
 
 
-def test_the_writer_marks_the_intervals_read_through_the_profile(store: HistoryStore) -> None:
+def test_the_writer_marks_the_intervals_read_through_the_profile(
+    store: HistoryStore, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Track 3 (the singer) is read through the profile except from 2 s to 3 s, when it moves to
     track 5 (someone in the audience): only those intervals teach it, in the model's terms."""
     store.create_profile("singer", consent=True)
@@ -408,6 +411,12 @@ def test_the_writer_marks_the_intervals_read_through_the_profile(store: HistoryS
     }
     assert {i.dominant for i in store.timeline(sid, track_id=5)} == {"angry"}  # the model's reading
     assert json.loads(store.export(sid))["intervals"][0]["profiled"] is True
+    with HistoryWriter.start(store, consent=True) as plain:
+        plain.write(FrameResult((_face(1, probs("happy"), None),), 320, 240, timestamp_ms=0.0))
+    assert [i.profiled for i in store.timeline(plain.session_id)] == [False]
+    assert main(["history", "--db", db_url, "show", str(sid)]) == 0
+    shown = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  track")]
+    assert len(shown) == 2 and all(line.endswith(" (read through profile 'singer')") for line in shown)
     audience = store.add_correction(sid, track_id=5, start_ms=0, end_ms=1999, wrong_label="angry")
     assert store.profile_samples("singer") == []
     assert store.get_correction(sid, audience).taught_profile is None
@@ -474,6 +483,49 @@ def test_history_correct_says_what_it_taught_or_why_not(
     assert main(["history", "--db", db_url, "correct", "1", *argv]) == code
     assert capsys.readouterr() == (out, err)
     assert len(store.corrections(1)) == (1 if code == 0 else 0)
+
+
+def test_a_recorded_video_teaches_its_profile_only_from_the_tracks_it_read(
+    media: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The singer clip with a profile: the tracks read through it are marked (the main one of each
+    shot), and a correction of any other (the audience's) teaches nothing."""
+    assert main(["profile", "create", "Singer", "--consent", "--db", db_url]) == 0
+    assert main(["profile", "neutral", "Singer", str(media / "rose_leslie_neutral.jpg"), "--db", db_url]) == 0
+    clip = str(media / "short_hamilton_clip.mp4")
+    assert main(["video", clip, "--db", db_url, "--consent", "--profile", "Singer"]) == 0
+    capsys.readouterr()
+    store = HistoryStore(db_url)
+    try:
+        (session,) = store.list_sessions()
+        timeline = store.timeline(session.id)
+        read = {i.track_id for i in timeline if i.profiled}
+        others = {i.track_id for i in timeline} - read
+        assert read and others, timeline
+        for track in sorted(others):
+            cid = store.add_correction(
+                session.id,
+                track_id=track,
+                start_ms=0,
+                end_ms=10_000,
+                wrong_label="neutral",
+                correct_label="sad",
+            )
+            assert store.get_correction(session.id, cid).taught_profile is None
+        assert store.get_profile("Singer").corrections == 0
+        main_track = min(read)
+        cid = store.add_correction(
+            session.id,
+            track_id=main_track,
+            start_ms=0,
+            end_ms=10_000,
+            wrong_label="neutral",
+            correct_label="sad",
+        )
+        assert store.get_correction(session.id, cid).taught_profile == "Singer"
+        assert store.get_profile("Singer").corrections == 1
+    finally:
+        store.close()
 
 
 def test_corrections_without_a_profile_teach_nothing(store: HistoryStore) -> None:

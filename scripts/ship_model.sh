@@ -145,3 +145,16 @@ moodlens calibrate --model "$OUT/$NAME.onnx" --data "$FER" "${SCORED[@]}"
 moodlens evaluate --model "$OUT/$NAME.onnx" --data "$FER" "${SCORED[@]}" --split PublicTest --out "$OUT/public-$NAME" --record
 moodlens evaluate --model "$OUT/$NAME.onnx" --data "$FER" "${SCORED[@]}" --split PrivateTest --out "$OUT/private-$NAME" --record
 moodlens evaluate --model "$OUT/$NAME.onnx" --data "$FER" "${OTHER[@]}" --split PrivateTest --out "$OUT/private-$NAME-other" --record
+
+# The file's own digest, so that a test can pin the shipped file to the JSON that describes it.
+python - "$OUT/$NAME.onnx" <<'EOF'
+import hashlib, sys
+from dataclasses import replace
+from pathlib import Path
+from moodlens.classification.metadata import load_metadata, save_metadata
+path = Path(sys.argv[1])
+meta = load_metadata(path)
+digest = hashlib.sha256(path.read_bytes()).hexdigest()
+save_metadata(replace(meta, training={**meta.training, "onnx_sha256": digest}), path)
+print(f"{path}: sha256 {digest} recorded in {path.with_suffix('.json')}")
+EOF

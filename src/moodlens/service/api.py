@@ -264,7 +264,12 @@ async def correct(request: Request, session_id: SessionId, body: Correction) -> 
     if store is None:
         return error(404, _NO_HISTORY)
     created = await _call(store, "add_correction", session_id, **body.model_dump())
-    return created if isinstance(created, Response) else JSONResponse({"id": created}, status_code=201)
+    if isinstance(created, Response):
+        return created
+    info = await _call(store, "get_correction", session_id, created)
+    # On a session recorded with a profile, the correction may have taught it: the reply says so.
+    taught = None if isinstance(info, Response) else info.taught_profile
+    return JSONResponse({"id": created, "taught_profile": taught}, status_code=201)
 
 
 @router.get("/export", summary="Download every session as CSV or JSON")

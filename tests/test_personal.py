@@ -192,3 +192,11 @@ def test_an_analyzer_with_a_profile_reads_one_face_through_it() -> None:
         analyzer.analyze(image)
     faces = analyzer.analyze(image, profile_face=1).faces
     assert [f.profile for f in faces] == [None, "ann"]
+
+
+def test_the_corrected_photo_reads_as_corrected_even_far_from_its_model_label() -> None:
+    """A photo the model reads as sad, corrected to surprise, reads surprise at once."""
+    rest = probs(neutral=0.914, happy=0.083)
+    photo = probs(sad=0.164, neutral=0.803, angry=0.026)
+    profile = Profile.fit("rose", [Sample("neutral", rest), Sample("correction", photo, label="surprise")])
+    assert top(profile.apply(photo)) == "surprise"

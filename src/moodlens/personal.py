@@ -16,7 +16,8 @@ How the numbers change what a person's face reads as (measured in docs/personal.
    faces within each expression.
 2. **Corrections.** Each labelled sample (and, once there are corrections, each neutral sample) is
    a prototype of that expression for that person. For each expression with prototypes, ``d2`` is
-   the squared distance (in log-probability space, divided by ``2 * width**2``) from a face to the
+   the squared Aitchison distance (between centred log-probabilities, divided by ``2 * width**2``)
+   from a face to the
    nearest of them, and each such expression loses ``d2 - min(d2)`` against the closest one. An
    expression without prototypes loses ``max_bonus * exp(-min(d2) / unseen)``: everything at a
    reading the person corrected, nothing far from every correction. So the photo the person
@@ -108,7 +109,7 @@ class PersonalSettings:
     """The constants of the fit (see the module docstring); the defaults are what ships."""
 
     #: Width of a prototype's reach, in log-probability units.
-    width: float = 0.25
+    width: float = 0.2
     #: Confidence of the neutral reading a resting face is moved to.
     neutral_target: float = 0.6
     max_shift: float = 5.0
@@ -213,7 +214,11 @@ class Profile:
     def _distances(
         self, logp: npt.NDArray[np.float64], refs: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
-        d2: npt.NDArray[np.float64] = ((logp[:, None, :] - refs[None, :, :]) ** 2).sum(axis=-1)
+        # Aitchison's distance between compositions: log-probabilities centred per reading (the
+        # centred log-ratio), so two readings that differ only by a common factor are the same.
+        a = logp - logp.mean(axis=-1, keepdims=True)
+        b = refs - refs.mean(axis=-1, keepdims=True)
+        d2: npt.NDArray[np.float64] = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1)
         return d2 / (2 * self.settings.width**2)
 
     def _prototype_terms(self, logp: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -185,3 +185,60 @@ def test_csv_output_carries_both_readings(
     )
     (row,) = list(csv.DictReader(out_file.open()))
     assert row["profile"] == "ann" and row["model_label"] == "happy" and float(row["model_p_happy"]) > 0.5
+
+
+def test_a_baseline_from_a_stretch_of_video_or_a_camera(
+    media: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = media / "short_hamilton_clip.mp4"
+    run(capsys, "profile", "create", "singer", "--consent", "--db", db)
+    code, _, err = run(
+        capsys, "profile", "neutral", "singer", "--video", str(clip), "--from", "3", "--db", db
+    )
+    assert code == 2 and "--to" in err
+    code, _, err = run(
+        capsys, "profile", "neutral", "singer", "--video", str(clip), "--from", "3", "--to", "2", "--db", db
+    )
+    assert code == 2 and "after --from" in err
+    code, out, _ = run(
+        capsys, "profile", "neutral", "singer", "--video", str(clip), "--from", "0", "--to", "1.5", "--db", db
+    )
+    assert code == 0 and "added 1 neutral sample" in out and "frame(s)" in out
+    # A camera is any source OpenCV opens: here the clip stands in for one.
+    code, out, _ = run(
+        capsys, "profile", "neutral", "singer", "--camera", str(clip), "--seconds", "1", "--db", db
+    )
+    assert code == 0 and "mean of all 2" in out
+    (first, second) = samples(db, "singer", capsys)
+    assert first["source"].startswith("video:short_hamilton_clip.mp4 0-1.5 s") and second[
+        "source"
+    ].startswith("camera")
+
+
+def test_video_reads_the_main_track_through_the_profile_and_the_timeline_says_so(
+    media: Path, db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    clip = media / "short_hamilton_clip.mp4"
+    run(capsys, "profile", "create", "singer", "--consent", "--db", db)
+    run(
+        capsys, "profile", "neutral", "singer", "--video", str(clip), "--from", "0", "--to", "1.5", "--db", db
+    )
+    timeline = tmp_path / "timeline.csv"
+    # Without --db (which would also record) the profile comes from $MOODLENS_DB or the default.
+    monkeypatch.setenv("MOODLENS_DB", str(tmp_path / "elsewhere.sqlite3"))
+    code, _, err = run(capsys, "video", str(clip), "--profile", "singer", "--timeline", str(timeline))
+    assert code == 2 and "no history database" in err
+    monkeypatch.setenv("MOODLENS_DB", db)
+    code, _, err = run(capsys, "video", str(clip), "--profile", "singer", "--timeline", str(timeline))
+    assert code == 0, err
+    rows = list(csv.DictReader(timeline.open()))
+    personal = [r for r in rows if r["profile"]]
+    assert personal and all(r["profile"] == "singer" and r["m_neutral"] for r in personal)
+    assert all(not r["m_neutral"] for r in rows if not r["profile"])
+    # Never every face: in a frame, at most one face is read through the profile.
+    per_frame: dict[str, int] = {}
+    for r in personal:
+        per_frame[r["frame_index"]] = per_frame.get(r["frame_index"], 0) + 1
+    assert max(per_frame.values()) == 1

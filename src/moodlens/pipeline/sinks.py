@@ -62,7 +62,15 @@ class VideoSink:
 TIMELINE_COLUMNS = [
     "timestamp_ms", "frame_index", "track_id", "x1", "y1", "x2", "y2", "score", "label", "stable_label",
     *[f"p_{name}" for name in LABELS], *[f"s_{name}" for name in LABELS],
+    # A face read through a personal profile: its name and the model's own probabilities (the
+    # label, p_ and s_ columns are then the personal reading); empty for every other face.
+    "profile", *[f"m_{name}" for name in LABELS],
 ]  # fmt: skip
+
+
+def enumerate_named(values: Any) -> list[tuple[str, Any]]:
+    """(label, value) pairs; None values for every label when ``values`` is None."""
+    return list(zip(LABELS, [None] * len(LABELS) if values is None else values, strict=True))
 
 
 def timeline_rows(result: FrameResult) -> list[dict[str, Any]]:
@@ -84,6 +92,11 @@ def timeline_rows(result: FrameResult) -> list[dict[str, Any]]:
         }
         row.update({f"p_{n}": round(float(p), 5) for n, p in zip(LABELS, face.probabilities, strict=True)})
         row.update({f"s_{n}": round(float(p), 5) for n, p in zip(LABELS, smoothed, strict=True)})
+        model = face.model_probabilities
+        row["profile"] = face.profile
+        row.update(
+            {f"m_{n}": None if model is None else round(float(p), 5) for n, p in enumerate_named(model)}
+        )
         rows.append(row)
     return rows
 

@@ -15,9 +15,11 @@ from moodlens.cli.common import (
     build_analyzer,
     build_stream,
     check_consent,
+    check_outputs,
     open_outputs,
     report_run,
     report_writer,
+    stream_outputs,
 )
 from moodlens.cli.numbers import number
 
@@ -101,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.render import default_annotator
 
     if not check_consent(args, "camera"):
+        return 2
+    if not check_outputs("camera", stream_outputs(args), [args.device]):
         return 2
     view, why = choose_view(args)
     if view == "error":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from moodlens.cli.numbers import DAYS, THREADS, integer, number
@@ -188,7 +191,6 @@ def report_run(stats: Any, summaries: list[Any], summary_path: str | None) -> No
     """Print the per-track summary and the run's figures; write the JSON summary if asked."""
     import json
     import sys
-    from pathlib import Path
 
     for s in summaries:
         print(s.describe())
@@ -206,8 +208,10 @@ def report_run(stats: Any, summaries: list[Any], summary_path: str | None) -> No
             file=sys.stderr,
         )
     if summary_path:
+        from moodlens.pipeline.sinks import write_atomically
+
         data = {"run": figures, "tracks": [s.to_dict() for s in summaries]}
-        Path(summary_path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_atomically(summary_path, json.dumps(data, indent=2) + "\n")
 
 
 def open_outputs(
@@ -286,3 +290,69 @@ def report_writer(writer: Any) -> int:
         print(f"history: error: {writer.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(device, inode) of an existing file: what ``os.path.samefile`` compares, so a symlink, a
+    relative path or a hard link to a file is that file; None when there is nothing there."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def output_clash(
+    outputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    apart: bool = True,
+) -> str | None:
+    """Why these outputs cannot be written, or None: an output that is an input (by
+    ``os.path.samefile``'s test when both exist), or (with ``apart``) two outputs that are one
+    file. ``outputs`` are (option, path) pairs; a None path is an output not asked for."""
+    sources: dict[tuple[int, int], str] = {}
+    for source in inputs:
+        identity = _identity(source)
+        if identity is not None:
+            sources.setdefault(identity, str(source))
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        if path is None:
+            continue
+        identity = _identity(path)
+        if identity is not None and identity in sources:
+            where = "" if os.fspath(path) == sources[identity] else f" (the input {sources[identity]})"
+            name = os.fspath(path)
+            return f"{option} {name} is an input{where}: it would be overwritten; write to another file"
+        if not apart:
+            continue
+        try:
+            resolved = Path(path).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: opening it will say so
+            continue
+        if resolved in seen:
+            return f"{seen[resolved]} and {option} both name {os.fspath(path)}; give each output its own file"
+        seen[resolved] = option
+    return None
+
+
+def check_outputs(
+    command: str,
+    outputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+    inputs: Iterable[str | os.PathLike[str]],
+) -> bool:
+    """Refuse, before any work, outputs that would overwrite an input or each other: prints one
+    line and returns False (the command then exits with status 2)."""
+    import sys
+
+    problem = output_clash(outputs, inputs)
+    if problem is not None:
+        print(f"moodlens {command}: error: {problem}", file=sys.stderr)
+        return False
+    return True
+
+
+def stream_outputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """The files ``video`` and ``camera`` write, as (option, path) pairs."""
+    return [("--out", args.out), ("--timeline", args.timeline), ("--summary", args.summary)]

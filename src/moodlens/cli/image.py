@@ -6,12 +6,13 @@ import argparse
 import csv
 import glob
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from moodlens.cli.common import add_analyzer_options, build_analyzer
+from moodlens.cli.common import add_analyzer_options, build_analyzer, output_clash
 from moodlens.cli.profile import DB_HELP, UsageError, add_profile_option, load_profile
 from moodlens.labels import LABELS
 
@@ -142,15 +143,20 @@ def _annotated_path(out: Path, source: Path, many: bool) -> Path:
 
 
 class _Writer:
-    """JSONL or CSV results file; rows are flushed as they come so nothing is lost on Ctrl-C."""
+    """JSONL or CSV results file, written as ``NAME.partial`` and renamed to ``NAME`` when closed
+    (also after Ctrl-C); rows are flushed as they come, so a run that dies keeps them there."""
 
     def __init__(self, path: Path) -> None:
+        from moodlens.pipeline.sinks import partial_path
+
         suffix = path.suffix.lower()
         if suffix not in (".jsonl", ".json", ".csv"):
             raise ValueError(f"--output must end in .jsonl or .csv, got {path.name!r}")
         self.kind = "csv" if suffix == ".csv" else "jsonl"
+        self.path = path
+        self.partial = partial_path(path)
         try:
-            self.handle: IO[str] = path.open("w", encoding="utf-8", newline="")
+            self.handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
         self.csv = csv.writer(self.handle) if self.kind == "csv" else None
@@ -206,6 +212,39 @@ class _Writer:
 
     def close(self) -> None:
         self.handle.close()
+        os.replace(self.partial, self.path)
+
+
+def _output_problem(out: Path | None, many: bool, files: list[Path], output: str | None) -> str | None:
+    """Why the outputs cannot be written, before any work: ``--out`` naming an image file for
+    several photos (it must be a folder), or an output (an annotated copy, the results file) that
+    is one of the photos."""
+    if out is not None and not _is_folder(str(out)):
+        image_name = out.suffix.lower() in IMAGE_SUFFIXES
+        # An existing file where a folder is needed, or a photo's name for several photos (it
+        # would become a folder named like a photo).
+        if (out.exists() and (many or not image_name)) or (many and image_name):
+            return f"--out {out} must be a folder when several photos are given"
+    targets = [("--out", _annotated_path(out, f, many)) for f in files] if out is not None else []
+    # Annotated copies of two photos may share a name (a.jpg, a.png): only inputs are protected.
+    return output_clash([("--output", output)], files) or output_clash(targets, files, apart=False)
+
+
+def _write_image(target: Path, image: Any, cv2: Any) -> bool:
+    """Encode by the target's suffix and write it whole (a temporary name renamed into place)."""
+    from moodlens.pipeline.sinks import write_atomically
+
+    try:
+        ok, encoded = cv2.imencode(target.suffix.lower(), image)
+    except cv2.error:
+        return False
+    if not ok:
+        return False
+    try:
+        write_atomically(target, encoded.tobytes())
+    except OSError:
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,13 +257,11 @@ def run(args: argparse.Namespace) -> int:
     files, failures = expand_inputs(args.photos, args.recursive)
     many = len(files) > 1 or any(_is_folder(p) or any(c in p for c in "*?[") for p in args.photos)
     out = Path(args.out) if args.out else None
+    problem = _output_problem(out, many, files, args.output)
+    if problem is not None:
+        print(f"moodlens image: error: {problem}", file=sys.stderr)
+        return 2
     if out is not None and (many or out.suffix.lower() not in IMAGE_SUFFIXES):
-        if out.exists() and not out.is_dir():
-            print(
-                f"moodlens image: error: --out {out} must be a folder when several photos are given",
-                file=sys.stderr,
-            )
-            return 2
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -285,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
             if out is not None:
                 target = _annotated_path(out, path, many)
                 drawn = annotator.annotate(image.copy(), result)
-                if not cv2.imwrite(str(target), drawn):
+                if not _write_image(target, drawn, cv2):
                     failures.append((name, f"cannot write the annotated copy to {target}"))
             if progress:
                 progress.update()

@@ -14,9 +14,11 @@ from moodlens.cli.common import (
     build_analyzer,
     build_stream,
     check_consent,
+    check_outputs,
     open_outputs,
     report_run,
     report_writer,
+    stream_outputs,
 )
 
 
@@ -47,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.render import default_annotator
 
     if not check_consent(args, "video"):
+        return 2
+    if not check_outputs("video", stream_outputs(args), [args.input]):
         return 2
     try:
         analyzer = build_analyzer(args)

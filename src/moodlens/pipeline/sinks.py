@@ -1,13 +1,19 @@
 """Outputs of a stream, as context managers: an annotated video and a per-frame timeline.
 
-Closing a sink always leaves a usable file (a playable video, a complete last line), also when
-the run is interrupted; rows are flushed every ``flush_every`` frames.
+A sink writes under a temporary name beside its file (:func:`partial_path`) and renames it into
+place when it is closed, so a file already at the final name is never damaged before the new one
+is complete, and a run that dies (a crash, ``kill -9``) never leaves a half file under that name.
+Closing a sink, also when the run was stopped with Ctrl-C, leaves a usable file (a playable video,
+a complete last line). The timeline's rows are flushed every ``flush_every`` frames, so a run that
+dies keeps them in ``NAME.partial``. Leaving a sink on an error keeps what it wrote under the
+temporary name (nothing at all when it wrote nothing).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -23,8 +29,46 @@ from moodlens.results import FrameResult
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
+def partial_path(target: str | Path, *, keep_suffix: bool = False) -> Path:
+    """Where ``target`` is written until it is complete: ``NAME.partial`` beside it, or with
+    ``keep_suffix`` ``STEM.partial.SUFFIX`` (OpenCV chooses a video's container by its suffix)."""
+    target = Path(target)
+    if keep_suffix:
+        return target.with_name(f"{target.stem}.partial{target.suffix}")
+    return target.with_name(f"{target.name}.partial")
+
+
+def write_atomically(target: str | Path, data: bytes | str) -> None:
+    """Write a small file whole: to a hidden temporary name beside it, then renamed into place
+    (atomic on POSIX and Windows), so ``target`` holds either its old bytes or all the new ones."""
+    target = Path(target)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(data, str):
+            temporary.write_text(data, encoding="utf-8")
+        else:
+            temporary.write_bytes(data)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _finish(partial: Path, target: Path, keep: bool, failed: bool) -> None:
+    """Rename a closed partial file into place; on a failure keep it only if it holds something."""
+    if not failed:
+        os.replace(partial, target)
+    elif not keep:
+        partial.unlink(missing_ok=True)
+
+
+def _failed(kind: type[BaseException] | None) -> bool:
+    # Ctrl-C is a clean stop (the run keeps what it wrote); any other exception is a failure.
+    return kind is not None and not issubclass(kind, KeyboardInterrupt)
+
+
 class VideoSink:
-    """Writes frames to a video with the given size and frame rate (``.mp4`` or ``.avi``)."""
+    """Writes frames to a video with the given size and frame rate (``.mp4`` or ``.avi``), as
+    ``STEM.partial.SUFFIX`` until it is closed."""
 
     def __init__(self, path: str | Path, *, fps: float, size: tuple[int, int]) -> None:
         self.path = Path(path)
@@ -35,9 +79,12 @@ class VideoSink:
             raise VideoError(f"{self.path}: the folder {self.path.parent} does not exist")
         self.size = size
         self.frames = 0
+        self.partial = partial_path(self.path, keep_suffix=True)
+        self._closed = False
         fourcc = cv2.VideoWriter.fourcc(*_FOURCC[suffix])
-        self._writer = cv2.VideoWriter(str(self.path), fourcc, float(fps), size)
+        self._writer = cv2.VideoWriter(str(self.partial), fourcc, float(fps), size)
         if not self._writer.isOpened():
+            self.partial.unlink(missing_ok=True)
             raise VideoError(f"{self.path}: cannot write the video (permissions, disk or codec)")
 
     def write(self, frame: npt.NDArray[np.uint8]) -> None:
@@ -47,8 +94,13 @@ class VideoSink:
         self._writer.write(frame)
         self.frames += 1
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
+        """Release the video and rename it into place (``failed``: keep it as ``.partial``)."""
+        if self._closed:
+            return
+        self._closed = True
         self._writer.release()
+        _finish(self.partial, self.path, keep=self.frames > 0, failed=failed)
 
     def __enter__(self) -> VideoSink:
         return self
@@ -56,7 +108,7 @@ class VideoSink:
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        self.close(failed=_failed(kind))
 
 
 TIMELINE_COLUMNS = [
@@ -102,15 +154,18 @@ def timeline_rows(result: FrameResult) -> list[dict[str, Any]]:
 
 
 class TimelineSink:
-    """A CSV or JSON-lines file with one row per face per frame."""
+    """A CSV or JSON-lines file with one row per face per frame, written as ``NAME.partial``
+    (flushed every ``flush_every`` frames) and renamed to ``NAME`` when closed."""
 
     def __init__(self, path: str | Path, *, flush_every: int = 30) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".jsonl", ".json"):
             raise VideoError(f"{self.path}: the timeline must be .csv or .jsonl")
+        self.partial = partial_path(self.path)
+        self._closed = False
         try:
-            self._handle: IO[str] = self.path.open("w", encoding="utf-8", newline="")
+            self._handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise VideoError(f"{self.path}: cannot write the timeline ({exc.strerror or exc})") from None
         self._csv = csv.DictWriter(self._handle, TIMELINE_COLUMNS) if suffix == ".csv" else None
@@ -131,8 +186,13 @@ class TimelineSink:
         if self._frames % self.flush_every == 0:
             self._handle.flush()
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
+        """Close the file and rename it into place (``failed``: keep it as ``.partial``)."""
+        if self._closed:
+            return
+        self._closed = True
         self._handle.close()
+        _finish(self.partial, self.path, keep=self.rows > 0, failed=failed)
 
     def __enter__(self) -> TimelineSink:
         return self
@@ -140,4 +200,4 @@ class TimelineSink:
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        self.close(failed=_failed(kind))

@@ -1,0 +1,279 @@
+"""A user's own files: outputs never overwrite an input, are written whole (a temporary name renamed
+into place), and ``batch`` touches only what it created; history databases are never created by a
+read or a typo; a session still recording is not deleted from under its recorder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from moodlens.cli.main import main
+from moodlens.pipeline.runner import run_stream
+from moodlens.pipeline.sinks import TimelineSink, VideoSink, partial_path, write_atomically
+from moodlens.pipeline.sources import VideoSource
+from moodlens.pipeline.stream import StreamAnalyzer
+from moodlens.results import Box, Detection
+
+
+def _photo(path: Path, value: int = 120) -> Path:
+    cv2.imwrite(str(path), np.full((60, 80, 3), value, np.uint8))
+    return path
+
+
+def _video(path: Path, frames: int = 12, fourcc: str = "MJPG") -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), 25, (160, 120))
+    for i in range(frames):
+        image = np.full((120, 160, 3), (i * 9) % 255, np.uint8)
+        cv2.putText(image, str(i), (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def _one_line_error(err: str, *words: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "error" in lines[0] and all(w in lines[0] for w in words), lines[0]
+
+
+# --- 1. an output that is an input is refused before any work ---------------------------------------
+
+
+def _aliases(target: Path, kind: str) -> Path:
+    """Another name for ``target``: itself, a symlink, a hard link, or a relative detour."""
+    if kind == "same":
+        return target
+    if kind == "symlink":
+        link = target.with_name("link" + target.suffix)
+        link.symlink_to(target.name)
+        return link
+    if kind == "hardlink":
+        link = target.with_name("hard" + target.suffix)
+        os.link(target, link)
+        return link
+    (target.parent / "sub").mkdir()
+    return Path(os.path.relpath(target.parent / "sub" / ".." / target.name))
+
+
+ALIASES = ["same", "symlink", "hardlink", "relative"]
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+@pytest.mark.parametrize("option", ["--out", "--timeline", "--summary"])
+def test_video_refuses_to_write_over_its_input(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    alias: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    mine = _video(tmp_path / "mine.mp4", fourcc="mp4v")
+    before = mine.read_bytes()
+    other_name = str(_aliases(mine, alias))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["video", "mine.mp4", option, other_name]) == 2
+    _one_line_error(capsys.readouterr().err, option, "input")
+    assert mine.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # nothing written, no partial file
+
+
+def test_video_refuses_two_outputs_that_are_one_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = _video(tmp_path / "clip.avi")
+    same = str(tmp_path / "t.csv")
+    assert main(["video", str(clip), "--timeline", same, "--summary", same]) == 2
+    _one_line_error(capsys.readouterr().err, "--timeline", "--summary")
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_camera_refuses_to_write_over_a_file_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = _video(tmp_path / "clip.avi")
+    before = clip.read_bytes()
+    assert main(["camera", "--device", str(clip), "--view", "none", "--out", str(clip)]) == 2
+    _one_line_error(capsys.readouterr().err, "--out", "input")
+    assert clip.read_bytes() == before
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_image_refuses_to_write_over_its_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], alias: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    mine = _photo(tmp_path / "mine.jpg")
+    before = mine.read_bytes()
+    assert main(["image", "mine.jpg", "--out", str(_aliases(mine, alias))]) == 2
+    _one_line_error(capsys.readouterr().err, "--out", "input")
+    assert mine.read_bytes() == before
+    assert main(["image", "mine.jpg", "--output", "mine.jpg"]) == 2
+    _one_line_error(capsys.readouterr().err, "--output", "input")
+    assert mine.read_bytes() == before
+
+
+def test_image_out_with_a_photo_s_name_for_several_photos_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = _photo(tmp_path / "a.jpg"), _photo(tmp_path / "b.jpg", 30)
+    one = tmp_path / "one.jpg"
+    assert main(["image", str(a), str(b), "--out", str(one)]) == 2
+    _one_line_error(capsys.readouterr().err, "--out", "must be a folder")
+    assert not one.exists()
+    one.mkdir()  # a folder that happens to be named like a photo is a folder
+    assert main(["image", str(a), str(b), "--out", str(one)]) == 0
+    assert sorted(p.name for p in one.iterdir()) == ["a_moodlens.jpg", "b_moodlens.jpg"]
+
+
+def test_image_annotating_a_folder_into_itself_twice_never_overwrites_a_photo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _photo(folder / "a.jpg")
+    assert main(["image", str(folder), "--out", str(folder)]) == 0
+    drawn = (folder / "a_moodlens.jpg").read_bytes()
+    capsys.readouterr()
+    # Now a_moodlens.jpg is an input, and a.jpg's annotated copy would overwrite it.
+    assert main(["image", str(folder), "--out", str(folder)]) == 2
+    _one_line_error(capsys.readouterr().err, "a_moodlens.jpg", "input")
+    assert (folder / "a_moodlens.jpg").read_bytes() == drawn
+
+
+# --- 2. every output is written to a temporary name and renamed at the end -------------------------
+
+
+def _stream() -> StreamAnalyzer:
+    from moodlens import FakeClassifier, FakeDetector
+    from moodlens.pipeline import Analyzer
+
+    return StreamAnalyzer(Analyzer(FakeDetector([Detection(Box(40, 30, 100, 100), 0.9)]), FakeClassifier()))
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.jsonl", "out.avi"])
+def test_sinks_write_beside_the_file_and_rename_when_closed(tmp_path: Path, name: str) -> None:
+    target = tmp_path / name
+    target.write_bytes(b"the user's old file")
+    video = name.endswith(".avi")
+    partial = partial_path(target, keep_suffix=video)
+    assert partial.name == ("out.partial.avi" if video else f"{name}.partial")
+    sink = VideoSink(target, fps=25, size=(160, 120)) if video else TimelineSink(target, flush_every=1)
+    with VideoSource(_video(tmp_path / "in.avi")) as source, sink:
+        seen = []
+        for frame in source:
+            if video:
+                assert isinstance(sink, VideoSink)
+                sink.write(frame.image)
+            else:
+                assert isinstance(sink, TimelineSink)
+                sink.write(
+                    _stream().process(frame.image, timestamp_ms=frame.timestamp_ms, frame_index=frame.index)
+                )
+            seen.append((target.read_bytes(), partial.exists()))
+    assert all(old == b"the user's old file" and there for old, there in seen)  # untouched until the end
+    assert not partial.exists() and target.read_bytes() != b"the user's old file"
+    if video:
+        assert len([f for f in VideoSource(target)]) == 12
+
+
+def _fail_inside(sink: TimelineSink | VideoSink, frames: int) -> None:
+    with sink:
+        for k in range(frames):
+            assert isinstance(sink, TimelineSink)
+            sink.write(_stream().process(np.zeros((120, 160, 3), np.uint8), timestamp_ms=0.0, frame_index=k))
+        raise RuntimeError("the run failed")
+
+
+def test_a_sink_left_on_an_error_keeps_the_old_file_and_its_rows_under_partial(tmp_path: Path) -> None:
+    target = tmp_path / "t.csv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        _fail_inside(TimelineSink(target), 1)
+    assert target.read_text() == "old\n"
+    assert len(list(csv.DictReader(partial_path(target).open()))) == 1
+    # A sink that wrote nothing leaves nothing behind.
+    with pytest.raises(RuntimeError):
+        _fail_inside(VideoSink(tmp_path / "v.avi", fps=25, size=(160, 120)), 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.csv.partial"]
+
+
+def test_ctrl_c_in_a_stream_renames_complete_outputs_into_place(tmp_path: Path) -> None:
+    out, timeline = tmp_path / "out.avi", tmp_path / "t.jsonl"
+
+    def frames():  # type: ignore[no-untyped-def]
+        with VideoSource(_video(tmp_path / "v.avi", 20)) as source:
+            for frame in source:
+                if frame.index == 8:
+                    raise KeyboardInterrupt
+                yield frame
+
+    with VideoSink(out, fps=25, size=(160, 120)) as video, TimelineSink(timeline) as sink:
+        stats = run_stream(frames(), _stream(), video=video, sinks=[sink])
+    assert stats.interrupted
+    assert [json.loads(line)["frame_index"] for line in timeline.read_text().splitlines()] == list(range(8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.avi", "t.jsonl", "v.avi"]
+
+
+def test_write_atomically_leaves_the_old_file_whole_when_the_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+
+    def refuse(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError):
+        write_atomically(target, "new")
+    monkeypatch.undo()
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    write_atomically(target, "new")
+    assert target.read_text() == "new"
+
+
+def test_image_results_and_copies_appear_only_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While the batch runs, results.csv is results.csv.partial and the old file is untouched; a
+    Ctrl-C renames what was written into place (exit 130)."""
+    import moodlens.images
+
+    photos = [_photo(tmp_path / f"{k}.jpg", 40 * k) for k in range(3)]
+    results = tmp_path / "results.csv"
+    results.write_text("old\n")
+    real = moodlens.images.read_image
+    seen: list[tuple[str, bool]] = []
+
+    def read(path: Path, **kwargs: object) -> np.ndarray:
+        seen.append((results.read_text(), partial_path(results).exists()))
+        if Path(path).name == "2.jpg":
+            raise KeyboardInterrupt
+        return real(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(moodlens.images, "read_image", read)
+    code = main(["image", *map(str, photos), "--output", str(results), "--out", str(tmp_path / "drawn")])
+    assert code == 130
+    assert seen == [("old\n", True)] * 3
+    rows = list(csv.DictReader(results.open()))
+    assert [Path(r["file"]).name for r in rows] == ["0.jpg", "1.jpg"]
+    assert not partial_path(results).exists()
+    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["0_moodlens.jpg", "1_moodlens.jpg"]
+
+
+def test_video_summary_and_timeline_are_written_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = _video(tmp_path / "clip.avi")
+    summary, timeline = tmp_path / "s.json", tmp_path / "t.csv"
+    summary.write_text("old")
+    assert main(["video", str(clip), "--summary", str(summary), "--timeline", str(timeline)]) == 0
+    assert json.loads(summary.read_text())["run"]["frames"] == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "s.json", "t.csv"]

@@ -277,3 +277,139 @@ def test_video_summary_and_timeline_are_written_whole(
     assert main(["video", str(clip), "--summary", str(summary), "--timeline", str(timeline)]) == 0
     assert json.loads(summary.read_text())["run"]["frames"] == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "s.json", "t.csv"]
+
+
+# --- 5. no silent new databases ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default data folder moved under tmp_path (not created), no $MOODLENS_DB, and tmp_path
+    as the working folder."""
+    pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("MOODLENS_DB", raising=False)
+    from moodlens.store.database import default_path
+
+    assert default_path().parent == tmp_path / "xdg" / "moodlens"
+    return tmp_path / "xdg" / "moodlens"
+
+
+def _recorded_db(path: Path) -> str:
+    from moodlens.store import HistoryStore
+
+    store = HistoryStore(path, create=True)
+    store.end_session(store.start_session(name="kept", consent=True))
+    store.close()
+    return str(path)
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["db-before-action", "db-after-action"])
+@pytest.mark.parametrize("typo", ["out/hisotry.sqlite3", "sqlite:///nodir/x.db"])
+def test_history_reads_never_create_a_database_or_a_folder(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    data_home: Path,
+    typo: str,
+    before: bool,
+) -> None:
+    (tmp_path / "out").mkdir()
+    _recorded_db(tmp_path / "out" / "history.sqlite3")
+    listing = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    for action in (["list"], ["show", "1"], ["trends"], ["export", "1"], ["delete", "1", "--yes"]):
+        argv = ["history", "--db", typo, *action] if before else ["history", *action, "--db", typo]
+        assert main(argv) == 2, action
+        _one_line_error(capsys.readouterr().err, "no history database at", typo.removeprefix("sqlite:///"))
+    argv = ["history", "migrate", "--db", typo]
+    assert main(argv) == 2
+    assert "no history database at" in capsys.readouterr().err
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == listing
+    # Without --db: the default database is not there yet, and its folder is not made.
+    assert main(["history", "list"]) == 2
+    assert "no history database at" in capsys.readouterr().err and not data_home.exists()
+
+
+def test_history_db_works_before_or_after_the_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_home: Path
+) -> None:
+    db = _recorded_db(tmp_path / "h.sqlite3")
+    assert main(["history", "list", "--db", db]) == 0
+    assert "kept" in capsys.readouterr().out
+    assert main(["history", "--db", db, "list"]) == 0
+    assert "kept" in capsys.readouterr().out
+    # The one after the action wins, as in moodlens profile.
+    assert main(["history", "--db", str(tmp_path / "other.sqlite3"), "show", "1", "--db", db]) == 0
+
+
+def test_recording_creates_a_database_on_first_use_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_home: Path
+) -> None:
+    clip = str(_video(tmp_path / "clip.avi"))
+    db = tmp_path / "new.sqlite3"
+    assert main(["video", clip, "--db", str(db), "--consent"]) == 0
+    assert f"created history database at sqlite:///{db}" in capsys.readouterr().err
+    assert main(["video", clip, "--db", str(db), "--consent"]) == 0
+    assert "created" not in capsys.readouterr().err  # the second run uses it
+    assert main(["history", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.count("clip.avi") == 2
+    # The default database (a bare --db) may make the data folder.
+    assert main(["video", clip, "--db", "--consent"]) == 0
+    assert "created history database at" in capsys.readouterr().err
+    assert (data_home / "history.sqlite3").is_file()
+
+
+@pytest.mark.parametrize("command", ["video", "camera"])
+def test_a_new_database_in_a_missing_folder_is_refused_before_any_work(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    data_home: Path,
+    command: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    clip = str(_video(tmp_path / "clip.avi"))
+    source = [clip] if command == "video" else ["--device", clip, "--view", "none"]
+    for typo in ("nodir/x.sqlite3", "sqlite:///nodir/x.db"):
+        assert main([command, *source, "--db", typo, "--consent", "--timeline", "t.csv"]) == 2
+        _one_line_error(capsys.readouterr().err, "nodir", "does not exist")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]  # no folder, no timeline
+
+
+def test_postgres_urls_are_postgresql_with_the_installed_driver(data_home: Path) -> None:
+    from moodlens.store import HistoryStore, StoreError
+    from moodlens.store.database import resolve_url
+
+    assert resolve_url("postgres://u:pw@db.example/h") == "postgresql+psycopg://u:pw@db.example/h"
+    assert resolve_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert resolve_url("sqlite:///x.db") == "sqlite:///x.db"
+    pytest.importorskip("psycopg", reason="PostgreSQL needs the [postgres] extra (psycopg)")
+    with pytest.raises(StoreError) as caught:
+        HistoryStore("postgres://nobody:x@127.0.0.1:1/none", create=False)
+    assert "cannot open the database" in str(caught.value) and "pip install" not in str(caught.value)
+
+
+# --- 6. a session that is still recording is not deleted ----------------------------------------------
+
+
+def test_history_delete_refuses_a_session_still_recording_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_home: Path
+) -> None:
+    from moodlens.store import HistoryStore
+
+    db = str(tmp_path / "h.sqlite3")
+    recorder = HistoryStore(db, create=True)  # this process records: its owner is alive
+    live = recorder.start_session(name="live", consent=True)
+    ended = recorder.start_session(name="done", consent=True)
+    recorder.end_session(ended)
+    try:
+        assert recorder.recording(live) is not None and recorder.recording(ended) is None
+        assert main(["history", "delete", str(live), "--yes", "--db", db]) == 2
+        _one_line_error(capsys.readouterr().err, f"session {live} is still being recorded", "--force")
+        assert recorder.get_session(live).name == "live"
+        assert main(["history", "delete", str(ended), "--yes", "--db", db]) == 0
+        assert main(["history", "delete", str(live), "--yes", "--force", "--db", db]) == 0
+        assert recorder.list_sessions() == []
+    finally:
+        recorder.close()

@@ -15,6 +15,7 @@ from moodlens.cli.common import (
     build_analyzer,
     build_stream,
     check_consent,
+    check_history,
     check_outputs,
     open_outputs,
     report_run,
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.pipeline.sources import LatestFrameReader, VideoSource
     from moodlens.render import default_annotator
 
-    if not check_consent(args, "camera"):
+    if not check_consent(args, "camera") or not check_history(args, "camera"):
         return 2
     if not check_outputs("camera", stream_outputs(args), [args.device]):
         return 2

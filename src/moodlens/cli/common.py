@@ -235,8 +235,10 @@ def open_outputs(
 
         with extra_required("store", "sqlalchemy", "alembic", "platformdirs"):
             from moodlens.store import HistoryStore, HistoryWriter, WriterSettings
-        store = HistoryStore(args.db)
+        store = HistoryStore(args.db, create=True)  # recording with --consent may create it
         stack.callback(store.close)
+        if store.created:
+            print(f"created history database at {store.where}", file=sys.stderr)
         removed = store.apply_retention(args.retention_days)
         if removed:
             print(
@@ -270,6 +272,25 @@ def check_consent(args: argparse.Namespace, command: str) -> bool:
             "filmed; pass --consent to confirm you have it (see docs/responsible-use.md)",
             file=sys.stderr,
         )
+        return False
+    return True
+
+
+def check_history(args: argparse.Namespace, command: str) -> bool:
+    """Before any work: a new history database can be made where ``--db`` says (a SQLite file's
+    folder must exist: a mistyped path is not silently created). Prints why and returns False."""
+    import sys
+
+    if args.db is None:
+        return True
+    from moodlens.errors import extra_required
+
+    with extra_required("store", "sqlalchemy", "alembic", "platformdirs"):
+        from moodlens.store.database import DatabaseNotFoundError, check_new_location, resolve_url
+    try:
+        check_new_location(resolve_url(args.db))
+    except DatabaseNotFoundError as exc:
+        print(f"moodlens {command}: error: {exc}", file=sys.stderr)
         return False
     return True
 

@@ -18,12 +18,8 @@ def register(sub: Any) -> None:
         description="The history database holds, per session and tracked face, the apparent expressions "
         "over time (never images). These commands read, export and delete it. Needs the [store] extra.",
     )
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="database URL or SQLite file (default: $MOODLENS_DB, then history.sqlite3 in your data folder)",
-    )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _add_db(parser, top=True)
+    actions = _Actions(parser.add_subparsers(dest="action", metavar="ACTION", required=True))
     actions.add_parser("list", help="list the sessions")
     show = actions.add_parser("show", help="a session's tracks, distribution and valence index")
     show.add_argument("session", type=RECORD_ID)
@@ -35,6 +31,12 @@ def register(sub: Any) -> None:
     delete = actions.add_parser("delete", help="delete a session and everything recorded in it")
     delete.add_argument("session", type=RECORD_ID)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.add_argument(
+        "--force",
+        action="store_true",
+        help="delete it even while it is still being recorded (the recording then loses what it has "
+        "not saved yet)",
+    )
     purge = actions.add_parser("purge", help="delete old sessions, or all of them")
     group = purge.add_mutually_exclusive_group(required=True)
     group.add_argument("--older-than", type=DAYS, metavar="DAYS", help="sessions older than DAYS days")
@@ -78,25 +80,55 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
+DB_HELP = "database URL or SQLite file (default: $MOODLENS_DB, then history.sqlite3 in your data folder)"
+
+
+def _add_db(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Accepted before and after the action (as ``moodlens profile``); the one after wins
+    # (SUPPRESS keeps an action without it from overwriting the one before with None).
+    parser.add_argument("--db", metavar="URL", help=DB_HELP, default=None if top else argparse.SUPPRESS)
+
+
+class _Actions:
+    """The action subparsers, each also taking ``--db``."""
+
+    def __init__(self, actions: Any) -> None:
+        self._actions = actions
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._actions.add_parser(name, **kwargs)
+        _add_db(parser, top=False)
+        return parser
+
+
 def _store(args: argparse.Namespace, *, migrate: bool = False) -> Any:
+    """The history store; never creates a database (a read of a mistyped name is an error)."""
     from moodlens.errors import extra_required
 
     with extra_required("store", "sqlalchemy", "alembic", "platformdirs"):
         from moodlens.store import HistoryStore
-        from moodlens.store.database import make_engine, resolve_url
+        from moodlens.store.database import make_engine, require_existing, resolve_url
         from moodlens.store.database import migrate as run_migrations
     if migrate:
-        engine = make_engine(resolve_url(args.db))
+        url = resolve_url(args.db)
+        require_existing(url)
+        engine = make_engine(url)
         revision = run_migrations(engine)
         print(f"history schema is at revision {revision}")
         return HistoryStore(engine=engine)
-    return HistoryStore(args.db)
+    return HistoryStore(args.db, create=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    from moodlens.errors import StoreError
+    from moodlens.errors import StoreError, extra_required
 
-    store = _store(args, migrate=args.action == "migrate")  # checks that the [store] extra is there
+    with extra_required("store", "sqlalchemy", "alembic", "platformdirs"):
+        from moodlens.store.database import DatabaseNotFoundError
+    try:
+        store = _store(args, migrate=args.action == "migrate")
+    except DatabaseNotFoundError as exc:
+        print(f"moodlens history {args.action}: error: {exc}", file=sys.stderr)
+        return 2
     from sqlalchemy.exc import OperationalError
 
     try:
@@ -179,7 +211,9 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 def _export(store: Any, args: argparse.Namespace) -> int:
     text = store.export(args.session, args.format)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        from moodlens.pipeline.sinks import write_atomically
+
+        write_atomically(Path(args.out), text)  # a file already there is replaced only whole
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -203,6 +237,16 @@ def _confirmed(args: argparse.Namespace, what: str, where: str) -> int | None:
 
 
 def _delete(store: Any, args: argparse.Namespace) -> int:
+    recorder = store.recording(args.session)
+    if recorder is not None and not args.force:
+        host, _, rest = recorder.partition(":")
+        print(
+            f"moodlens history delete: error: session {args.session} is still being recorded (process "
+            f"{rest.partition(':')[0]} on {host}); stop that recording first, or pass --force to delete "
+            "it anyway (the recording then loses what it has not saved)",
+            file=sys.stderr,
+        )
+        return 2
     code = _confirmed(args, f"session {args.session} and everything recorded in it", store.where)
     if code is not None:
         return code

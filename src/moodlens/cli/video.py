@@ -14,6 +14,7 @@ from moodlens.cli.common import (
     build_analyzer,
     build_stream,
     check_consent,
+    check_history,
     check_outputs,
     open_outputs,
     report_run,
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.pipeline.sources import PrefetchReader, VideoSource
     from moodlens.render import default_annotator
 
-    if not check_consent(args, "video"):
+    if not check_consent(args, "video") or not check_history(args, "video"):
         return 2
     if not check_outputs("video", stream_outputs(args), [args.input]):
         return 2

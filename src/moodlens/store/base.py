@@ -14,7 +14,17 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from moodlens.store.database import StoreError, check_schema, display_url, make_engine, resolve_url
+from moodlens.store.database import (
+    StoreError,
+    check_new_location,
+    check_schema,
+    default_path,
+    display_url,
+    make_engine,
+    require_existing,
+    resolve_url,
+    sqlite_file,
+)
 
 
 def _now() -> datetime:
@@ -52,23 +62,20 @@ def process_alive(owner: str) -> bool:
     return not ticks or _start_ticks(pid) in ("", ticks)
 
 
-def create_sqlite_atomically(url: str) -> None:
+def create_sqlite_atomically(url: str) -> bool:
     """A new SQLite history file is built beside its destination and moved into place, so that a
-    failure while creating it (a full disk) leaves nothing behind, not a half-made database."""
-    from sqlalchemy.engine import make_url
-
+    failure while creating it (a full disk) leaves nothing behind, not a half-made database.
+    Returns whether it made one. A folder that does not exist is an error
+    (:class:`~moodlens.store.database.DatabaseNotFoundError`: a mistyped name), except the
+    default data folder, which is made."""
     from moodlens.store.database import migrate
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return
-    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
-        # A "file:" URI names the file itself (and may say mode=ro): it is not a path to create.
-        return
-    target = Path(parsed.database)
-    if target.exists() and target.stat().st_size > 0:
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = sqlite_file(url)  # None: not a SQLite file (a server, memory, a "file:" URI)
+    if target is None or (target.exists() and target.stat().st_size > 0):
+        return False
+    check_new_location(url)
+    if target.parent == default_path().parent:
+        target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.creating-{os.getpid()}")
     engine = make_engine(f"sqlite:///{temporary}")
     try:
@@ -77,6 +84,7 @@ def create_sqlite_atomically(url: str) -> None:
         migrate(engine)
         engine.dispose()
         os.replace(temporary, target)
+        return True
     except BaseException:
         engine.dispose()
         temporary.unlink(missing_ok=True)
@@ -93,9 +101,12 @@ def spreadsheet_safe(text: str) -> str:
 
 
 class StoreBase:
-    """Opens (and if empty creates) a history database; the mixins of :class:`HistoryStore` read
-    and write through :meth:`_session`. A database at another schema revision is refused with
-    instructions (see :func:`moodlens.store.database.check_schema`)."""
+    """Opens a history database; the mixins of :class:`HistoryStore` read and write through
+    :meth:`_session`. With ``create`` (recording) a database that is not there is created
+    (``created`` says so); without it (reading), a SQLite file that is not there is a
+    :class:`~moodlens.store.database.DatabaseNotFoundError` and nothing is made. A database at
+    another schema revision is refused with instructions (see
+    :func:`moodlens.store.database.check_schema`)."""
 
     def __init__(
         self,
@@ -106,8 +117,12 @@ class StoreBase:
         busy_timeout_ms: int = 10_000,
     ) -> None:
         self.url = resolve_url(url) if engine is None else engine.url.render_as_string(hide_password=False)
+        #: Whether opening it created the database (a new SQLite file).
+        self.created = False
         if engine is None and create:
-            create_sqlite_atomically(self.url)
+            self.created = create_sqlite_atomically(self.url)
+        elif engine is None:
+            require_existing(self.url)
         self.engine = engine or make_engine(self.url, busy_timeout_ms=busy_timeout_ms)
         check_schema(self.engine, create=create)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -1,8 +1,11 @@
 """Opening the history database: the default location, SQLite settings, schema versions.
 
-A new, empty database is created at the current schema. An existing one is used only when its
-schema revision is exactly the one this moodlens knows; otherwise opening fails with a message
-that says how to migrate (or that moodlens itself must be upgraded). Nothing is changed silently.
+A database that does not exist is created only when asked (``HistoryStore(url, create=True)``:
+recording, or creating a profile), at the current schema; a read never creates a file or a folder,
+and a SQLite file whose folder does not exist is an error (:class:`DatabaseNotFoundError`), except
+in the default data folder. An existing database is used only when its schema revision is exactly
+the one this moodlens knows; otherwise opening fails with a message that says how to migrate (or
+that moodlens itself must be upgraded). Nothing is changed silently.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 ENV_URL = "MOODLENS_DB"
 
 
-__all__ = ["SCHEMA_REVISION", "NotFoundError", "StoreError", "default_path", "migrate", "resolve_url"]
+__all__ = [
+    "SCHEMA_REVISION",
+    "DatabaseNotFoundError",
+    "NotFoundError",
+    "StoreError",
+    "default_path",
+    "migrate",
+    "resolve_url",
+]
 
 
 class NotFoundError(StoreError, KeyError):
@@ -37,6 +48,11 @@ class NotFoundError(StoreError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class DatabaseNotFoundError(StoreError):
+    """The database named is not there (a read, which never creates one), or a new SQLite file's
+    folder does not exist: most often a mistyped name. The CLI says so with exit status 2."""
+
+
 def default_path() -> Path:
     """``history.sqlite3`` in the user's data folder (e.g. ~/.local/share/moodlens)."""
     from platformdirs import user_data_dir
@@ -46,15 +62,58 @@ def default_path() -> Path:
 
 def resolve_url(url: str | os.PathLike[str] | None) -> str:
     """An explicit URL, else ``$MOODLENS_DB``, else the default SQLite file; a bare path is a
-    SQLite file."""
-    chosen = str(url) if url else os.environ.get(ENV_URL) or ""
+    SQLite file. ``postgres://`` (Heroku's and libpq's spelling) and a plain ``postgresql://``
+    become ``postgresql+psycopg://``, the driver the ``[postgres]`` extra installs. Creates
+    nothing."""
+    chosen = os.fspath(url) if url else os.environ.get(ENV_URL) or ""
     if not chosen or chosen == "default":
-        path = default_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        return f"sqlite:///{default_path()}"
     if "://" not in chosen:
         return f"sqlite:///{Path(chosen).expanduser().resolve()}"
+    scheme, _, rest = chosen.partition("://")
+    dialect, plus, driver = scheme.partition("+")
+    if dialect.lower() in ("postgres", "postgresql"):
+        return f"postgresql+{driver if plus else 'psycopg'}://{rest}"
     return chosen
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (absolute); None for another backend, an in-memory database or
+    a ``file:`` URI (which may say ``mode=ro``: it names the file itself)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    return Path(parsed.database).expanduser().absolute()
+
+
+def require_existing(url: str) -> None:
+    """Raise :class:`DatabaseNotFoundError` when ``url`` names a SQLite file that is not there."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise DatabaseNotFoundError(
+            f"no history database at {path} (check the name; a recording with --db and --consent creates one)"
+        )
+
+
+def check_new_location(url: str) -> None:
+    """Raise :class:`DatabaseNotFoundError` when a new SQLite file cannot be made where ``url``
+    says because its folder does not exist (the default data folder is made when needed)."""
+    path = sqlite_file(url)
+    if path is None or path.exists() or path.parent.is_dir():
+        return
+    if path.parent == default_path().parent:
+        return
+    raise DatabaseNotFoundError(
+        f"cannot create a history database at {path}: the folder {path.parent} does not exist "
+        "(check the name, or create the folder first)"
+    )
 
 
 def display_url(url: str) -> str:
@@ -87,8 +146,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> En
             return engine
         return create_engine(url, pool_pre_ping=True, **kwargs)
     except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreError(f"{display_url(url)}: not a usable database URL: {exc}") from None
+    except ImportError as exc:  # the URL's driver is not installed
         hint = " (PostgreSQL needs: pip install 'moodlens[postgres]')" if "postgres" in url else ""
-        raise StoreError(f"{display_url(url)}: not a usable database URL: {exc}{hint}") from None
+        raise StoreError(f"{display_url(url)}: its database driver is missing: {exc}{hint}") from None
 
 
 def _alembic_config(connection: Any) -> Any:

@@ -188,9 +188,21 @@ class SessionsMixin(StoreBase):
 
     # --- deletion, retention -------------------------------------------------------------------
 
+    def recording(self, session_id: int) -> str | None:
+        """The recorder (``host:pid:start``) of a session that is still being recorded: not ended
+        and its process alive (on another host, taken as alive); None otherwise. Deleting such a
+        session pulls it from under its recorder, which then cannot save its rows."""
+        with self._session() as s:
+            row = s.get(SessionRow, session_id)
+        if row is None:
+            raise StoreError(f"no session {session_id} in {self.where}")
+        if row.ended_at is not None or not row.owner or not process_alive(row.owner):
+            return None
+        return str(row.owner)
+
     def delete_session(self, session_id: int) -> None:
         """Delete a session and everything recorded in it (and what its corrections taught a
-        profile)."""
+        profile). It is deleted even while it is recording: callers ask :meth:`recording` first."""
         self.get_session(session_id)
         self._delete([session_id])
 

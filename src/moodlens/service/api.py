@@ -14,7 +14,7 @@ from moodlens._version import __version__
 from moodlens.errors import ImageError
 from moodlens.images import decode_image
 from moodlens.labels import CHART_COLOURS, Expression, colour_hex
-from moodlens.service.app import Services, services
+from moodlens.service.app import Services, services, store_failure
 from moodlens.service.uploads import BodyError, image_part, parse_multipart, read_body
 
 router = APIRouter(prefix="/api/v1")
@@ -30,6 +30,16 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+def _in_utc(name: str, moment: datetime | None) -> datetime | JSONResponse | None:
+    """``moment`` in UTC, or a 400 when UTC cannot hold it (0001-01-01T00:00+14:00 is in year 0)."""
+    moment = _utc(moment)
+    try:
+        return None if moment is None else moment.astimezone(UTC)
+    except OverflowError:
+        assert moment is not None
+        return error(400, f"{name}={moment.isoformat()} lies outside years 1 to 9999 once in UTC")
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -160,8 +170,7 @@ async def _call(store: Any, method: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return await run_in_threadpool(getattr(store, method), *args, **kwargs)
     except StoreError as exc:
-        status = 404 if "no session" in str(exc) else 503
-        return error(status, str(exc))
+        return error(*store_failure(exc))
     except ValueError as exc:
         return error(400, str(exc))
 
@@ -214,9 +223,11 @@ async def distribution(
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
-    found = await _call(
-        store, "distribution", period=period, session_id=session_id, since=_utc(since), until=_utc(until)
-    )
+    start, end = _in_utc("since", since), _in_utc("until", until)
+    for bad in (start, end):
+        if isinstance(bad, Response):
+            return bad
+    found = await _call(store, "distribution", period=period, session_id=session_id, since=start, until=end)
     return found if isinstance(found, Response) else [b.to_dict() for b in found]
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from moodlens._version import __version__
@@ -20,6 +25,7 @@ from moodlens.service.security import AccessGuard
 from moodlens.service.settings import ServiceSettings
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("moodlens.service")
 
 
 @dataclass
@@ -38,6 +44,40 @@ class Services:
 def services(app: FastAPI) -> Services:
     found: Services = app.state.services
     return found
+
+
+def store_failure(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and message for a failed history call: generic, because the store's own
+    messages name the database (its path or URL on the server's machine); those go to the log."""
+    found = re.match(r"no session (\d+)\b", str(exc))
+    if found:
+        return 404, f"no session {found.group(1)}"
+    log.warning("history database: %s", exc)
+    if "cannot write" in str(exc):
+        return 503, "the history database refused the write (read-only or full?); the server's log says why"
+    return 503, "the history database is unavailable; the server's log says why"
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats spelled as strings (NaN is not JSON, so JSONResponse refuses it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with the offending inputs made JSON-safe (a body with ``"end_ms": NaN``
+    echoed NaN back, and failed while writing its own 422), plus a one-line ``error``."""
+    assert isinstance(exc, RequestValidationError)
+    detail = _json_safe(jsonable_encoder(exc.errors()))
+    first = detail[0] if detail else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    summary = f"invalid request: {where}: {first.get('msg', 'not valid')}" if first else "invalid request"
+    return JSONResponse({"error": summary, "detail": detail}, status_code=422)
 
 
 def create_app(
@@ -78,6 +118,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     from moodlens.service.api import router
     from moodlens.service.profiles import router as profiles_router
     from moodlens.service.stream import router as stream_router

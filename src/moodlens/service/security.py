@@ -1,4 +1,4 @@
-"""Access control for the service: the token, Host and Origin checks, request-size limits.
+"""Access control for the service: the token, Host and Origin checks, request-body limits.
 
 Written as plain ASGI middleware so that one check covers HTTP requests and WebSocket
 handshakes alike (Starlette's HTTP middleware does not see WebSockets).
@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from moodlens.service.settings import ServiceSettings
+from moodlens.service.uploads import CappedBody
 
 COOKIE = "moodlens_token"
 ASGIApp = Any
@@ -75,6 +76,9 @@ def _presented_token(scope: Scope, headers: dict[str, str]) -> tuple[str | None,
     return None, False
 
 
+#: The one route that takes a large body (an image), and the room its multipart framing may take.
+UPLOAD_PATH = "/api/v1/analyze"
+MULTIPART_SLACK = 64 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The pages load scripts, styles and images from this server only, are never framed, and talk to
 #: it alone; the API docs pages (Swagger UI, ReDoc) start with an inline script and use workers.
@@ -108,8 +112,9 @@ def _with_security_headers(send: Any, path: str) -> Any:
 
 class AccessGuard:
     """Rejects requests without the token (when one is set), with a foreign Host header (DNS
-    rebinding against a loopback server), WebSockets from foreign origins, and bodies larger
-    than the limit."""
+    rebinding against a loopback server), WebSockets from foreign origins, and caps every
+    request body while it arrives (``uploads.CappedBody``): the image route at the upload limit,
+    every other route at the small JSON limit."""
 
     def __init__(self, app: ASGIApp, settings: ServiceSettings) -> None:
         self.app = app
@@ -144,11 +149,25 @@ class AccessGuard:
         # Sec-Fetch-Site says the rest.
         return headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
 
+    def _body(self, scope: Scope, receive: Any, send: Any) -> CappedBody:
+        settings = self.settings
+        if scope["path"] == UPLOAD_PATH:
+            limit, deadline = settings.max_upload_bytes + MULTIPART_SLACK, settings.upload_timeout_s
+        else:
+            limit, deadline = settings.max_json_bytes, settings.json_timeout_s
+        return CappedBody(scope, receive, send, limit=limit, deadline_s=deadline)
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        body = None
+        if kind == "http":
+            # Every answer, refusals included, goes through the body's cap: one sent before the
+            # body is read closes the connection.
+            body = self._body(scope, receive, _with_security_headers(send, scope["path"]))
+            send = body.send
         headers = _headers(scope)
         if not self._host_ok(headers):
             await self._deny(kind, send, 400, "unexpected Host header")
@@ -174,14 +193,13 @@ class AccessGuard:
             ):
                 await self._set_cookie_and_redirect(scope, send)
                 return
-        if kind == "http":
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self.settings.max_upload_bytes:
-                await self._deny(kind, send, 413, f"request body over {self.settings.max_upload_bytes} bytes")
-                return
-        await self.app(
-            scope, receive, _with_security_headers(send, scope["path"]) if kind == "http" else send
-        )
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        if body.declared_too_large:
+            await self._deny(kind, send, 413, f"request body over {body.limit} bytes")
+            return
+        await body.run(self.app, scope)
 
     async def _deny(self, kind: str, send: Any, status: int, message: str) -> None:
         if kind == "websocket":

@@ -35,10 +35,11 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _in_utc(name: str, moment: datetime | None) -> datetime | JSONResponse | None:
     """``moment`` in UTC, or a 400 when UTC cannot hold it (0001-01-01T00:00+14:00 is in year 0)."""
     moment = _utc(moment)
+    if moment is None:
+        return None
     try:
-        return None if moment is None else moment.astimezone(UTC)
+        return moment.astimezone(UTC)
     except OverflowError:
-        assert moment is not None
         return error(400, f"{name}={moment.isoformat()} lies outside years 1 to 9999 once in UTC")
 
 

@@ -178,6 +178,13 @@ def test_store_failures_become_generic_messages(
         assert message in caplog.text  # the details stay in the server's log
 
 
+def test_a_missing_row_is_a_404_with_the_store_s_own_words() -> None:
+    from moodlens.store.database import NotFoundError
+
+    said = "session 3 has no correction 9 (moodlens history export 3 lists them)"
+    assert store_failure(NotFoundError(said)) == (404, said)
+
+
 # --- requests that were 500s -------------------------------------------------------------------------
 
 

@@ -52,6 +52,8 @@ def store_failure(exc: Exception) -> tuple[int, str]:
     found = re.match(r"no session (\d+)\b", str(exc))
     if found:
         return 404, f"no session {found.group(1)}"
+    if isinstance(exc, KeyError) and exc.args:  # the store's NotFoundError: says what, never where
+        return 404, str(exc.args[0])
     log.warning("history database: %s", exc)
     if "cannot write" in str(exc):
         return 503, "the history database refused the write (read-only or full?); the server's log says why"

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StrictBool
 
-from moodlens.service.app import Services, services
+from moodlens.service.app import Services, services, store_failure
 
 router = APIRouter(prefix="/api/v1/profiles")
 
@@ -43,7 +43,7 @@ async def _call(svc: Services, method: str, *args: Any, **kwargs: Any) -> Any:
     except ValueError as exc:
         return _error(400, str(exc))
     except StoreError as exc:
-        return _error(503, str(exc))
+        return _error(*store_failure(exc))
 
 
 def describe(info: Any, samples: list[Any], model: str) -> dict[str, Any]:

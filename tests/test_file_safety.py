@@ -413,3 +413,239 @@ def test_history_delete_refuses_a_session_still_recording_unless_forced(
         assert recorder.list_sessions() == []
     finally:
         recorder.close()
+
+
+# --- 3. batch touches only the files it made -----------------------------------------------------------
+
+
+@pytest.fixture
+def batch_extra() -> None:
+    pytest.importorskip("pyarrow", reason="moodlens batch needs the [batch] extra (pyarrow)")
+
+
+class _HereEngine:
+    """Runs units in this process, one after the other (tests about the dataset, not scheduling)."""
+
+    name = "here"
+
+    def run(self, units: list[object], settings: object) -> object:
+        from moodlens.batch import analyze_unit
+
+        analyzer = settings.analyzer()  # type: ignore[attr-defined]
+        for unit in units:
+            yield analyze_unit(unit, analyzer, settings)  # type: ignore[arg-type]
+
+
+def _batch(photos: list[Path], out: Path, **options: object) -> object:
+    from moodlens.batch import AnalysisSettings, expand, run_batch
+
+    items, _ = expand([str(p) for p in photos])
+    return run_batch(items, out, _HereEngine(), AnalysisSettings(), **options)  # type: ignore[arg-type]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("foreign", ["notes.txt", "status.parquet", "_state/notes.txt"])
+def test_batch_refuses_a_folder_holding_files_it_did_not_make_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], batch_extra: None, foreign: str
+) -> None:
+    photo = _photo(tmp_path / "p.jpg")
+    existing = tmp_path / "existing"
+    (existing / foreign).parent.mkdir(parents=True, exist_ok=True)
+    (existing / foreign).write_bytes(b"another program's file")
+    (existing / ".draft.tmp").write_bytes(b"another program's draft")
+    before = _tree(existing)
+    assert main(["batch", str(photo), "--out", str(existing), "--workers", "1"]) == 2
+    _one_line_error(capsys.readouterr().err, f"--out {existing}", "--force")
+    assert _tree(existing) == before
+    assert main(["batch", str(photo), "--out", str(existing), "--workers", "1", "--force"]) == 0
+    after = _tree(existing)
+    assert after[".draft.tmp"] == before[".draft.tmp"]
+    if foreign != "status.parquet":
+        assert after[foreign] == before[foreign]  # left alone
+    assert json.loads(after["_moodlens_batch.json"])["made_by"] == "moodlens batch"
+    # From now on it is a dataset of moodlens batch: resumed without --force.
+    assert main(["batch", str(photo), "--out", str(existing), "--workers", "1"]) == 0
+    assert "1 already done before" in capsys.readouterr().err
+
+
+def test_batch_deletes_only_its_own_leftovers(tmp_path: Path, batch_extra: None) -> None:
+    import subprocess
+    import sys
+
+    photo = _photo(tmp_path / "p.jpg")
+    out = tmp_path / "out"
+    assert _batch([photo], out).done == 1  # type: ignore[attr-defined]
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True, text=True
+    )
+    dead = int(gone.stdout)
+    ours_dead = out / "faces" / f".abc.parquet.moodlens-{dead}.tmp"
+    ours_alive = out / "faces" / f".abc.parquet.moodlens-{os.getpid()}.tmp"  # a run still writing
+    others = [
+        out / "faces" / ".draft.tmp",
+        out / ".x.tmp",
+        out / "_state" / ".y.json.123.tmp",
+        out / "mine.txt",
+    ]
+    for path in (ours_dead, ours_alive, *others):
+        path.write_bytes(b"x")
+    assert _batch([photo], out).skipped_before == 1  # type: ignore[attr-defined]
+    assert not ours_dead.exists()
+    assert ours_alive.exists() and all(p.exists() for p in others)
+
+
+def test_batch_resumes_its_dataset_and_one_written_before_manifests(
+    tmp_path: Path, batch_extra: None
+) -> None:
+    photos = [_photo(tmp_path / "a.jpg"), _photo(tmp_path / "b.jpg", 30)]
+    out = tmp_path / "out"
+    assert _batch(photos[:1], out).done == 1  # type: ignore[attr-defined]
+    (state,) = [json.loads(p.read_text()) for p in (out / "_state").glob("*.json")]
+    assert state["files"] == [f"faces/{state['item_key']}.parquet"]  # what the item made
+    (out / "_moodlens_batch.json").unlink()  # as an earlier moodlens left it
+    report = _batch(photos, out)
+    assert report.skipped_before == 1 and report.done == 1  # type: ignore[attr-defined]
+    assert (out / "_moodlens_batch.json").exists()
+    # A folder with the layout's names but someone else's file in it is not taken for one.
+    (out / "_moodlens_batch.json").unlink()
+    (out / "faces" / "summary.csv").write_text("x")
+    from moodlens.batch import OutputFolderError
+
+    with pytest.raises(OutputFolderError, match="did not make"):
+        _batch(photos, out)
+
+
+# --- 4. Ctrl-C in batch: stop now, keep what is done ---------------------------------------------------
+
+
+def _long_video(path: Path, seconds: float = 24, fps: float = 25) -> Path:
+    """A 640x360 clip with a moving shape (cheap to encode, as long to analyse as any)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (640, 360))
+    ramp = np.tile(np.linspace(40, 200, 640, dtype=np.uint8), (360, 1))
+    for i in range(round(seconds * fps)):
+        image = cv2.merge([ramp, np.roll(ramp, i * 4, axis=1), ramp])
+        cv2.circle(image, (40 + (i * 5) % 560, 180), 40, (20, 20, 230), -1)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes that ``pid`` spawned (not its multiprocessing resource tracker)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start_batch(argv: list[str]) -> object:
+    import subprocess
+    import sys
+
+    code = "import sys; from moodlens.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "batch", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a command
+    )
+
+
+def _wait_for(condition: object, seconds: float = 180) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_ctrl_c_in_batch_returns_at_once_keeps_finished_work_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], batch_extra: None
+) -> None:
+    """SIGINT to the whole process group, as Ctrl-C in a terminal: the command returns within 2 s
+    with counts, the photos and the video's finished segments are kept, no worker is left, and
+    the same command then finishes the job from there."""
+    import signal
+    import subprocess
+    import time
+
+    photos = [_photo(tmp_path / "a.jpg"), _photo(tmp_path / "b.jpg", 30)]
+    video = _long_video(tmp_path / "long.avi")
+    out = tmp_path / "out"
+    argv = [
+        *map(str, [*photos, video]),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--segment-s",
+        "2",
+        "--overlap-s",
+        "0.4",
+    ]
+    batch: subprocess.Popen[str] = _start_batch(argv)  # type: ignore[assignment]
+    _wait_for(lambda: list(out.glob("_segments/*/0.parquet")) or batch.poll() is not None)
+    workers = _workers(batch.pid)
+    assert batch.poll() is None and workers, batch.communicate()
+    os.killpg(batch.pid, signal.SIGINT)
+    sent = time.monotonic()
+    _, err = batch.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert batch.returncode == 130, err
+    assert took < 2.0, f"Ctrl-C took {took:.1f} s"
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err, err
+    assert last.startswith("interrupted: 2 done, 1 left (") and last.endswith(
+        "; run the same command to resume"
+    )
+    assert not any(_running(pid) for pid in workers)
+    assert len(list((out / "_state").glob("*.json"))) == 2
+    kept = sorted(out.glob("_segments/*/*.parquet"))
+    assert kept and f"{len(kept)} finished segment(s)" in last
+    assert main(["batch", *argv]) == 0
+    err = capsys.readouterr().err
+    assert "2 already done before" in err and f"resumed from {len(kept)} segment(s)" in err
+    assert not (out / "_segments").exists()
+    import pandas as pd
+
+    status = pd.read_parquet(out / "status.parquet").set_index("kind")
+    assert status.loc["video", "status"] == "done" and status.loc["video", "frames"] == 600
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_batch_workers_die_with_their_driver(tmp_path: Path, batch_extra: None) -> None:
+    import subprocess
+    import time
+
+    video = _long_video(tmp_path / "long.avi")
+    out = tmp_path / "out"
+    argv = [str(video), "--out", str(out), "--workers", "2", "--segment-s", "2", "--overlap-s", "0.4"]
+    batch: subprocess.Popen[str] = _start_batch(argv)  # type: ignore[assignment]
+    _wait_for(lambda: list(out.glob("_segments/*/*.parquet")) or batch.poll() is not None)
+    workers = _workers(batch.pid)
+    assert batch.poll() is None and len(workers) >= 2
+    batch.kill()  # SIGKILL: no handler, no clean-up of its own
+    batch.communicate(timeout=30)
+    killed = time.monotonic()
+    _wait_for(lambda: not any(_running(pid) for pid in workers), seconds=10)
+    assert time.monotonic() - killed < 5

@@ -2,7 +2,7 @@
 cores or on a Ray cluster. Needs the ``[batch]`` extra (pyarrow), and ``[ray]`` for Ray."""
 
 from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult, analyze_unit
-from moodlens.batch.dataset import DatasetMismatchError
+from moodlens.batch.dataset import DatasetMismatchError, OutputFolderError, check_folder
 from moodlens.batch.engines import LocalEngine, RayEngine
 from moodlens.batch.inputs import Item, expand
 from moodlens.batch.runner import Progress, Report, Segmenting, plan, run_batch
@@ -12,6 +12,7 @@ __all__ = [
     "DatasetMismatchError",
     "Item",
     "LocalEngine",
+    "OutputFolderError",
     "Progress",
     "RayEngine",
     "Report",
@@ -19,6 +20,7 @@ __all__ = [
     "Unit",
     "UnitResult",
     "analyze_unit",
+    "check_folder",
     "expand",
     "plan",
     "run_batch",

@@ -4,9 +4,18 @@
     DIR/tracks/<item key>.parquet    per video, one row per person (moodlens.summary's rule)
     DIR/status.parquet               one row per input: done / failed (with the reason) / skipped
     DIR/_state/<item key>.json       the resume log: an item is done once its state file exists
+    DIR/_segments/<item key>/<k>.parquet   finished segments of a long video not yet joined
+    DIR/_moodlens_batch.json         the manifest: this folder is a dataset moodlens batch made
 
-Every file is written to a temporary name in its folder and renamed into place (atomic on POSIX),
-and an item's state file is written last: an interrupted run leaves either all of an item or none.
+A batch touches only files it made: ``status.parquet``, the manifest, and each item's files, which
+its state file lists (``files``). A folder that holds anything else and no manifest is refused
+(:class:`OutputFolderError`) unless forced, and a dataset written before manifests (only the
+layout above) is recognised and adopted.
+
+Every file is written to a temporary name in its folder (``.NAME.moodlens-PID.tmp``) and renamed
+into place (atomic on POSIX), and an item's state file is written last: an interrupted run leaves
+either all of an item or none. A later run removes only such temporary files, and only those of a
+process that is gone; any other ``*.tmp`` in the folder is left alone.
 
 A state file records its dataset ``format``. Items of an older format (before the personal
 columns: no ``format``) are brought up to the current columns when a run opens the dataset, so
@@ -17,13 +26,15 @@ the item was read with (``--profile NAME[@N]``); one dataset holds one profile c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moodlens.batch.analysis import FACE_COLUMNS
+from moodlens.batch.analysis import FACE_COLUMNS, AnalysisSettings, Unit, UnitResult
 from moodlens.batch.inputs import Item
 from moodlens.labels import LABELS
 from moodlens.summary import summaries_from_rows
@@ -107,6 +118,104 @@ class DatasetMismatchError(ValueError):
     """This run's options do not fit the dataset already in the output folder."""
 
 
+class OutputFolderError(ValueError):
+    """The output folder holds files that moodlens batch did not make (or is not a folder)."""
+
+
+MANIFEST = "_moodlens_batch.json"
+_LAYOUT = {"faces", "tracks", "_state", "_segments", "status.parquet", MANIFEST}
+_OWN_FILE = re.compile(r"[0-9a-f]{24}\.(parquet|json)")
+_OWN_TEMPORARY = re.compile(r"\..+\.moodlens-(\d+)\.tmp")
+
+
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.moodlens-{os.getpid()}.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _an_earlier_dataset(root: Path, entries: list[Path]) -> bool:
+    """Whether a folder without a manifest is a dataset written before manifests: only the
+    layout's names, a ``_state`` folder, and in its sub-folders only item files (hidden temporary
+    files aside)."""
+    names = {e.name for e in entries}
+    if not names <= _LAYOUT or "_state" not in names:
+        return False
+    for sub in ("faces", "tracks", "_state"):
+        folder = root / sub
+        if folder.exists() and not folder.is_dir():
+            return False
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if not (_OWN_FILE.fullmatch(path.name) or path.name.startswith(".")):
+                return False
+    return True
+
+
+def check_folder(root: Path, *, force: bool = False) -> None:
+    """Refuse an output folder that holds files moodlens batch did not make (a folder with our
+    manifest, an empty or new one, or a dataset from before manifests is fine), unless ``force``."""
+    if root.exists() and not root.is_dir():
+        raise OutputFolderError(f"--out {root} is a file, not a folder")
+    if not root.exists():
+        return
+    manifest = root / MANIFEST
+    if manifest.exists():
+        try:
+            made_by = json.loads(manifest.read_text(encoding="utf-8")).get("made_by")
+        except (OSError, ValueError, AttributeError):
+            made_by = None
+        if made_by == "moodlens batch" or force:
+            return
+        raise OutputFolderError(f"{manifest} is not a moodlens batch manifest; give another --out")
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as exc:
+        raise OutputFolderError(f"--out {root}: cannot list the folder ({exc.strerror or exc})") from None
+    if not entries or force or _an_earlier_dataset(root, entries):
+        return
+    shown = ", ".join(e.name for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise OutputFolderError(
+        f"--out {root} already holds files that moodlens batch did not make ({shown}); give a new or "
+        "empty folder, or --force to write the dataset beside them"
+    )
+
+
+def settings_fingerprint(settings: AnalysisSettings) -> str:
+    """What a saved segment was analysed with: the settings that shape results (the profile by
+    its ``--profile`` choice, as items are); a segment saved with others is analysed again."""
+    import dataclasses
+
+    shaping = {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(settings)
+        if f.name not in ("profile", "profile_face", "threads")
+    }
+    shaping["profile"] = settings.profile_choice
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _segment_schema() -> Any:
+    pa, _ = _arrow()
+    fields = []
+    for name in FACE_COLUMNS:
+        if name in ("frame_index", "track_id"):
+            kind = pa.int64()
+        elif name in ("label", "stable_label", "shown_label", "profile"):
+            kind = pa.string()
+        else:
+            kind = pa.float64()  # as analysed, so a resumed join sees the very same boxes
+        fields.append(pa.field(name, kind))
+    return pa.schema([*fields, pa.field("_key", pa.int64()), pa.field("_warmup", pa.bool_())])
+
+
 def _conform(table: Any, schema: Any) -> Any:
     """``table`` with the columns of ``schema``, in its order, the missing ones null."""
     pa, _ = _arrow()
@@ -120,7 +229,7 @@ def _conform(table: Any, schema: Any) -> Any:
 def _atomic_parquet(table: Any, target: Path) -> None:
     _, pq = _arrow()
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = _temporary(target)
     try:
         pq.write_table(table, temporary)
         os.replace(temporary, target)
@@ -130,7 +239,7 @@ def _atomic_parquet(table: Any, target: Path) -> None:
 
 def _atomic_json(value: Any, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = _temporary(target)
     try:
         temporary.write_text(json.dumps(value, indent=1), encoding="utf-8")
         os.replace(temporary, target)
@@ -139,15 +248,32 @@ def _atomic_json(value: Any, target: Path) -> None:
 
 
 class Dataset:
-    """An output folder: what is done, and writing an item's results."""
+    """An output folder: what is done, and writing an item's results. ``force`` accepts a folder
+    that holds files moodlens batch did not make (:func:`check_folder`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, force: bool = False) -> None:
+        from moodlens import __version__
+
+        check_folder(root, force=force)
         self.root = root
         for sub in ("faces", "tracks", "_state"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        # Leftovers of an interrupted write: never part of the dataset.
-        for leftover in root.glob("*/.*.tmp"):
-            leftover.unlink(missing_ok=True)
+        if not (root / MANIFEST).exists():
+            manifest = {
+                "made_by": "moodlens batch",
+                "moodlens": __version__,
+                "format": FORMAT,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "files": "this file, status.parquet, and the files each _state/<item key>.json "
+                "lists; moodlens batch touches no other file here",
+            }
+            _atomic_json(manifest, root / MANIFEST)
+        # Leftovers of an interrupted write of ours (a process that is gone): never part of the
+        # dataset. Another program's *.tmp is not ours to delete.
+        for leftover in (*root.glob(".*.tmp"), *root.glob("*/.*.tmp"), *root.glob("_segments/*/.*.tmp")):
+            found = _OWN_TEMPORARY.fullmatch(leftover.name)
+            if found and not _alive(int(found.group(1))):
+                leftover.unlink(missing_ok=True)
         # source -> item keys, read from the state files once and kept up to date: looking them up
         # per item would read every state file per item, quadratic in the archive's size.
         self._keys_by_source: dict[str, set[str]] | None = None
@@ -231,6 +357,7 @@ class Dataset:
             }
             table = table.replace_schema_metadata({"moodlens.profile": json.dumps(fit)})
         _atomic_parquet(table, self.root / "faces" / f"{item.key}.parquet")
+        files = [f"faces/{item.key}.parquet"]
         if item.kind == "video":
             # Only the columns the summary reads: a dict of every column per row was a sixth of
             # the driver's time on long videos.
@@ -264,9 +391,19 @@ class Dataset:
             ]
             table = pa.Table.from_pylist(records, schema=track_schema())
             _atomic_parquet(table, self.root / "tracks" / f"{item.key}.parquet")
+            files.append(f"tracks/{item.key}.parquet")
         self._state(
-            item, "done", note, profile_choice, frames=frames, faces=n, seconds=seconds, media_ms=media_ms
+            item,
+            "done",
+            note,
+            profile_choice,
+            files=files,
+            frames=frames,
+            faces=n,
+            seconds=seconds,
+            media_ms=media_ms,
         )
+        self.drop_segments(item.key)
         return n
 
     def remove_older_versions(self, item: Item) -> None:
@@ -274,10 +411,101 @@ class Dataset:
         file that changed between runs is in the dataset once."""
         keys = self._index().setdefault(item.source, set())
         for key in sorted(keys - {item.key}):
-            for path in (self.root / "faces" / f"{key}.parquet", self.root / "tracks" / f"{key}.parquet"):
+            for path in self._files_of(key):
                 path.unlink(missing_ok=True)
             (self.root / "_state" / f"{key}.json").unlink(missing_ok=True)
+            self.drop_segments(key)
             keys.discard(key)
+
+    def _files_of(self, key: str) -> list[Path]:
+        """The files an item's state says it made (a state from before that record: the layout's
+        names for its key, the only files that state could have made)."""
+        try:
+            state = json.loads((self.root / "_state" / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            state = {}
+        listed = state.get("files") if isinstance(state, dict) else None
+        if not isinstance(listed, list):
+            listed = [f"faces/{key}.parquet", f"tracks/{key}.parquet"]
+        own = {f"faces/{key}.parquet", f"tracks/{key}.parquet"}
+        return [self.root / name for name in listed if name in own]
+
+    # --- segments of long videos, kept until the video is joined -------------------------------
+
+    def _segment_path(self, key: str, segment: int) -> Path:
+        return self.root / "_segments" / key / f"{segment}.parquet"
+
+    def save_segment(self, result: UnitResult, fingerprint: str) -> None:
+        """Keep a finished segment of a video in several segments, so that a run stopped before the
+        video's last segment redoes only the segments not finished."""
+        pa, _ = _arrow()
+        unit = result.unit
+        n, m = len(result.rows["frame_index"]), len(result.warmup["frame_index"])
+        columns = {c: [*result.rows[c], *result.warmup[c]] for c in FACE_COLUMNS}
+        columns["_key"] = [*result.keys, *result.warmup_keys]
+        columns["_warmup"] = [False] * n + [True] * m
+        about = {
+            "fingerprint": fingerprint,
+            "segment": unit.segment,
+            "start_frame": unit.start_frame,
+            "end_frame": unit.end_frame,
+            "warmup_frame": unit.warmup_frame,
+            "frames": result.frames,
+            "faces": result.faces,
+            "seconds": result.seconds,
+            "model": result.model,
+            "media_ms": result.media_ms,
+            "note": result.note,
+        }
+        table = pa.Table.from_pydict(columns, schema=_segment_schema())
+        table = table.replace_schema_metadata({"moodlens.segment": json.dumps(about)})
+        _atomic_parquet(table, self._segment_path(unit.item.key, unit.segment))
+
+    def load_segment(self, unit: Unit, fingerprint: str) -> UnitResult | None:
+        """The saved result of ``unit``, if one was saved for these frames and settings."""
+        pa, pq = _arrow()
+        path = self._segment_path(unit.item.key, unit.segment)
+        if not path.exists():
+            return None
+        try:
+            table = pq.read_table(path)
+            about = json.loads((table.schema.metadata or {}).get(b"moodlens.segment", b"{}"))
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+        where = (unit.segment, unit.start_frame, unit.end_frame, unit.warmup_frame)
+        saved = tuple(about.get(k) for k in ("segment", "start_frame", "end_frame", "warmup_frame"))
+        if about.get("fingerprint") != fingerprint or saved != where:
+            return None
+        data = table.to_pydict()
+        warm = data["_warmup"]
+        result = UnitResult(
+            unit,
+            rows={c: [v for v, w in zip(data[c], warm, strict=True) if not w] for c in FACE_COLUMNS},
+            warmup={c: [v for v, w in zip(data[c], warm, strict=True) if w] for c in FACE_COLUMNS},
+            keys=[k for k, w in zip(data["_key"], warm, strict=True) if not w],
+            warmup_keys=[k for k, w in zip(data["_key"], warm, strict=True) if w],
+            frames=int(about["frames"]),
+            faces=int(about["faces"]),
+            seconds=float(about["seconds"]),
+            model=str(about["model"]),
+            media_ms=float(about["media_ms"]),
+            note=about.get("note"),
+        )
+        return result
+
+    def drop_segments(self, key: str) -> None:
+        """Remove the saved segments of an item (only the files this module names)."""
+        folder = self.root / "_segments" / key
+        if not folder.is_dir():
+            return
+        for path in folder.iterdir():
+            if re.fullmatch(r"\d+\.parquet", path.name):
+                path.unlink(missing_ok=True)
+        for empty in (folder, folder.parent):
+            try:
+                empty.rmdir()
+            except OSError:
+                break  # something else is in it: not ours to remove
 
     def _index(self) -> dict[str, set[str]]:
         if self._keys_by_source is None:
@@ -292,7 +520,14 @@ class Dataset:
         self._state(item, "failed", reason, profile_choice, frames=0, faces=0, seconds=seconds, media_ms=0.0)
 
     def _state(
-        self, item: Item, status: str, reason: str, profile_choice: str | None, **figures: float
+        self,
+        item: Item,
+        status: str,
+        reason: str,
+        profile_choice: str | None,
+        *,
+        files: list[str] | None = None,
+        **figures: float,
     ) -> None:
         state = {
             "format": FORMAT,
@@ -304,6 +539,7 @@ class Dataset:
             "profile": profile_choice,
             **figures,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": files or [],
         }
         _atomic_json(state, self.root / "_state" / f"{item.key}.json")
         if self._keys_by_source is not None:

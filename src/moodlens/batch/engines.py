@@ -2,12 +2,19 @@
 analysed by :func:`moodlens.batch.analysis.analyze_unit` in a worker that built one analyzer.
 
 Both engines retry a unit whose worker died (``MAX_ATTEMPTS`` in all) and hand back results as they
-finish, in any order.
+finish, in any order. Leaving ``run``'s generator early (Ctrl-C, closing it) stops the workers at
+once: local worker processes are killed (what they were doing is redone by the next run), Ray
+actors too. Local workers ignore Ctrl-C themselves (the driver decides) and exit as soon as their
+driver is gone, even killed.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -21,10 +28,43 @@ MAX_ATTEMPTS = 3
 _worker: dict[str, Any] = {}
 
 
+def _die_with_driver() -> None:
+    """Exit this worker as soon as the process that started it is gone (killed, crashed): a
+    driver's workers never go on with work no one will collect."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        multiprocessing.connection.wait([sentinel])  # ready when the driver's end closes
+        os._exit(1)
+
+    threading.Thread(target=watch, name="moodlens-driver-watch", daemon=True).start()
+
+
 def _init_worker(settings: AnalysisSettings) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the driver stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_driver()
     # One analyzer per worker process, built once: the models load here, not per unit.
     _worker["settings"] = settings
     _worker["analyzer"] = settings.analyzer()
+
+
+def _stop(pool: ProcessPoolExecutor, *, finished: bool) -> None:
+    """Shut the pool down: after the last result, normally; otherwise kill its workers first, so
+    that nothing waits for the units they were running."""
+    if finished:
+        pool.shutdown(wait=True)
+        return
+    # ProcessPoolExecutor has no public way to stop running work before Python 3.14
+    # (terminate_workers); its processes are taken before shutdown forgets them.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    # With its workers dead the pool's manager thread ends at once; waiting for it keeps it from
+    # racing the interpreter's exit (an "OSError: Bad file descriptor" from its wake-up pipe).
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_unit(unit: Unit) -> UnitResult:
@@ -53,9 +93,11 @@ class LocalEngine:
         attempts = {id(u): 0 for u in units}
         pending = list(units)
         while pending:
-            with ProcessPoolExecutor(
+            pool = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
-            ) as pool:
+            )
+            finished = False
+            try:
                 futures: dict[Future[UnitResult], Unit] = {}
                 for unit in pending:
                     attempts[id(unit)] += 1
@@ -76,14 +118,16 @@ class LocalEngine:
                         # go to a fresh pool; a unit that keeps killing workers fails.
                         pending.extend(futures.values())
                         futures.clear()
-                retry = []
-                for unit in pending:
-                    if attempts[id(unit)] >= MAX_ATTEMPTS:
-                        failed = UnitResult(unit, error=f"{unit.label}: the worker died {MAX_ATTEMPTS} times")
-                        yield failed
-                    else:
-                        retry.append(unit)
-                pending = retry
+                finished = True
+            finally:
+                _stop(pool, finished=finished)
+            retry = []
+            for unit in pending:
+                if attempts[id(unit)] >= MAX_ATTEMPTS:
+                    yield UnitResult(unit, error=f"{unit.label}: the worker died {MAX_ATTEMPTS} times")
+                else:
+                    retry.append(unit)
+            pending = retry
 
 
 class RayEngine:
@@ -131,15 +175,22 @@ class RayEngine:
                     running[actor.run.remote(unit)] = (unit, actor)
 
             submit()
-            while running:
-                done, _ = ray.wait(list(running), num_returns=1)
-                unit, actor = running.pop(done[0])
-                try:
-                    yield ray.get(done[0])
-                except ray.exceptions.RayError as exc:  # Ray's retries are exhausted: this unit fails
-                    yield UnitResult(unit, error=f"{unit.label}: a Ray worker failed ({type(exc).__name__})")
-                idle.append(actor)
-                submit()
+            try:
+                while running:
+                    done, _ = ray.wait(list(running), num_returns=1)
+                    unit, actor = running.pop(done[0])
+                    try:
+                        result = ray.get(done[0])
+                    except ray.exceptions.RayError as exc:  # Ray's retries are exhausted: it fails
+                        why = f"{unit.label}: a Ray worker failed ({type(exc).__name__})"
+                        result = UnitResult(unit, error=why)
+                    idle.append(actor)
+                    submit()
+                    yield result
+            finally:
+                if running:  # left early (Ctrl-C): the actors' work in flight is not waited for
+                    for actor in actors:
+                        ray.kill(actor)
         finally:
             if started_here:
                 ray.shutdown()

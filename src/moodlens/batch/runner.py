@@ -1,5 +1,11 @@
 """A batch run: plan the units, skip what is done, let an engine run the rest, write each item as
-soon as all its units are back, and report."""
+soon as all its units are back, and report.
+
+Ctrl-C (``KeyboardInterrupt``) stops a run at once: the engine's workers are stopped, nothing in
+flight is waited for, ``status.parquet`` is written, and the report says ``interrupted``. Finished
+items are kept, and so are the finished segments of a video in several segments (in
+``_segments/``), so running the same command again resumes where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult
-from moodlens.batch.dataset import Dataset
+from moodlens.batch.dataset import Dataset, settings_fingerprint
 from moodlens.batch.engines import Engine
 from moodlens.batch.inputs import Item
 from moodlens.batch.join import join_segments
@@ -56,10 +62,21 @@ class Report:
     notes: list[tuple[str, str]] = field(default_factory=list)
     #: Items of an older dataset format brought up to the current columns at the start.
     upgraded: int = 0
+    #: The run was stopped (Ctrl-C) before every item was finished.
+    interrupted: bool = False
+    #: Finished segments of unfinished videos kept for the next run (when interrupted).
+    segments_kept: int = 0
+    #: Segments saved by an earlier, interrupted run and used instead of analysing them again.
+    segments_reused: int = 0
 
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def left(self) -> int:
+        """Items neither done nor failed, before or in this run."""
+        return max(0, self.items - self.done - self.failed - self.skipped_before)
 
 
 def _video_frames(item: Item) -> tuple[int | None, float]:
@@ -115,47 +132,74 @@ def run_batch(
     retry_failed: bool = False,
     skipped_inputs: list[tuple[str, str]] | None = None,
     progress: Callable[[Progress], None] | None = None,
+    force: bool = False,
 ) -> Report:
     """Analyse ``items`` into the dataset at ``out``. ``progress`` is called as units finish.
 
-    Raises :class:`moodlens.batch.dataset.DatasetMismatchError` before anything is written when the
-    dataset's items were read with another profile choice than ``settings``'."""
-    dataset = Dataset(out)
+    Raises :class:`moodlens.batch.dataset.OutputFolderError` when ``out`` holds files moodlens batch
+    did not make (unless ``force``), and :class:`moodlens.batch.dataset.DatasetMismatchError` before
+    any item is written when the dataset's items were read with another profile choice than
+    ``settings``'. Ctrl-C returns the report so far, ``interrupted``."""
+    dataset = Dataset(out, force=force)
     report = Report(items=len(items), skipped_inputs=len(skipped_inputs or []))
     states = dataset.states()
     dataset.check_profile(states, settings.profile_choice)
-    report.upgraded = dataset.upgrade(states)
-    todo = []
-    for item in items:
-        state = states.get(item.key)
-        if state is not None and (state.get("status") == "done" or not retry_failed):
-            report.skipped_before += 1
-            continue
-        todo.append(item)
-    units, unplannable = plan(todo, segmenting or Segmenting())
-    for item, reason in unplannable:
-        dataset.write_failure(item, reason, profile_choice=settings.profile_choice)
-        report.failed += 1
-        report.failures.append((item.source, reason))
-    expected: dict[str, int] = defaultdict(int)
-    for unit in units:
-        expected[unit.item.key] += 1
     collected: dict[str, list[UnitResult]] = defaultdict(list)
-    total = sum(u.frames_expected for u in units)
-    done_frames = 0
-    items_done = len(unplannable)
+    expected: dict[str, int] = defaultdict(int)
+    runs: Any = None
     started = time.perf_counter()
     try:
-        for result in engine.run(units, settings):
+        report.upgraded = dataset.upgrade(states)
+        todo = []
+        for item in items:
+            state = states.get(item.key)
+            if state is not None and (state.get("status") == "done" or not retry_failed):
+                report.skipped_before += 1
+                continue
+            todo.append(item)
+        units, unplannable = plan(todo, segmenting or Segmenting())
+        for item, reason in unplannable:
+            dataset.write_failure(item, reason, profile_choice=settings.profile_choice)
+            report.failed += 1
+            report.failures.append((item.source, reason))
+        for unit in units:
+            expected[unit.item.key] += 1
+        total = sum(u.frames_expected for u in units)
+        done_frames = 0
+        items_done = len(unplannable)
+        fingerprint = settings_fingerprint(settings)
+        remaining = []
+        for unit in units:
+            saved = dataset.load_segment(unit, fingerprint) if expected[unit.item.key] > 1 else None
+            if saved is None:
+                remaining.append(unit)
+                continue
+            collected[unit.item.key].append(saved)
+            report.segments_reused += 1
+            done_frames += unit.frames_expected
+        for key, results in list(collected.items()):
+            if len(results) == expected[key]:  # every segment was saved: only the join was left
+                _finish(dataset, results[0].unit.item, collected.pop(key), report, settings)
+                items_done += 1
+        runs = engine.run(remaining, settings)
+        for result in runs:
             item = result.unit.item
             collected[item.key].append(result)
             done_frames += result.unit.frames_expected
             if len(collected[item.key]) == expected[item.key]:
                 _finish(dataset, item, collected.pop(item.key), report, settings)
                 items_done += 1
+            elif not result.error:
+                dataset.save_segment(result, fingerprint)
             if progress is not None:
                 progress(Progress(done_frames, total, items_done, len(todo), result.unit.label))
+    except KeyboardInterrupt:
+        report.interrupted = True
+        report.segments_kept = sum(len([r for r in rs if not r.error]) for rs in collected.values())
     finally:
+        close = getattr(runs, "close", None)
+        if close is not None:
+            close()  # a generator's finally stops the engine's workers now, whatever they were doing
         report.seconds = time.perf_counter() - started
         dataset.write_status(skipped_inputs or [])
     return report

@@ -24,7 +24,18 @@ def register(sub: Any) -> None:
         "the [batch] extra, and [ray] for --engine ray.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs or manifests")
-    parser.add_argument("--out", required=True, metavar="DIR", help="the dataset folder (created if needed)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="the dataset folder (created if needed; an existing one must be empty or a dataset of "
+        "moodlens batch, which this run resumes)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write the dataset into a folder that holds other files (they are left alone)",
+    )
     parser.add_argument(
         "--engine", choices=("local", "ray"), default="local", help="where to run (default: local)"
     )
@@ -86,15 +97,22 @@ def run(args: argparse.Namespace) -> int:
         AnalysisSettings,
         DatasetMismatchError,
         LocalEngine,
+        OutputFolderError,
         Progress,
         RayEngine,
         Segmenting,
+        check_folder,
         expand,
         run_batch,
     )
 
     if args.overlap_s >= args.segment_s:
         print("moodlens batch: error: --overlap-s must be shorter than --segment-s", file=sys.stderr)
+        return 2
+    try:
+        check_folder(Path(args.out), force=args.force)  # before any work
+    except OutputFolderError as exc:
+        print(f"moodlens batch: error: {exc}", file=sys.stderr)
         return 2
     settings = AnalysisSettings(
         detector=args.detector,
@@ -153,13 +171,24 @@ def run(args: argparse.Namespace) -> int:
             retry_failed=args.retry_failed,
             skipped_inputs=skipped,
             progress=progress,
+            force=args.force,
         )
-    except DatasetMismatchError as exc:
+    except (DatasetMismatchError, OutputFolderError) as exc:
         print(f"moodlens batch: error: {exc}", file=sys.stderr)
         return 2
     finally:
         if bar is not None:
             bar.close()
+    if report.interrupted:
+        done = report.done + report.skipped_before
+        failed = f", {report.failed} failed" if report.failed else ""
+        segments = report.segments_kept
+        kept = f" ({segments} finished segment(s) of long videos kept)" if segments else ""
+        print(
+            f"interrupted: {done} done{failed}, {report.left} left{kept}; run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
     if report.upgraded:
         print(
             f"{report.upgraded} item(s) written by an earlier moodlens given the new columns (null)",
@@ -172,6 +201,11 @@ def run(args: argparse.Namespace) -> int:
         f"({report.frames_per_second:.1f} frames/s, engine {engine.name})",
         file=sys.stderr,
     )
+    if report.segments_reused:
+        print(
+            f"resumed from {report.segments_reused} segment(s) of long videos finished by an earlier run",
+            file=sys.stderr,
+        )
     for source, reason in skipped:
         print(f"  skipped {source}: {reason}", file=sys.stderr)
     for source, reason in report.failures:

@@ -390,6 +390,20 @@ def test_postgres_urls_are_postgresql_with_the_installed_driver(data_home: Path)
     assert "cannot open the database" in str(caught.value) and "pip install" not in str(caught.value)
 
 
+def test_no_output_overwrites_the_history_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_home: Path
+) -> None:
+    db = tmp_path / "h.sqlite3"
+    _recorded_db(db)
+    before = db.read_bytes()
+    clip = str(_video(tmp_path / "clip.avi"))
+    assert main(["video", clip, "--db", str(db), "--consent", "--timeline", str(db)]) == 2
+    _one_line_error(capsys.readouterr().err, "--timeline", "input")
+    assert main(["history", "export", "1", "--out", str(db), "--db", str(db)]) == 2
+    _one_line_error(capsys.readouterr().err, "--out", "history database")
+    assert db.read_bytes() == before
+
+
 # --- 6. a session that is still recording is not deleted ----------------------------------------------
 
 

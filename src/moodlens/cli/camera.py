@@ -20,6 +20,7 @@ from moodlens.cli.common import (
     open_outputs,
     report_run,
     report_writer,
+    stream_inputs,
     stream_outputs,
 )
 from moodlens.cli.numbers import number
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not check_consent(args, "camera") or not check_history(args, "camera"):
         return 2
-    if not check_outputs("camera", stream_outputs(args), [args.device]):
+    if not check_outputs("camera", stream_outputs(args), stream_inputs(args, args.device)):
         return 2
     view, why = choose_view(args)
     if view == "error":

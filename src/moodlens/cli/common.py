@@ -377,3 +377,21 @@ def check_outputs(
 def stream_outputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     """The files ``video`` and ``camera`` write, as (option, path) pairs."""
     return [("--out", args.out), ("--timeline", args.timeline), ("--summary", args.summary)]
+
+
+def stream_inputs(args: argparse.Namespace, source: str) -> list[str | Path]:
+    """What ``video`` and ``camera`` outputs must not overwrite: the source, and the history
+    database (``--timeline h.sqlite3 --db h.sqlite3`` would replace it)."""
+    database = history_file(args.db)
+    return [source] if database is None else [source, database]
+
+
+def history_file(db: str | None) -> Path | None:
+    """The SQLite file a ``--db`` value names (None: no --db, another backend, or no [store])."""
+    if db is None:
+        return None
+    try:
+        from moodlens.store.database import resolve_url, sqlite_file
+    except ImportError:  # the command itself says which extra is missing
+        return None
+    return sqlite_file(resolve_url(None if db == "default" else db))

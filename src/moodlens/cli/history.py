@@ -209,6 +209,15 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
+    if args.out:
+        from moodlens.cli.common import output_clash
+        from moodlens.store.database import sqlite_file
+
+        database = sqlite_file(store.url)
+        problem = output_clash([("--out", args.out)], [database] if database else [])
+        if problem is not None:
+            print(f"moodlens history export: error: {problem} (the history database)", file=sys.stderr)
+            return 2
     text = store.export(args.session, args.format)
     if args.out:
         from moodlens.pipeline.sinks import write_atomically

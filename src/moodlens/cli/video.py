@@ -19,6 +19,7 @@ from moodlens.cli.common import (
     open_outputs,
     report_run,
     report_writer,
+    stream_inputs,
     stream_outputs,
 )
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not check_consent(args, "video") or not check_history(args, "video"):
         return 2
-    if not check_outputs("video", stream_outputs(args), [args.input]):
+    if not check_outputs("video", stream_outputs(args), stream_inputs(args, args.input)):
         return 2
     try:
         analyzer = build_analyzer(args)

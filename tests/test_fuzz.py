@@ -168,7 +168,10 @@ def test_bad_numbers_are_usage_errors(argv: list[str], capsys: pytest.CaptureFix
 
 def test_broken_databases_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("sqlalchemy", reason="the history needs the [store] extra")
+    from moodlens.store import HistoryStore
+
     good = tmp_path / "good.sqlite3"
+    HistoryStore(good, create=True).close()  # reads never create a database
     assert main(["history", "--db", str(good), "list"]) == 0
     cases = {
         "text.sqlite3": b"this is not a database\n" * 10,
@@ -262,7 +265,7 @@ def test_a_read_only_database_is_a_clear_error(
 
     path = tmp_path / "h.sqlite3"
     store = HistoryStore(f"sqlite:///{path}")
-    store.start_session(name="kept", consent=True)
+    store.end_session(store.start_session(name="kept", consent=True))  # not still recording
     store.close()
     read_only = f"sqlite:///file:{path}?mode=ro&uri=true"  # as a file without write permission behaves
     assert main(["history", "--db", read_only, "list"]) == 0

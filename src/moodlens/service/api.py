@@ -257,6 +257,12 @@ async def delete(request: Request, session_id: SessionId) -> Response:
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
+    owner = await _call(store, "recording", session_id)
+    if isinstance(owner, Response):
+        return owner
+    if owner is not None:
+        # Deleting it would pull the rows from under its recorder (the live page, or a CLI run).
+        return error(409, f"session {session_id} is still being recorded: stop it first")
     done = await _call(store, "delete_session", session_id)
     return done if isinstance(done, Response) else Response(status_code=204)
 

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     labels = result.extra["labels_from"]
     print(
         f"{args.split} ({labels} labels): {m.count} faces, accuracy {m.accuracy:.4f}, "
-        f"macro-F1 {m.macro_f1:.4f}, ECE {ece:.4f}"
+        f"balanced accuracy {m.balanced_accuracy:.4f}, macro-F1 {m.macro_f1:.4f}, ECE {ece:.4f}"
         + (
             f" (without the model's temperature {result.extra['temperature']:.2f}: "
             f"{result.extra['calibration_without_temperature']['ece']:.4f})"
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         entry = {
             "accuracy": round(m.accuracy, 5),
             "macro_f1": round(m.macro_f1, 5),
+            "balanced_accuracy": round(m.balanced_accuracy, 5),
             "ece": round(ece, 5),
             "count": m.count,
             "labels": labels,

@@ -51,7 +51,11 @@ def register(sub: Any) -> None:
         return p
 
     create = action("create", "create a profile (needs the person's consent)")
-    create.add_argument("name")
+    create.add_argument(
+        "name",
+        help="1 to 64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or "
+        "digit (no @: NAME@N names a face)",
+    )
     create.add_argument(
         "--consent", action="store_true", help="the person agrees to a profile of their apparent expressions"
     )
@@ -219,7 +223,8 @@ def _show(store: Any, args: argparse.Namespace) -> int:
             moved = ", ".join(f"{k} {v:+.2f}" for k, v in shift.items())
             print(f"  {model}: baseline shift of log-probabilities: {moved}")
     for s in samples:
-        what = "neutral" if s.kind == "neutral" else (s.label or f"not {s.not_label}")
+        # A correction that says "neutral" is not part of the baseline: say which is which.
+        what = "baseline" if s.kind == "neutral" else f"is {s.label}" if s.label else f"not {s.not_label}"
         print(f"  #{s.id}  {s.created_at:%Y-%m-%d %H:%M:%S}  {what:12}  {s.source}")
     return 0
 

@@ -217,3 +217,27 @@ def make_contract_model(
     }
     path.with_suffix(".json").write_text(json.dumps(meta))
     return path
+
+
+def sigkill_after_commits(code: str, db_url: str, *, commits: int = 60, timeout_s: float = 60.0) -> int:
+    """Run ``code`` (a writer printing ``committed N`` after each commit) on ``db_url``, SIGKILL it
+    once it has reported ``commits`` commits, and return the last count it reported."""
+    import signal
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    committed, started = 0, time.monotonic()
+    assert proc.stdout is not None
+    while time.monotonic() - started < timeout_s:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        committed = int(line.split()[1])
+        if committed >= commits:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert committed >= commits, proc.stderr.read() if proc.stderr else ""
+    return committed

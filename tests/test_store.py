@@ -7,10 +7,6 @@ PostgreSQL: set MOODLENS_TEST_POSTGRES_URL to a server where the role may create
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import sigkill_after_commits
 
 pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
 
@@ -304,25 +302,7 @@ while True:
 @pytest.mark.slow
 def test_sigkill_mid_stream_keeps_every_committed_interval(db_url: str, tmp_path: Path) -> None:
     HistoryStore(db_url).close()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CRASH_WRITER, db_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    committed = 0
-    started = time.monotonic()
-    assert proc.stdout is not None
-    while time.monotonic() - started < 30:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        committed = int(line.split()[1])
-        if committed >= 60:
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert committed >= 60, proc.stderr.read() if proc.stderr else ""
+    committed = sigkill_after_commits(CRASH_WRITER, db_url, timeout_s=30)
     store = HistoryStore(db_url)
     if db_url.startswith("sqlite"):
         with store.engine.connect() as conn:

@@ -5,17 +5,16 @@ MOODLENS_TEST_POSTGRES_URL is not set)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
+from conftest import sigkill_after_commits
 
 pytest.importorskip("sqlalchemy", reason="the history store needs the [store] extra")
 
@@ -651,24 +650,7 @@ def test_sigkill_while_adding_samples_keeps_every_committed_one(db_url: str) -> 
     store = HistoryStore(db_url)
     store.create_profile("ann", consent=True)
     store.close()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_CHILD, db_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    committed, started = 0, time.monotonic()
-    assert proc.stdout is not None
-    while time.monotonic() - started < 60:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        committed = int(line.split()[1])
-        if committed >= 60:
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert committed >= 60, proc.stderr.read() if proc.stderr else ""
+    committed = sigkill_after_commits(KILLED_CHILD, db_url, timeout_s=60)
     store = HistoryStore(db_url)
     if db_url.startswith("sqlite"):
         with store.engine.connect() as conn:

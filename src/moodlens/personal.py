@@ -35,10 +35,8 @@ and cancel out instead of pushing a label to 0 or 1 for every face.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -102,6 +100,12 @@ class Sample:
             raise ValueError("a correction names either the expression it was or the one it was not")
         if self.kind == "neutral":
             object.__setattr__(self, "label", "neutral")
+
+    @classmethod
+    def of(cls, stored: Any) -> Sample:
+        """A stored sample (anything with ``kind``, ``probabilities``, ``label`` and ``not_label``,
+        such as ``moodlens.store.profiles.ProfileSample``) as the fit takes it."""
+        return cls(stored.kind, stored.probabilities, label=stored.label, not_label=stored.not_label)
 
 
 @dataclass(frozen=True)
@@ -310,8 +314,5 @@ def model_id(classifier: object) -> str:
     """
     metadata = getattr(classifier, "metadata", None)
     name = getattr(metadata, "name", type(classifier).__name__)
-    path = getattr(classifier, "path", None)
-    if isinstance(path, Path) and path.is_file():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        return f"{name}:{digest}"
-    return str(name)
+    digest = getattr(classifier, "sha256", None)
+    return f"{name}:{digest[:12]}" if isinstance(digest, str) else str(name)

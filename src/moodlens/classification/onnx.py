@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -90,6 +92,11 @@ class OnnxClassifier:
         fixed = [d if isinstance(d, int) else None for d in shape[1:]]
         if len(shape) != 4 or any(f is not None and f != e for f, e in zip(fixed, expected, strict=True)):
             raise ModelError(f"{path}: graph input shape {shape} does not match the metadata (N, {expected})")
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The model file's sha256, read once (profiles record which model their numbers belong to)."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         n = check_crops(crops)

@@ -41,19 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     image.register(sub)
     train.register(sub)
-    optional = (
-        "video",
-        "camera",
-        "evaluate",
-        "calibrate",
-        "batch",
-        "export",
-        "history",
-        "profile",
-        "serve",
-        "info",
-    )
-    for name in optional:
+    # image and train always load; the others need their extras.
+    for name in (c for c in _COMMANDS if c not in ("image", "train")):
         module = _optional_command(name)
         if module is not None:
             module.register(sub)

@@ -196,13 +196,13 @@ def _list(store: Any, args: argparse.Namespace) -> int:
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:
-    from moodlens.personal import Profile
+    from moodlens.personal import Profile, Sample
 
     info = store.get_profile(args.name)
     samples = store.profile_samples(args.name)
     models = sorted({s.model for s in samples})
     fitted = {
-        m: Profile.fit(info.name, [to_sample(s) for s in samples if s.model == m]).state() for m in models
+        m: Profile.fit(info.name, [Sample.of(s) for s in samples if s.model == m]).state() for m in models
     }
     if args.json:
         print(
@@ -394,13 +394,6 @@ def new_sample(
     )
 
 
-def to_sample(stored: Any) -> Any:
-    """A stored sample as the fit takes it."""
-    from moodlens.personal import Sample
-
-    return Sample(stored.kind, stored.probabilities, label=stored.label, not_label=stored.not_label)
-
-
 _ACTIONS = {
     "create": _create,
     "list": _list,
@@ -452,7 +445,7 @@ def load_profile(choice: ProfileChoice | None, db: str | None, classifier: Any) 
     """
     if choice is None:
         return None
-    from moodlens.personal import Profile, model_id
+    from moodlens.personal import Profile, Sample, model_id
 
     store = _store(db)
     try:
@@ -464,7 +457,7 @@ def load_profile(choice: ProfileChoice | None, db: str | None, classifier: Any) 
         samples = store.profile_samples(choice.name, model=model)
     finally:
         store.close()
-    profile = Profile.fit(choice.name, [to_sample(s) for s in samples])
+    profile = Profile.fit(choice.name, [Sample.of(s) for s in samples])
     if profile.baseline is None:
         raise UsageError(
             f"profile {choice.name!r} has no baseline for model {model} yet: "

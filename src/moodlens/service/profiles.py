@@ -51,9 +51,7 @@ def describe(info: Any, samples: list[Any], model: str) -> dict[str, Any]:
     from moodlens.personal import Profile, Sample
 
     own = [s for s in samples if s.model == model]
-    fitted = Profile.fit(
-        info.name, [Sample(s.kind, s.probabilities, label=s.label, not_label=s.not_label) for s in own]
-    )
+    fitted = Profile.fit(info.name, [Sample.of(s) for s in own])
     return {
         **info.to_dict(),
         "model": model,

@@ -185,8 +185,7 @@ class _Client:
         except (KeyError, ValueError) as exc:
             await self.fail("unknown_profile", str(exc.args[0] if exc.args else exc))
             return None
-        own = [Sample(s.kind, s.probabilities, label=s.label, not_label=s.not_label) for s in samples]
-        return Profile.fit(str(name)[:64], own)
+        return Profile.fit(str(name)[:64], [Sample.of(s) for s in samples])
 
     async def calibrate(self, message: dict[str, Any]) -> None:
         if self.stream is None or self.profile is None:

@@ -312,6 +312,7 @@ def _stretch(analyzer: Any, args: argparse.Namespace) -> tuple[Any, str]:
     """The mean reading of the one face in a few seconds of camera or video."""
     import numpy as np
 
+    from moodlens.errors import MoodlensError
     from moodlens.pipeline.sources import VideoSource
 
     if args.video is not None:
@@ -327,11 +328,29 @@ def _stretch(analyzer: Any, args: argparse.Namespace) -> tuple[Any, str]:
         start_ms, end_ms = 0.0, args.seconds * 1000
         where = f"camera {args.seconds:g} s"
         print(f"look at the camera with a neutral face for {args.seconds:g} s...", file=sys.stderr)
+    try:
+        readings, crowded = _read_stretch(analyzer, VideoSource(source), args.video is None, start_ms, end_ms)
+    except MoodlensError as exc:  # unreadable, empty or missing video, or no camera: bad input, exit 2
+        raise UsageError(str(exc)) from None
+    if not readings:
+        extra = f" ({crowded} frame(s) had several faces)" if crowded else ""
+        raise UsageError(f"{where}: no frame with exactly one face{extra}")
+    mean = np.exp(np.mean(readings, axis=0))
+    return mean / mean.sum(), f"{where}, {len(readings)} frame(s)"
+
+
+def _read_stretch(
+    analyzer: Any, video: Any, live: bool, start_ms: float, end_ms: float
+) -> tuple[list[Any], int]:
+    """The log-probabilities of frames with exactly one face in [start_ms, end_ms], and how many
+    frames had several (a camera's times count from its first frame)."""
+    import numpy as np
+
     readings, crowded, first = [], 0, None
-    with VideoSource(source) as frames:
+    with video as frames:
         for frame in frames:
             first = frame.timestamp_ms if first is None else first
-            t = frame.timestamp_ms - (first if args.video is None else 0)
+            t = frame.timestamp_ms - (first if live else 0)
             if t < start_ms:
                 continue
             if t > end_ms:
@@ -341,11 +360,7 @@ def _stretch(analyzer: Any, args: argparse.Namespace) -> tuple[Any, str]:
                 readings.append(np.log(np.clip(faces[0].probabilities, 1e-4, 1)))
             elif faces:
                 crowded += 1
-    if not readings:
-        extra = f" ({crowded} frame(s) had several faces)" if crowded else ""
-        raise UsageError(f"{where}: no frame with exactly one face{extra}")
-    mean = np.exp(np.mean(readings, axis=0))
-    return mean / mean.sum(), f"{where}, {len(readings)} frame(s)"
+    return readings, crowded
 
 
 def _correct(store: Any, args: argparse.Namespace) -> int:

@@ -78,7 +78,10 @@ def test_create_list_show_delete_without_photos(db: str, capsys: pytest.CaptureF
         (["neutral", "nobody", "{blank}"], "no profile named 'nobody'"),
         (["neutral", "ann", "{missing}"], "missing.png"),
         (["neutral", "ann", "--video", "{missing}", "--from", "0", "--to", "1"], "missing.png"),
-        (["neutral", "ann", "--video", "{blank}", "--from", "0", "--to", "1"], "no frame with exactly one face"),
+        (
+            ["neutral", "ann", "--video", "{blank}", "--from", "0", "--to", "1"],
+            "no frame with exactly one face",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(

@@ -156,6 +156,82 @@ def test_a_stranger_is_not_taken_for_a_lost_person() -> None:
     assert tracker.update([_box(120)], 40 * 40.0, image=_face_image(colours, {3: _box(120)})) == [None]
 
 
+def _walk(
+    tracker: FaceTracker,
+    colours: dict[int, tuple[int, int, int]],
+    frames: range,
+    where: object,
+    period_ms: float = 40.0,
+) -> list[dict[int, int | None]]:
+    """Feed ``where(i) -> {person: box}`` for each frame; returns each frame's person -> id."""
+    seen = []
+    for i in frames:
+        boxes: dict[int, Box] = where(i)  # type: ignore[operator]
+        ids = tracker.update(list(boxes.values()), i * period_ms, image=_face_image(colours, boxes))
+        seen.append(dict(zip(boxes, ids, strict=True)))
+    return seen
+
+
+def test_one_leaves_on_the_left_and_another_enters_on_the_right() -> None:
+    """Same look, but the newcomer comes in where the other could not be: a new person."""
+    tracker = FaceTracker(TrackerSettings(max_age_ms=300, reid_ms=5000))
+    colours = {1: (40, 160, 220), 2: (40, 160, 220)}
+    # Person 1 walks left out of the picture at 10 px a frame.
+    _walk(tracker, colours, range(40), lambda i: {1: _box(200 - 10 * i)} if 200 - 10 * i > -40 else {})
+    assert tracker.confirmed_ids() == {} and len(tracker.lost) == 1
+    # A second person with the same colours steps in on the right 1 s later.
+    seen = _walk(tracker, colours, range(45, 60), lambda i: {2: _box(600)})
+    assert seen[-1][2] not in (None, 1)
+    assert not tracker.events.revived
+
+
+def test_the_same_person_back_where_they_left_keeps_their_id() -> None:
+    tracker = FaceTracker(TrackerSettings(max_age_ms=300, reid_ms=5000))
+    colours = {1: (40, 160, 220)}
+    _walk(tracker, colours, range(40), lambda i: {1: _box(200 - 10 * i)} if 200 - 10 * i > -40 else {})
+    seen = _walk(tracker, colours, range(45, 60), lambda i: {1: _box(0 + 2 * (i - 45))})
+    assert seen[-1][1] == 1
+
+
+def test_two_people_who_swap_places_while_hidden_are_not_merged_or_swapped() -> None:
+    """Two people stand side by side, both hidden for 1.5 s, then each is back where the other
+    stood: the "where" gate fits both to both, so the look decides (and never mixes them up)."""
+    tracker = FaceTracker(TrackerSettings(max_age_ms=300, reid_ms=5000))
+    colours = {1: (40, 160, 220), 2: (200, 120, 60)}
+    first = _walk(tracker, colours, range(10), lambda i: {1: _box(200), 2: _box(300)})
+    assert first[-1] == {1: 1, 2: 2}
+    _walk(tracker, colours, range(10, 48), lambda i: {})
+    back = _walk(tracker, colours, range(48, 70), lambda i: {1: _box(300), 2: _box(200)})
+    assert back[-1] == {1: 1, 2: 2}
+
+
+def test_a_lookalike_where_nobody_left_is_a_new_person() -> None:
+    """A lost person's twin turns up far from the path they were on: no re-association."""
+    tracker = FaceTracker(TrackerSettings(max_age_ms=300, reid_ms=5000))
+    colours = {1: (40, 160, 220), 2: (40, 160, 220)}
+    _walk(tracker, colours, range(10), lambda i: {1: _box(50, y=50)})
+    _walk(tracker, colours, range(10, 30), lambda i: {})
+    seen = _walk(tracker, colours, range(30, 45), lambda i: {2: _box(600, y=200)})
+    assert seen[-1][2] == 2
+
+
+def test_gate_grows_with_time_gone_and_follows_the_velocity() -> None:
+    tracker = FaceTracker(TrackerSettings(max_age_ms=300, reid_ms=5000))
+    _walk(tracker, {1: (40, 160, 220)}, range(10), lambda i: {1: _box(100 + 5 * i)})  # 125 px/s
+    tracker.update([], 2000.0)
+    (lost,) = tracker.lost.values()
+    start = lost.last_ms
+    # 0.5 s later, one face width along its way: yes; 3 widths back the other way: no.
+    assert tracker.within_gate(lost, _box(145 + 62), start + 500)
+    assert not tracker.within_gate(lost, _box(145 - 180), start + 500)
+    # 3 s later the same place behind it is within reach (people hidden in a crowd drift).
+    assert tracker.within_gate(lost, _box(145 - 150), start + 3000)
+    # Twice the size or half: never the same face.
+    assert not tracker.within_gate(lost, Box(145, 100, 145 + 90, 190), start + 500)
+    # Gone longer than reid_ms: never.
+    assert not tracker.within_gate(lost, _box(145), start + 6000)
+
+
 def test_two_faces_crossing_keep_their_ids() -> None:
     """A moves right, B moves left; they overlap, B is hidden behind A for a few frames."""
     tracker = FaceTracker()

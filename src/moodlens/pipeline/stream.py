@@ -52,10 +52,18 @@ class StreamSettings:
     #: ``smoothing.time_constant_ms`` anyway; ~100 ms saves most of the classifier's time at
     #: 30 FPS and above, at some cost in agreement of the shown labels (docs/benchmarks.md).
     classify_every_ms: float = 0.0
+    #: A confirmed person the detector misses at its threshold (a profile, a half-hidden or
+    #: blurred face) is looked for again around where they were, at this lower score (as
+    #: ByteTrack keeps tracks alive with low-score boxes): a face found there that overlaps where
+    #: they were, and no face the detector found, continues them. New people still need the
+    #: detector's own threshold. None turns it off (also for detectors without low-score output).
+    rescue_threshold: float | None = 0.3
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
             raise ValueError("detect_every must be >= 1")
+        if self.rescue_threshold is not None and not 0.0 < self.rescue_threshold < 1.0:
+            raise ValueError("rescue_threshold must lie in (0, 1) or be None")
         if not self.classify_every_ms >= 0:
             raise ValueError("classify_every_ms must be >= 0")
 
@@ -99,6 +107,7 @@ class StreamAnalyzer:
         self._previous_gray: npt.NDArray[np.uint8] | None = None
         self._previous: dict[int, Detection] = {}
         self._held: dict[int, tuple[float, npt.NDArray[np.float32]]] = {}
+        self._detected_ms: dict[int, float] = {}  # key -> when the detector last found the face
         self._prepared = 0
 
     def prepare(
@@ -132,9 +141,14 @@ class StreamAnalyzer:
         detections = frame.detections or []
         if not detected_now:
             detections, detected_now = self._detect_or_follow(image, gray, frame.cut)
+        found = len(detections) if detected_now else 0
+        if detected_now and not frame.cut:
+            detections = detections + self._rescue(image, detections, timestamp_ms)
         ids = self.tracker.update([d.box for d in detections], timestamp_ms, image=image, cut=frame.cut)
         keys = self.tracker.last_keys
         self._apply_events()
+        for key in keys[:found]:
+            self._detected_ms[key] = timestamp_ms
         tracked = time.perf_counter()
         base = self._classify(
             image, detections, keys, ids, timestamp_ms=timestamp_ms, frame_index=frame.frame_index
@@ -214,6 +228,7 @@ class StreamAnalyzer:
                 self._frames_seen[new_key] = self._frames_seen.pop(old_key)
             if self._main == old_key:
                 self._main = new_key
+            self._detected_ms.pop(old_key, None)
         for key in events.confirmed:
             track = self.tracker.tracks[key]
             assert track.id is not None
@@ -225,6 +240,7 @@ class StreamAnalyzer:
                 self._finished.append((self._ids[key], timeline))
             self._ids.pop(key, None)
             self._held.pop(key, None)
+            self._detected_ms.pop(key, None)
             self.smoother.forget(key)
 
     def _classify(
@@ -263,8 +279,69 @@ class StreamAnalyzer:
                 faces.append(Face(det, self._held[key][1], track_id=ids[k]))
         return replace(base, faces=tuple(faces))
 
-    def _follow(self, gray: npt.NDArray[np.uint8]) -> list[tuple[int, Detection]]:
-        """Move each face of the previous frame to where its patch matches best now."""
+    def _rescue(
+        self, image: npt.NDArray[np.uint8], detections: list[Detection], timestamp_ms: float
+    ) -> list[Detection]:
+        """Confirmed people of the previous frame that the detector missed now, found again at
+        ``StreamSettings.rescue_threshold`` in a window around where they were expected."""
+        threshold = self.settings.rescue_threshold
+        raw = getattr(self.analyzer.detector, "raw", None)
+        if threshold is None or raw is None:
+            return []
+        height, width = image.shape[:2]
+        out: list[Detection] = []
+        for key, det in self._previous.items():
+            track = self.tracker.tracks.get(key)
+            if key not in self._ids or track is None:
+                continue
+            expected = track.predicted(timestamp_ms)
+            if any(d.box.iou(expected) > 0.2 or d.box.iou(det.box) > 0.2 for d in detections):
+                continue
+            side = max(expected.width, expected.height)
+            window = Box(
+                expected.x1 - 0.75 * side,
+                expected.y1 - 0.75 * side,
+                expected.x2 + 0.75 * side,
+                expected.y2 + 0.75 * side,
+            ).clipped(width, height)
+            if window is None or window.width < 16 or window.height < 16:
+                continue
+            x1, y1, x2, y2 = int(window.x1), int(window.y1), int(window.x2), int(window.y2)
+            # The detector sees faces best at a few dozen to a couple of hundred pixels.
+            scale = min(1.0, 160.0 / side)
+            crop = image[y1:y2, x1:x2]
+            if scale < 1.0:
+                crop = np.asarray(
+                    cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8
+                )
+            found = [
+                Detection(
+                    Box(
+                        x1 + f.box.x1 / scale,
+                        y1 + f.box.y1 / scale,
+                        x1 + f.box.x2 / scale,
+                        y1 + f.box.y2 / scale,
+                    ),
+                    f.score,
+                    None
+                    if f.landmarks is None
+                    else f.landmarks / scale + np.array([x1, y1], dtype=np.float32),
+                )
+                for f in raw(np.ascontiguousarray(crop), threshold)
+            ]
+            best = max(found, key=lambda f: max(f.box.iou(expected), f.box.iou(det.box)), default=None)
+            if best is None or max(best.box.iou(expected), best.box.iou(det.box)) < 0.3:
+                continue
+            if any(best.box.iou(d.box) > 0.1 for d in [*detections, *out]):
+                continue
+            out.append(best)
+        return out
+
+    def _follow(
+        self, gray: npt.NDArray[np.uint8], keys: list[int] | None = None
+    ) -> list[tuple[int, Detection]]:
+        """Move each face of the previous frame (or those of ``keys``) to where its patch matches
+        best now."""
         previous = self._previous_gray
         if previous is None:
             return []

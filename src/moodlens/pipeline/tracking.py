@@ -10,13 +10,21 @@ What makes a "person" trustworthy here:
   at least ``confirm_ms``; only then does it get an id. A one-frame false detection never becomes
   a person (its face is reported without an id).
 - **Occlusion**: a confirmed track survives ``max_age_ms`` without detections; after that it is
-  *lost*, and for ``reid_ms`` a new face whose appearance matches it (and no other lost track as
-  well) takes its id back: a person who turns away or walks out and back in stays one person.
+  *lost*, and for ``reid_ms`` a new face may take its id back, but only through two gates:
+  *where* (the new face lies near the path the lost face was on when it left: from where it was
+  last seen along its velocity, within a radius that grows with the time it was gone, so a face
+  that left on the left never comes back on the right) and *what* (its look matches the lost one,
+  and no other gated lost face as well). A face that fits no gate is a new person: a missed
+  re-association splits one person in two, a wrong one merges two people, and the second is the
+  worse error (it corrupts both people's summaries).
 - **Shot cuts** end every track, lost ones included: nobody is carried from one shot into the
   next (a cut to another person is never the same person).
 
-The appearance cue lives in memory only, per track, for the track's lifetime: nothing about a
-face's appearance is stored, logged or sent.
+The appearance cue is two colour histograms: of the middle of the face, and of the clothes just
+below it (two people with similar faces at this size rarely wear the same colours). The clothes can
+only make two looks *less* alike, never more: they are often hidden in a crowd. The cue lives in
+memory only, per track, for the track's lifetime: nothing about a face's appearance is stored,
+logged or sent.
 """
 
 from __future__ import annotations
@@ -54,6 +62,16 @@ class TrackerSettings:
     #: How much the appearance distance counts against a motion match (0 turns the cue off).
     appearance_weight: float = 0.5
     velocity_smoothing: float = 0.6
+    #: The "where" gate of a re-association, in face widths around the lost face's path: this
+    #: much at once, growing by ``gate_growth`` per second gone, up to ``gate_max``. People
+    #: hidden in a crowd drift slowly; a face that is 2.5 widths away after 3 s can still be the
+    #: same person, one 4.5 widths away after 2.7 s is someone else (docs/realtime.md).
+    gate_base: float = 0.75
+    gate_growth: float = 0.75
+    gate_max: float = 4.0
+    #: How far ahead a lost face's velocity is followed (people stop, turn, are carried by the
+    #: crowd: a longer straight line is a guess).
+    gate_horizon_ms: float = 2000.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.iou_threshold < 1.0:
@@ -65,6 +83,9 @@ class TrackerSettings:
             "reid_ms",
             "reid_wait_ms",
             "appearance_weight",
+            "gate_base",
+            "gate_growth",
+            "gate_horizon_ms",
         ):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -74,6 +95,8 @@ class TrackerSettings:
             raise ValueError("reid_distance must lie in [0, 1]")
         if not 0.0 <= self.velocity_smoothing < 1.0:
             raise ValueError("velocity_smoothing must lie in [0, 1)")
+        if not self.gate_max >= self.gate_base:
+            raise ValueError("gate_max must be >= gate_base")
 
     @classmethod
     def legacy(cls, *, max_age_ms: float = 1000.0) -> TrackerSettings:
@@ -99,7 +122,7 @@ class Track:
     hits: int = 1
     #: The public id once confirmed (ids start at 1 and are never reused); None while tentative.
     id: int | None = None
-    appearance: npt.NDArray[np.float32] | None = None
+    appearance: Look | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -120,12 +143,25 @@ class TrackerEvents:
     ended: list[int] = field(default_factory=list)  # keys gone for good (lost too long, or a cut)
 
 
-def appearance_of(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.float32] | None:
-    """A hue-saturation histogram of the middle of the face box (normalised), or None for an empty
-    box. The middle 70% holds the face itself: less background, hair or neighbour at its edges."""
+@dataclass(frozen=True)
+class Look:
+    """The appearance cue of one face: hue-saturation histograms (normalised) of the middle of the
+    face and, where the frame shows it, of the clothes below it."""
+
+    face: npt.NDArray[np.float32]
+    body: npt.NDArray[np.float32] | None = None
+
+    def blend(self, other: Look, weight: float) -> Look:
+        """A running mean: ``weight`` of ``other``; a body seen by one side only is kept."""
+        body = self.body
+        if other.body is not None:
+            body = other.body if body is None else (1 - weight) * body + weight * other.body
+        return Look((1 - weight) * self.face + weight * other.face, body)
+
+
+def _histogram(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.float32] | None:
     height, width = image.shape[:2]
-    mx, my = 0.15 * box.width, 0.15 * box.height
-    clipped = Box(box.x1 + mx, box.y1 + my, box.x2 - mx, box.y2 - my).clipped(width, height)
+    clipped = box.clipped(width, height)
     if clipped is None:
         return None
     x1, y1, x2, y2 = int(clipped.x1), int(clipped.y1), int(clipped.x2), int(clipped.y2)
@@ -138,11 +174,60 @@ def appearance_of(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.floa
     return hist / total if total > 0 else None
 
 
-def appearance_distance(a: npt.NDArray[np.float32] | None, b: npt.NDArray[np.float32] | None) -> float:
-    """Bhattacharyya distance of two cues in [0, 1]; 0.5 (undecided) when one is missing."""
+def appearance_of(image: npt.NDArray[np.uint8], box: Box) -> Look | None:
+    """The look of the face in ``box``, or None for a box outside the image. The middle 70% of the
+    box holds the face itself (less background, hair or neighbour at its edges); the clothes are
+    the band a quarter to one and a quarter face heights below it, a little wider than the face,
+    used only when most of that band is inside the frame."""
+    mx, my = 0.15 * box.width, 0.15 * box.height
+    face = _histogram(image, Box(box.x1 + mx, box.y1 + my, box.x2 - mx, box.y2 - my))
+    if face is None:
+        return None
+    band = _band(box)
+    height, width = image.shape[:2]
+    inside = band.clipped(width, height)
+    body = _histogram(image, band) if inside is not None and inside.area >= 0.6 * band.area else None
+    return Look(face, body)
+
+
+def appearance_distance(a: Look | None, b: Look | None) -> float:
+    """How unlike two looks are, in [0, 1] (Bhattacharyya distances); 0.5 (undecided) when one is
+    missing. The clothes can only add to the faces' distance: max(face, mean(face, clothes))."""
     if a is None or b is None:
         return 0.5
-    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+    face = float(cv2.compareHist(a.face, b.face, cv2.HISTCMP_BHATTACHARYYA))
+    if a.body is None or b.body is None:
+        return face
+    body = float(cv2.compareHist(a.body, b.body, cv2.HISTCMP_BHATTACHARYYA))
+    return max(face, 0.5 * (face + body))
+
+
+def _band(box: Box) -> Box:
+    return Box(
+        box.x1 - 0.25 * box.width,
+        box.y2 + 0.25 * box.height,
+        box.x2 + 0.25 * box.width,
+        box.y2 + 1.25 * box.height,
+    )
+
+
+def looks_of(image: npt.NDArray[np.uint8], boxes: Sequence[Box]) -> list[Look | None]:
+    """The look of every face of a frame, keeping only what is that face's own: no face cue for a
+    face that touches another (it may show part of it, or be partly hidden), no clothes cue where
+    the band below the face meets another face or another face's band (a crowd)."""
+    out: list[Look | None] = []
+    grown = [_grown(box, 0.2) for box in boxes]
+    bands = [_band(box) for box in boxes]
+    for i, box in enumerate(boxes):
+        others = [j for j in range(len(boxes)) if j != i]
+        if any(grown[i].iou(boxes[j]) > 0 for j in others):
+            out.append(None)
+            continue
+        look = appearance_of(image, box)
+        if look is not None and any(bands[i].iou(boxes[j]) > 0 or bands[i].iou(bands[j]) > 0 for j in others):
+            look = Look(look.face)
+        out.append(look)
+    return out
 
 
 def _grown(box: Box, fraction: float) -> Box:
@@ -194,23 +279,18 @@ class FaceTracker:
             self.tracks.clear()
             self.lost.clear()
         self._expire(timestamp_ms)
-        looks = [appearance_of(image, box) if image is not None else None for box in boxes]
+        looks: list[Look | None] = looks_of(image, boxes) if image is not None else [None] * len(boxes)
         keys: list[int | None] = [None] * len(boxes)
-        # A face close to another may show part of it (or be partly hidden): its look is not learned.
-        near = [_grown(box, 0.5) for box in boxes]
-        clean = [not any(i != j and a.iou(b) > 0 for j, b in enumerate(near)) for i, a in enumerate(near)]
         used: set[int] = set()
         for _, key, index in self._pairs(boxes, looks, timestamp_ms):
             if key in used or keys[index] is not None:
                 continue
             used.add(key)
             keys[index] = key
-            self._advance(
-                self.tracks[key], boxes[index], looks[index] if clean[index] else None, timestamp_ms
-            )
+            self._advance(self.tracks[key], boxes[index], looks[index], timestamp_ms)
         for index, box in enumerate(boxes):
             if keys[index] is None:
-                keys[index] = self._start(box, looks[index] if clean[index] else None, timestamp_ms)
+                keys[index] = self._start(box, looks[index], timestamp_ms)
         self._keys = [k for k in keys if k is not None]
         for key in self._keys:
             track = self.tracks[key]
@@ -227,14 +307,19 @@ class FaceTracker:
         return list(self._keys)
 
     def _pairs(
-        self, boxes: Sequence[Box], looks: list[npt.NDArray[np.float32] | None], timestamp_ms: float
+        self, boxes: Sequence[Box], looks: list[Look | None], timestamp_ms: float
     ) -> list[tuple[float, int, int]]:
         weight = self.settings.appearance_weight
         pairs = []
         for track in self.tracks.values():
             predicted = track.predicted(timestamp_ms)
             for index, box in enumerate(boxes):
-                score = _motion_score(predicted, box, self.settings.iou_threshold)
+                # After a few missed frames a noisy velocity can carry the prediction off a
+                # person who stood still: where they were last seen counts too.
+                score = max(
+                    _motion_score(predicted, box, self.settings.iou_threshold),
+                    _motion_score(track.box, box, self.settings.iou_threshold),
+                )
                 if score <= 0.0:
                     continue
                 if weight > 0 and track.appearance is not None and looks[index] is not None:
@@ -244,7 +329,7 @@ class FaceTracker:
         pairs.sort(reverse=True)
         return pairs
 
-    def _start(self, box: Box, look: npt.NDArray[np.float32] | None, timestamp_ms: float) -> int:
+    def _start(self, box: Box, look: Look | None, timestamp_ms: float) -> int:
         """A new (tentative) track; :meth:`_revive` may give it a lost person's id."""
         track = Track(self._next_key, box, timestamp_ms, timestamp_ms, appearance=look)
         self._next_key += 1
@@ -252,44 +337,67 @@ class FaceTracker:
         return track.key
 
     def _revive(self, track: Track) -> None:
-        """A lost person back: the lost track whose appearance matches this tentative one best
-        (and clearly better than any other lost track) continues under its id."""
-        revived = self._reassociate(track.box, track.appearance)
+        """A lost person back: of the lost tracks that pass the "where" gate for this tentative
+        one, the one whose look matches best (and clearly better than any other) continues under
+        its id."""
+        revived = self._reassociate(track)
         if revived is None:
             return
         old = self.lost.pop(revived)
         track.id, track.first_ms, track.hits = old.id, old.first_ms, old.hits + track.hits
         self.events.revived.append((track.key, old.key))
 
-    def _reassociate(self, box: Box, look: npt.NDArray[np.float32] | None) -> int | None:
+    def within_gate(self, lost: Track, box: Box, timestamp_ms: float) -> bool:
+        """Whether a face at ``box`` first seen at ``timestamp_ms`` can be ``lost`` coming back:
+        its size is within a factor of 2 and its centre near the path ``lost`` was on when it
+        left (from its last position along its velocity, for up to ``gate_horizon_ms``), within
+        ``gate_base + gate_growth * seconds gone`` face widths (at most ``gate_max``)."""
+        s = self.settings
+        gone = timestamp_ms - lost.last_ms
+        if not 0 <= gone <= s.reid_ms or not 0.5 <= box.area / max(lost.box.area, 1.0) <= 2.0:
+            return False
+        size = max(lost.box.width, lost.box.height)
+        radius = size * min(s.gate_max, s.gate_base + s.gate_growth * gone / 1000.0)
+        (ax, ay), ahead = lost.box.center, min(gone, s.gate_horizon_ms)
+        bx, by = ax + lost.velocity[0] * ahead, ay + lost.velocity[1] * ahead
+        px, py = box.center
+        # Distance from the centre to the segment a -> b (the path the face was on).
+        dx, dy = bx - ax, by - ay
+        length = dx * dx + dy * dy
+        t = 0.0 if length == 0 else min(1.0, max(0.0, ((px - ax) * dx + (py - ay) * dy) / length))
+        return bool(((px - ax - t * dx) ** 2 + (py - ay - t * dy) ** 2) ** 0.5 <= radius)
+
+    def _gated(self, track: Track) -> list[Track]:
+        return [lost for lost in self.lost.values() if self.within_gate(lost, track.box, track.first_ms)]
+
+    def _reassociate(self, track: Track) -> int | None:
+        look = track.appearance
         if look is None or not self.lost or self.settings.reid_ms <= 0:
             return None
         scored = sorted(
-            (appearance_distance(track.appearance, look), key)
-            for key, track in self.lost.items()
-            if track.appearance is not None
-            and 0.5 <= (box.width * box.height) / max(track.box.area, 1.0) <= 2.0
+            (appearance_distance(lost.appearance, look), lost.key)
+            for lost in self._gated(track)
+            if lost.appearance is not None
         )
         if not scored or scored[0][0] > self.settings.reid_distance:
             return None
         if len(scored) > 1 and scored[1][0] - scored[0][0] < 0.05:
-            return None  # two lost people look alike: do not guess
+            return None  # two lost people fit and look alike: do not guess
         return scored[0][1]
 
     def _maybe_confirm(self, track: Track) -> None:
         s = self.settings
-        # While someone is lost, a newcomer may be them coming back (half hidden at first): it
-        # stays a candidate for up to ``reid_wait_ms`` before it is called a new person.
-        wait = max(s.confirm_ms, s.reid_wait_ms) if self.lost else s.confirm_ms
+        # A newcomer where a lost person may come back (half hidden at first) stays a candidate
+        # for them for up to ``reid_wait_ms`` before it is called a new person; anywhere else
+        # it is confirmed as soon as it is seen ``confirm_hits`` times.
+        wait = max(s.confirm_ms, s.reid_wait_ms) if self.lost and self._gated(track) else s.confirm_ms
         if track.confirmed or track.hits < s.confirm_hits or track.last_ms - track.first_ms < wait:
             return
         track.id = self._next_id
         self._next_id += 1
         self.events.confirmed.append(track.key)
 
-    def _advance(
-        self, track: Track, box: Box, look: npt.NDArray[np.float32] | None, timestamp_ms: float
-    ) -> None:
+    def _advance(self, track: Track, box: Box, look: Look | None, timestamp_ms: float) -> None:
         dt = timestamp_ms - track.last_ms
         if dt > 0:
             (ox, oy), (nx, ny) = track.box.center, box.center
@@ -300,7 +408,7 @@ class FaceTracker:
                 k * track.velocity[1] + (1 - k) * measured[1],
             )
         if look is not None:
-            track.appearance = look if track.appearance is None else 0.8 * track.appearance + 0.2 * look
+            track.appearance = look if track.appearance is None else track.appearance.blend(look, 0.2)
         track.box = box
         track.last_ms = timestamp_ms
         track.hits += 1

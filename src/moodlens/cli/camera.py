@@ -17,6 +17,7 @@ from moodlens.cli.common import (
     check_consent,
     check_history,
     check_outputs,
+    finish_people,
     open_outputs,
     report_run,
     report_writer,
@@ -172,8 +173,9 @@ def run(args: argparse.Namespace) -> int:
         stats.corrupt = source.corrupt_frames
         if show:
             cv2.destroyAllWindows()
+        people = finish_people(stream, writer)
     print("camera off", file=sys.stderr)
-    report_run(stats, stream.summaries(), args.summary)
+    report_run(stats, stream.summaries(), args.summary, people)
     failed = report_writer(writer)
     return 130 if stats.interrupted else failed
 

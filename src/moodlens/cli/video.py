@@ -16,6 +16,7 @@ from moodlens.cli.common import (
     check_consent,
     check_history,
     check_outputs,
+    finish_people,
     open_outputs,
     report_run,
     report_writer,
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
         stats.corrupt = source.corrupt_frames
         stats.missing = source.missing_frames if source.cut_short else 0
-    report_run(stats, stream.summaries(), args.summary)
+        people = finish_people(stream, writer)
+    report_run(stats, stream.summaries(), args.summary, people)
     failed = report_writer(writer)
     if args.out:
         print(f"annotated video: {args.out}", file=sys.stderr)

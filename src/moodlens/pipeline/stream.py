@@ -22,13 +22,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from moodlens.identity import Person
 from moodlens.personal import Profile, personal_face
 from moodlens.pipeline.analyzer import Analyzer
 from moodlens.pipeline.cuts import CutSettings, ShotCutDetector
+from moodlens.pipeline.people import PeopleLinker
 from moodlens.pipeline.smoothing import ExpressionSmoother, SmoothingSettings
 from moodlens.pipeline.tracking import FaceTracker, TrackerSettings
 from moodlens.results import Box, Detection, Face, FrameResult
-from moodlens.summary import ExpressionSummary, PersonTimeline
+from moodlens.summary import ExpressionSummary, PersonTimeline, Tally, summarise
 
 _FOLLOW_SIDE = 32  # faces are followed at about this height in pixels
 _FOLLOW_MIN_SCORE = 0.55
@@ -86,10 +88,17 @@ class StreamAnalyzer:
     """Turns successive frames into tracked, smoothed ``FrameResult``s. Build one per stream."""
 
     def __init__(
-        self, analyzer: Analyzer, settings: StreamSettings | None = None, *, profile: Profile | None = None
+        self,
+        analyzer: Analyzer,
+        settings: StreamSettings | None = None,
+        *,
+        profile: Profile | None = None,
+        linker: PeopleLinker | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.settings = settings or StreamSettings()
+        #: With ``--link-people``: embeds faces of confirmed tracks to link one person's tracks.
+        self.linker = linker
         #: A person's profile, applied to the main stable track only (never to every face): the
         #: confirmed person seen longest, kept while they stay in view.
         self.profile = profile
@@ -168,6 +177,8 @@ class StreamAnalyzer:
                 # A person's story starts when the tracker confirms them: every output (timeline,
                 # history, summary) sees the same frames with the same id.
                 self._timelines.setdefault(key, PersonTimeline()).add(timestamp_ms, int(stable), smoothed)
+        if self.linker is not None:
+            self.linker.observe(image, faces, timestamp_ms)
         for key in [k for k in self.smoother.keys() if k not in self.tracker.tracks]:  # noqa: SIM118
             self.smoother.forget(key)
         for key in [k for k in self._personal.keys() if k != main]:  # noqa: SIM118
@@ -378,15 +389,35 @@ class StreamAnalyzer:
             out.append((key, Detection(moved, det.score, marks)))
         return out
 
-    def summaries(self) -> list[ExpressionSummary]:
-        """Per person (confirmed tracks only), everything processed so far, by the one rule of
-        :mod:`moodlens.summary`: time on screen, share of time per shown expression, dominant."""
-        out: dict[int, ExpressionSummary] = {}
+    def _tallies(self) -> dict[int, Tally]:
+        out: dict[int, Tally] = {}
         for track_id, timeline in self._finished:
             if timeline.tally is not None:
-                out[track_id] = ExpressionSummary.from_tally(track_id, timeline.tally)
+                out[track_id] = timeline.tally
         for key, timeline in self._timelines.items():
             tally = timeline.snapshot() if key in self._ids else None
             if tally is not None:
-                out[self._ids[key]] = ExpressionSummary.from_tally(self._ids[key], tally)
-        return [out[k] for k in sorted(out)]
+                out[self._ids[key]] = tally
+        return out
+
+    def summaries(self) -> list[ExpressionSummary]:
+        """Per track (confirmed tracks only), everything processed so far, by the one rule of
+        :mod:`moodlens.summary`: time on screen, share of time per shown expression, dominant."""
+        tallies = self._tallies()
+        return [ExpressionSummary.from_tally(k, tallies[k]) for k in sorted(tallies)]
+
+    def people(self) -> list[tuple[Person, ExpressionSummary]]:
+        """With a linker: each person (the tracks it linked) and their summary over all of them,
+        in order of first appearance. Without one, or before any person: empty."""
+        if self.linker is None:
+            return []
+        tallies = self._tallies()
+        out = []
+        for linked in self.linker.people():
+            # A person is numbered by their first (lowest) track id, as the history numbers them,
+            # so "person 3" is the same person in the CLI, the summary JSON and the dashboard.
+            person = replace(linked, person_id=min(linked.track_ids))
+            joined = [tallies[t] for t in person.track_ids if t in tallies]
+            if joined:
+                out.append((person, summarise(person.person_id, joined)))
+        return out

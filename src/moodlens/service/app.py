@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import re
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,18 @@ class Services:
     clients: int = 0
     frames_processed: int = 0
     cleanups: set[asyncio.Future[Any]] = field(default_factory=set)
+    #: The face-embedding model for live sessions that ask to link people; loaded on the first
+    #: such session (most never do), then shared: it holds weights only, never a face.
+    embedder: Any | None = None
+    _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def face_embedder(self) -> Any:
+        with self._embedder_lock:
+            if self.embedder is None:
+                from moodlens.identity import OnnxFaceEmbedder
+
+                self.embedder = OnnxFaceEmbedder()
+            return self.embedder
 
 
 def services(app: FastAPI) -> Services:
@@ -122,10 +135,12 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _invalid_request)
     from moodlens.service.api import router
+    from moodlens.service.people import router as people_router
     from moodlens.service.profiles import router as profiles_router
     from moodlens.service.stream import router as stream_router
 
     app.include_router(router)
+    app.include_router(people_router)
     app.include_router(profiles_router)
     app.include_router(stream_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

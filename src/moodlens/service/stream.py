@@ -10,7 +10,11 @@ Protocol, all JSON except frames:
   or ``uncertain``); ``cut`` says a new shot started (every earlier box is stale).
   At most one frame is in flight per client: a frame sent before the previous result came back
   is dropped with an error reply, so memory per client stays bounded.
-- client ``{"type": "stop"}``: ends the session; the reply carries a per-track summary.
+- client ``{"type": "stop"}``: ends the session; the reply carries a per-track summary, the
+  counts ``people`` and ``track_count``, and with ``"link_people": true`` in ``start`` a
+  ``people_summaries`` list (each person's track ids and summary over them): the server linked the
+  tracks that show one person with a face-embedding model, in memory for this session only, and
+  the history records which tracks are one person (numbers only).
 - with a profile (``"profile": "NAME"`` in ``start``; the server needs ``--db``), the main stable
   track is read through it (its faces carry ``profile`` and ``model_probabilities``), and:
   client ``{"type": "calibrate", "seconds": 3}`` collects the main track's model readings over
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import struct
 import time
@@ -45,6 +50,7 @@ from moodlens.pipeline.stream import StreamAnalyzer
 from moodlens.results import FrameResult
 from moodlens.service.app import Services, services
 
+log = logging.getLogger("moodlens.service")
 router = APIRouter()
 _HEADER = struct.Struct("<d")
 #: Capture times are milliseconds on the client's clock (``performance.now()``): from 0 to about
@@ -138,7 +144,12 @@ class _Client:
         self.profile = None if profile is None else profile.name
         self.recent.clear()
         self.calibration = None
-        self.stream = StreamAnalyzer(self.svc.analyzer, profile=profile)
+        linker = None
+        if message.get("link_people") is True:
+            from moodlens.pipeline.people import PeopleLinker
+
+            linker = PeopleLinker(await run_in_threadpool(self.svc.face_embedder))
+        self.stream = StreamAnalyzer(self.svc.analyzer, profile=profile, linker=linker)
         self.headline = HeadlineTracker()
         self.frames, self.dropped, self.last_t = 0, 0, -math.inf
         recording = bool(message.get("record", True)) and self.svc.store is not None
@@ -165,6 +176,7 @@ class _Client:
                 "recording": recording,
                 "max_fps": self.svc.settings.max_fps,
                 "profile": self.profile,
+                "link_people": linker is not None,
             }
         )
 
@@ -373,8 +385,18 @@ class _Client:
             await asyncio.gather(self.busy, return_exceptions=True)
             self.busy = None
         summary: dict[str, Any] = {"frames": self.frames, "dropped": self.dropped, "tracks": []}
+        people: list[Any] = []
         if self.stream is not None:
             summary["tracks"] = [s.to_dict() for s in self.stream.summaries()]
+            if self.stream.linker is not None:
+                people = await run_in_threadpool(self.stream.people)
+                self.stream.linker.close()
+                summary["people_summaries"] = [
+                    {**p.to_dict(), "person": person.person_id, "track_ids": list(person.track_ids)}
+                    for person, p in people
+                ]
+        summary["track_count"] = len(summary["tracks"])
+        summary["people"] = len(people) if people else len(summary["tracks"])
         if self.writer is not None:
             writer, self.writer = self.writer, None
             summary["session_id"] = writer.session_id
@@ -384,6 +406,14 @@ class _Client:
                 summary["history_error"] = f"{type(exc).__name__}: {exc}"
             if writer.error is not None:
                 summary["history_error"] = str(writer.error)
+            elif people:
+                store = writer.store
+                groups = [list(person.track_ids) for person, _ in people]
+                try:
+                    await run_in_threadpool(store.link_people, writer.session_id, groups)
+                except Exception as exc:  # the summary still reaches the client; the log says why
+                    log.warning("history database: people not recorded: %s", exc)
+                    summary["history_error"] = "people not recorded; the server's log says why"
         self.stream = None
         return summary
 

@@ -36,7 +36,7 @@ from moodlens.results import Box, Detection
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "src" / "moodlens" / "models"
-SHIPPED_SHA256 = "86ab1a399860a6a157dc4433d75d4bc2dd186d582bb2ec214bda9d056ba27892"
+SHIPPED_SHA256 = "19a8272969c4f3c01c762a4bbdfb91e7329d18ecb49af4256caf9a7bcd47c0b5"
 SCRIPT = ROOT / "scripts" / "convert_face_embedder.py"
 #: The npm tarball (npm pack @vladmandic/face-api@1.7.15), for the rebuild test.
 TARBALL = Path(os.environ.get("MOODLENS_FACE_API_TGZ", "/tmp/npm/vladmandic-face-api-1.7.15.tgz"))

@@ -18,7 +18,7 @@ Processing time never enters: a 9.2 s clip yields at most 9.2 s per person howev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,14 @@ from moodlens.labels import LABELS, NUM_CLASSES, Expression
 
 MAX_GAP_MS = 500.0
 DEFAULT_PERIOD_MS = 1000.0 / 30
+
+#: Two shares of time within this of each other (5 percentage points) are "about equal": saying
+#: which is larger would claim more than the measurement holds. The same video analysed with two
+#: equally valid settings (detection every frame, or every 2nd) gives shares that differ by up to
+#: a few points (``benchmarks/bench_headline.py --shares``, docs/realtime.md), and a shown label lags
+#: a change of expression by a few hundred ms (smoothing and hysteresis), which is several points of
+#: a few seconds on screen. 33% happy against 32% fear is a tie, not "mostly happy".
+NEAR_TIE = 0.05
 
 #: The valence index: +1 for happy, -1 for angry, disgust, fear and sad, 0 for surprise and neutral,
 #: weighted by the probabilities; it lies in [-1, 1]. It is an index of *apparent* expressions,
@@ -48,6 +56,42 @@ def valence_index(probabilities: dict[str, float] | Sequence[float] | npt.NDArra
     """The valence index of one probability vector (a dict by label or values in label order)."""
     values = [probabilities[n] for n in LABELS] if isinstance(probabilities, dict) else list(probabilities)
     return float(sum(VALENCE_WEIGHTS[n] * float(p) for n, p in zip(LABELS, values, strict=True)))
+
+
+def ranked(shares: Mapping[str, float], mean_probabilities: Mapping[str, float] | None = None) -> list[str]:
+    """The labels by share of time, largest first; ties go to the higher mean probability, then to
+    the label order (as for ``ExpressionSummary.dominant``). Missing labels count 0."""
+    means = mean_probabilities or {}
+    return sorted(LABELS, key=lambda n: (-round(shares.get(n, 0.0), 9), -means.get(n, 0.0), LABELS.index(n)))
+
+
+def dominant_phrase(
+    shares: Mapping[str, float], mean_probabilities: Mapping[str, float] | None = None
+) -> str:
+    """How every output names a person's dominant expression: ``happy``, or, when other shares of
+    time lie within ``NEAR_TIE`` of the largest, all of them, largest first: ``happy and fear, about
+    equal`` (``happy, fear and sad, about equal`` for three). ``shares`` maps labels to shares of
+    time (missing labels count 0); ties in share go to the higher mean probability, as for
+    ``ExpressionSummary.dominant``. A ValueError when no share is above 0: there is nothing to name."""
+    if not any(v > 0 for v in shares.values()):
+        raise ValueError("no expression has a share of time above 0: there is no dominant one")
+    return _phrase(ranked(shares, mean_probabilities), shares)
+
+
+def _tied(order: Sequence[str], shares: Mapping[str, float]) -> list[str]:
+    """The first label and every other whose share lies within ``NEAR_TIE`` of it (above 0)."""
+    top = shares.get(order[0], 0.0)
+    return [
+        order[0],
+        *(n for n in order[1:] if shares.get(n, 0.0) > 0 and top - shares[n] <= NEAR_TIE + 1e-9),
+    ]
+
+
+def _phrase(order: Sequence[str], shares: Mapping[str, float]) -> str:
+    names = _tied(order, shares)
+    if len(names) == 1:
+        return names[0]
+    return f"{', '.join(names[:-1])} and {names[-1]}, about equal"
 
 
 @dataclass
@@ -184,6 +228,31 @@ class ExpressionSummary:
     def dominant(self) -> str:
         return max(LABELS, key=lambda n: (round(self.shown_ms[n], 6), self.mean_probabilities[n]))
 
+    def _order(self) -> list[str]:
+        """The labels by share of time, ``dominant`` first."""
+        dominant = self.dominant
+        return [dominant, *(n for n in ranked(self.shares, self.mean_probabilities) if n != dominant)]
+
+    def _second(self) -> str:
+        return self._order()[1]
+
+    @property
+    def runner_up(self) -> str | None:
+        """The expression shown second longest (None when only one was ever shown)."""
+        second = self._second()
+        return second if self.shown_ms[second] > 0 else None
+
+    @property
+    def near_tie(self) -> bool:
+        """The runner-up's share lies within ``NEAR_TIE`` of the dominant's: no expression dominates."""
+        return len(_tied(self._order(), self.shares)) > 1
+
+    @property
+    def dominant_text(self) -> str:
+        """What to say: ``happy``, or ``happy and fear, about equal`` (:func:`dominant_phrase`'s
+        rule; the first named is always ``dominant``)."""
+        return _phrase(self._order(), self.shares)
+
     @property
     def dominant_expression(self) -> Expression:
         return Expression.from_label(self.dominant)
@@ -193,13 +262,13 @@ class ExpressionSummary:
         return valence_index(self.mean_probabilities)
 
     def describe(self) -> str:
-        """``track 4: 6.5 s on screen, mostly apparent happy (happy 53%, fear 28%)``."""
-        top = sorted(self.shares.items(), key=lambda kv: -kv[1])[:3]
-        shares = ", ".join(f"{name} {share:.0%}" for name, share in top if share >= 0.005)
-        return (
-            f"track {self.track_id}: {self.duration_ms / 1000:.1f} s on screen, "
-            f"mostly apparent {self.dominant} ({shares})"
-        )
+        """``track 4: 6.5 s on screen, mostly apparent happy (happy 53%, fear 28%)``, or, when the
+        two largest shares are within ``NEAR_TIE``: ``track 4: 6.5 s on screen, apparent happy and
+        fear, about equal (happy 33%, fear 32%, neutral 20%)``."""
+        shares = self.shares
+        figures = ", ".join(f"{n} {shares[n]:.0%}" for n in self._order()[:3] if shares[n] >= 0.005)
+        said = f"apparent {self.dominant_text}" if self.near_tie else f"mostly apparent {self.dominant}"
+        return f"track {self.track_id}: {self.duration_ms / 1000:.1f} s on screen, {said} ({figures})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +278,9 @@ class ExpressionSummary:
             "frames": self.frames,
             "duration_ms": round(self.duration_ms, 1),
             "dominant": self.dominant,
+            "dominant_text": self.dominant_text,
+            "runner_up": self.runner_up,
+            "near_tie": self.near_tie,
             "valence": round(self.valence, 4),
             "shares": {k: round(v, 4) for k, v in self.shares.items()},
             "mean_probabilities": {k: round(v, 4) for k, v in self.mean_probabilities.items()},

@@ -8,20 +8,37 @@ const $ = (id) => document.getElementById(id);
 const TARGET_FPS = 15;
 // A person's box survives a result without them (a missed detection) for this long.
 const HOLD_MS = 250;
+// The headline is read out only once its text has held this long, and never more often: the
+// server's dwell (pipeline.headline.HeadlineSettings.dwell_ms; a test keeps the two equal). The
+// server already holds a person's label for it; this also keeps the short states between two
+// people (a shot cut, a newcomer not yet confirmed) from being read out.
+const ANNOUNCE_HOLD_MS = 1000;
 const state = {
   labels: [], colours: {}, ws: null, stream: null, inFlight: false, running: false,
   quality: 0.8, width: 640, latency: null, lastSend: 0, results: [], lastResult: null,
-  sent: new Map(), held: new Map(), headline: "", announced: "", announceTimer: null, lastAnnounce: 0,
+  sent: new Map(), held: new Map(), headline: "", headlineSince: 0, announced: "", announceTimer: null,
+  lastAnnounce: -Infinity,
 };
 
-function announce(text) {
-  // The screen-reader region hears the headline at most once a second (the visible one is live).
-  const wait = Math.max(0, 1000 - (Date.now() - state.lastAnnounce));
+const NOBODY = "Apparent expression: –";
+
+function spoken(text) {
+  // What the region says for a headline: the same words, with the dash said in words.
+  return text === NOBODY ? "Apparent expression: no one in view" : text;
+}
+
+function announce() {
+  // The screen-reader region says what the visible headline says, once that has held for
+  // ANNOUNCE_HOLD_MS, and at most once per ANNOUNCE_HOLD_MS: a change that does not hold is never read.
   clearTimeout(state.announceTimer);
+  const due = Math.max(state.headlineSince, state.lastAnnounce) + ANNOUNCE_HOLD_MS;
   state.announceTimer = setTimeout(() => {
-    if (state.announced !== text) { $("announce").textContent = text; state.announced = text; }
-    state.lastAnnounce = Date.now();
-  }, wait);
+    state.announceTimer = null;
+    if (!state.running || state.announced === state.headline) return;
+    $("announce").textContent = spoken(state.headline);
+    state.announced = state.headline;
+    state.lastAnnounce = performance.now();
+  }, Math.max(0, due - performance.now()));
 }
 
 async function loadLabels() {
@@ -105,7 +122,8 @@ function onMessage(msg) {
     }
     setStatus(`server: ${msg.message}`);
   } else if (msg.type === "stopped") {
-    const tracks = msg.tracks.map((t) => `#${t.track_id} mostly ${t.dominant}`).join(", ");
+    // A near tie reads "happy and fear, about equal" (moodlens.summary.dominant_phrase).
+    const tracks = msg.tracks.map((t) => `#${t.track_id} ${t.near_tie ? t.dominant_text : "mostly " + t.dominant}`).join(", ");
     setStatus(`stopped after ${msg.frames} frames${tracks ? ": " + tracks : ""}` +
       (msg.session_id ? ` (session ${msg.session_id} is in the dashboard)` : ""));
     if (state.ws) state.ws.close();
@@ -138,11 +156,16 @@ function withHeld(result) {
 }
 
 function showHeadline(headline) {
-  // Follows one person (the server's headline); changes only when its text does.
+  // Follows one person (the server's headline, which holds a label or "uncertain" for its dwell);
+  // changes only when its text does, and is read out once it holds (announce).
   const text = headline
     ? `Apparent expression of #${headline.track_id}: ${headline.uncertain ? "uncertain" : headline.label}`
-    : "Apparent expression: –";
-  if (text !== state.headline) { state.headline = text; $("headline").textContent = text; announce(text); }
+    : NOBODY;
+  if (text === state.headline) return;
+  state.headline = text;
+  state.headlineSince = performance.now();
+  $("headline").textContent = text;
+  announce();
 }
 
 function schedule() {
@@ -276,6 +299,10 @@ function stopCamera() {
   state.latency = null;
   state.results = [];
   showHeadline(null);
+  // Stop says so in the status line; the region is emptied (silently) for the next start.
+  clearTimeout(state.announceTimer);
+  state.announced = "";
+  $("announce").textContent = "";
   $("fps").textContent = "– FPS";
   $("latency").textContent = "latency – ms";
   $("faces").textContent = "0 faces";

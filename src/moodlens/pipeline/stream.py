@@ -345,7 +345,11 @@ class StreamAnalyzer:
                 continue
             if any(best.box.iou(d.box) > 0.1 for d in [*detections, *out]):
                 continue
-            out.append(best)
+            # The detector's box may reach past the frame's edge (a face cut off by it).
+            inside = best.box.clipped(width, height)
+            if inside is None or inside.width < 4 or inside.height < 4:
+                continue
+            out.append(Detection(inside, best.score, best.landmarks))
         return out
 
     def _follow(
@@ -364,7 +368,8 @@ class StreamAnalyzer:
             margin = 0.5 * max(box.width, box.height)
             sx1, sy1 = max(0, int(box.x1 - margin)), max(0, int(box.y1 - margin))
             sx2, sy2 = min(width, int(box.x2 + margin)), min(height, int(box.y2 + margin))
-            px1, py1, px2, py2 = int(box.x1), int(box.y1), int(box.x2), int(box.y2)
+            px1, py1 = max(0, int(box.x1)), max(0, int(box.y1))
+            px2, py2 = min(width, int(box.x2)), min(height, int(box.y2))
             if px2 - px1 < 4 or py2 - py1 < 4 or sx2 - sx1 <= px2 - px1 or sy2 - sy1 <= py2 - py1:
                 continue
             patch = cv2.resize(

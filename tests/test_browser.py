@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -144,6 +145,7 @@ def test_live_page_to_dashboard_and_delete(server: str, browser: object) -> None
     find(By.ID, "consent-check").click()
     find(By.ID, "consent-accept").click()
     find(By.ID, "session-name").send_keys("browser test")
+    find(By.ID, "link-people").click()  # opt in: tracks of one person are linked in memory
     find(By.ID, "start").click()
 
     # Within 10 s: the camera indicator, an overlay drawn with labels, and the headline.
@@ -162,6 +164,10 @@ def test_live_page_to_dashboard_and_delete(server: str, browser: object) -> None
     fps, latency = find(By.ID, "fps").text, find(By.ID, "latency").text
     find(By.ID, "stop").click()
     wait.until(lambda d: "stopped after" in d.find_element(By.ID, "status").text)
+    # The stop summary counts people and tracks, and links to the session in the dashboard.
+    assert re.search(r"\d+ (person|people) \(\d+ tracks?\)", find(By.ID, "status").text)
+    to_session = find(By.CSS_SELECTOR, "#status a").get_attribute("href")
+    assert re.search(r"/dashboard/sessions/\d+$", to_session)
     assert not find(By.ID, "camera-indicator").is_displayed()
     assert find(By.ID, "camera-off").is_displayed()
     assert find(By.ID, "headline").text == "Apparent expression: –"  # reset on Stop

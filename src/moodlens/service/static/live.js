@@ -81,6 +81,7 @@ async function start() {
   const profile = window.moodlensProfile ? window.moodlensProfile.chosen() : null;
   ws.onopen = () => ws.send(JSON.stringify({
     type: "start", consent: true, name: $("session-name").value, record: $("record").checked,
+    link_people: $("link-people").checked,
     ...(profile ? { profile } : {}),
   }));
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
@@ -123,9 +124,19 @@ function onMessage(msg) {
     setStatus(`server: ${msg.message}`);
   } else if (msg.type === "stopped") {
     // A near tie reads "happy and fear, about equal" (moodlens.summary.dominant_phrase).
-    const tracks = msg.tracks.map((t) => `#${t.track_id} ${t.near_tie ? t.dominant_text : "mostly " + t.dominant}`).join(", ");
-    setStatus(`stopped after ${msg.frames} frames${tracks ? ": " + tracks : ""}` +
-      (msg.session_id ? ` (session ${msg.session_id} is in the dashboard)` : ""));
+    const said = (t) => (t.near_tie ? t.dominant_text : "mostly " + t.dominant);
+    const counted = `${msg.people} ${msg.people === 1 ? "person" : "people"} (${msg.track_count} track${msg.track_count === 1 ? "" : "s"})`;
+    const each = msg.people_summaries
+      ? msg.people_summaries.map((p) => `person ${p.person} (${p.track_ids.map((t) => "#" + t).join(" ")}) ${said(p)}`)
+      : msg.tracks.map((t) => `#${t.track_id} ${said(t)}`);
+    setStatus(`stopped after ${msg.frames} frames: ${counted}${each.length ? ": " + each.join(", ") : ""}`);
+    if (msg.session_id) {
+      // The session is one click away, where people can be merged, renamed and hidden.
+      const link = document.createElement("a");
+      link.href = `/dashboard/sessions/${msg.session_id}`;
+      link.textContent = `open session ${msg.session_id} in the dashboard`;
+      $("status").append(" ", link);
+    }
     if (state.ws) state.ws.close();
   }
 }

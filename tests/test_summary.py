@@ -82,3 +82,51 @@ def test_one_expression_only_has_no_runner_up() -> None:
     assert person.runner_up is None and not person.near_tie and person.dominant_text == "neutral"
     assert person.describe() == "track 4: 2.0 s on screen, mostly apparent neutral (neutral 100%)"
     assert person.to_dict()["runner_up"] is None
+
+
+# --- time on screen and time analysed ------------------------------------------------------------
+
+
+def test_screen_time_counts_stretches_and_bridges_short_gaps() -> None:
+    from moodlens.summary import SCREEN_GAP_MS, ScreenTime
+
+    assert ScreenTime().total_ms == 0.0
+    screen = ScreenTime()
+    for t in range(0, 1000, 40):  # 1 s at 25 fps
+        screen.add(float(t))
+    assert screen.total_ms == pytest.approx(1000.0)
+    screen.add(960.0 + SCREEN_GAP_MS - 1)  # a detector's miss: still on screen
+    assert len(screen.stretches) == 1
+    screen.add(10_000.0)  # gone for longer: a new stretch of one frame period
+    assert len(screen.stretches) == 2
+    assert screen.total_ms == pytest.approx(960.0 + SCREEN_GAP_MS - 1 + 40.0 + 40.0)
+
+
+def test_screen_time_of_two_tracks_merges_what_touches() -> None:
+    from moodlens.summary import ScreenTime
+
+    a, b = ScreenTime(), ScreenTime()
+    for t in range(0, 400, 40):
+        a.add(float(t))
+    for t in range(5000, 5400, 40):
+        b.add(float(t))
+    both = a.merge(b)
+    assert len(both.stretches) == 2 and both.total_ms == pytest.approx(a.total_ms + b.total_ms)
+    assert a.merge(a).total_ms == pytest.approx(a.total_ms)
+
+
+def test_summary_says_time_on_screen_and_time_analysed() -> None:
+    from moodlens.summary import ScreenTime, Tally
+
+    tally = Tally(1000.0, 2000.0)
+    tally.add(1000.0, 3, np.eye(7)[3], 1000.0)
+    screen = ScreenTime([[0.0, 2000.0]], 40.0)
+    summary = ExpressionSummary.from_tally(4, tally, screen)
+    assert summary.on_screen_ms == pytest.approx(2040.0)
+    assert "2.0 s on screen (1.0 s analysed)" in summary.describe()
+    data = summary.to_dict()
+    assert data["on_screen_ms"] == pytest.approx(2040.0) and data["analysed_ms"] == pytest.approx(1000.0)
+    # Without sightings (the history, a timeline) both are the analysed time.
+    plain = ExpressionSummary.from_tally(4, tally)
+    assert plain.on_screen_ms is None and plain.screen_ms == pytest.approx(1000.0)
+    assert "analysed" not in plain.describe()

@@ -14,6 +14,12 @@ the same way, so they cannot disagree:
   the **valence index** is that of the mean probabilities.
 
 Processing time never enters: a 9.2 s clip yields at most 9.2 s per person however long it took.
+
+That is the person's **time analysed**. Their **time on screen** (:class:`ScreenTime`, from a
+stream) is longer: it runs from every sighting of the face, also before the tracker confirmed it
+as a person, to the next, across gaps of up to ``SCREEN_GAP_MS`` (a missed detection, a turned
+head), plus one frame period after the last sighting of each stretch. Summaries read from the
+history or a timeline have only the analysed time; there, both are the same.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from moodlens.labels import LABELS, NUM_CLASSES, Expression
 
 MAX_GAP_MS = 500.0
 DEFAULT_PERIOD_MS = 1000.0 / 30
+#: Sightings of a face closer than this are one stretch on screen: a detector misses a turned or
+#: blurred face for a few frames, and people do not leave and come back within a second.
+SCREEN_GAP_MS = 1000.0
 
 #: Two shares of time within this of each other (5 percentage points) are "about equal": saying
 #: which is larger would claim more than the measurement holds. The same video analysed with two
@@ -190,6 +199,39 @@ class PersonTimeline:
         return timestamp, label, probs, duration
 
 
+@dataclass
+class ScreenTime:
+    """Time on screen from sightings: stretches of sightings less than ``SCREEN_GAP_MS`` apart,
+    each lasting from its first sighting to one frame period after its last."""
+
+    stretches: list[list[float]] = field(default_factory=list)
+    period_ms: float = DEFAULT_PERIOD_MS
+
+    def add(self, timestamp_ms: float) -> None:
+        if self.stretches:
+            gap = timestamp_ms - self.stretches[-1][1]
+            if 0 < gap <= MAX_GAP_MS:
+                self.period_ms = gap  # a typical frame period, as PersonTimeline keeps it
+            if 0 <= gap <= SCREEN_GAP_MS:
+                self.stretches[-1][1] = timestamp_ms
+                return
+        self.stretches.append([timestamp_ms, timestamp_ms])
+
+    def merge(self, other: ScreenTime) -> ScreenTime:
+        """Both together (one person's tracks): stretches that touch become one."""
+        merged: list[list[float]] = []
+        for start, end in sorted([*self.stretches, *other.stretches]):
+            if merged and start - merged[-1][1] <= SCREEN_GAP_MS:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        return ScreenTime(merged, min(self.period_ms, other.period_ms))
+
+    @property
+    def total_ms(self) -> float:
+        return float(sum(end - start + self.period_ms for start, end in self.stretches))
+
+
 def _copy(tally: Tally) -> Tally:
     return Tally(tally.first_ms, tally.last_ms, tally.frames, tally.shown_ms.copy(), tally.weighted.copy())
 
@@ -205,11 +247,14 @@ class ExpressionSummary:
     duration_ms: float
     shown_ms: dict[str, float]
     mean_probabilities: dict[str, float]
+    #: Time on screen (see the module's rule); None where only the analysed time is known.
+    on_screen_ms: float | None = None
 
     @classmethod
-    def from_tally(cls, track_id: int, tally: Tally) -> ExpressionSummary:
+    def from_tally(cls, track_id: int, tally: Tally, screen: ScreenTime | None = None) -> ExpressionSummary:
         means = tally.mean_probabilities()
         return cls(
+            on_screen_ms=None if screen is None else max(screen.total_ms, tally.duration_ms),
             track_id=track_id,
             first_ms=tally.first_ms,
             last_ms=tally.last_ms,
@@ -268,7 +313,16 @@ class ExpressionSummary:
         shares = self.shares
         figures = ", ".join(f"{n} {shares[n]:.0%}" for n in self._order()[:3] if shares[n] >= 0.005)
         said = f"apparent {self.dominant_text}" if self.near_tie else f"mostly apparent {self.dominant}"
-        return f"track {self.track_id}: {self.duration_ms / 1000:.1f} s on screen, {said} ({figures})"
+        on_screen = self.screen_ms
+        seen = f"{on_screen / 1000:.1f} s on screen"
+        if round(on_screen / 100) != round(self.duration_ms / 100):
+            seen += f" ({self.duration_ms / 1000:.1f} s analysed)"
+        return f"track {self.track_id}: {seen}, {said} ({figures})"
+
+    @property
+    def screen_ms(self) -> float:
+        """Time on screen; the analysed time where nothing else is known."""
+        return self.duration_ms if self.on_screen_ms is None else self.on_screen_ms
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -277,6 +331,8 @@ class ExpressionSummary:
             "last_ms": round(self.last_ms, 1),
             "frames": self.frames,
             "duration_ms": round(self.duration_ms, 1),
+            "analysed_ms": round(self.duration_ms, 1),
+            "on_screen_ms": round(self.screen_ms, 1),
             "dominant": self.dominant,
             "dominant_text": self.dominant_text,
             "runner_up": self.runner_up,
@@ -287,8 +343,9 @@ class ExpressionSummary:
         }
 
 
-def summarise(track_id: int, tallies: Iterable[Tally]) -> ExpressionSummary:
-    """One person's summary from the tallies of their intervals (the history store's rows)."""
+def summarise(track_id: int, tallies: Iterable[Tally], screen: ScreenTime | None = None) -> ExpressionSummary:
+    """One person's summary from the tallies of their intervals (the history store's rows, or a
+    person's tracks), with their time on screen where it is known."""
     total: Tally | None = None
     for tally in tallies:
         if total is None:
@@ -296,7 +353,7 @@ def summarise(track_id: int, tallies: Iterable[Tally]) -> ExpressionSummary:
         total.merge(tally)
     if total is None:
         raise ValueError(f"track {track_id}: nothing recorded")
-    return ExpressionSummary.from_tally(track_id, total)
+    return ExpressionSummary.from_tally(track_id, total, screen)
 
 
 def summaries_from_rows(rows: Iterable[dict[str, Any]]) -> list[ExpressionSummary]:

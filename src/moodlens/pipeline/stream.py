@@ -30,7 +30,7 @@ from moodlens.pipeline.people import PeopleLinker
 from moodlens.pipeline.smoothing import ExpressionSmoother, SmoothingSettings
 from moodlens.pipeline.tracking import FaceTracker, TrackerSettings
 from moodlens.results import Box, Detection, Face, FrameResult
-from moodlens.summary import ExpressionSummary, PersonTimeline, Tally, summarise
+from moodlens.summary import ExpressionSummary, PersonTimeline, ScreenTime, Tally, summarise
 
 _FOLLOW_SIDE = 32  # faces are followed at about this height in pixels
 _FOLLOW_MIN_SCORE = 0.55
@@ -117,6 +117,10 @@ class StreamAnalyzer:
         self._previous: dict[int, Detection] = {}
         self._held: dict[int, tuple[float, npt.NDArray[np.float32]]] = {}
         self._detected_ms: dict[int, float] = {}  # key -> when the detector last found the face
+        # Every sighting of a face, tentative ones too: a person's time on screen starts when
+        # their face first appears, not when the tracker confirms it.
+        self._screen: dict[int, ScreenTime] = {}
+        self._finished_screen: dict[int, ScreenTime] = {}
         self._prepared = 0
 
     def prepare(
@@ -158,6 +162,8 @@ class StreamAnalyzer:
         self._apply_events()
         for key in keys[:found]:
             self._detected_ms[key] = timestamp_ms
+        for key in keys:
+            self._screen.setdefault(key, ScreenTime()).add(timestamp_ms)
         tracked = time.perf_counter()
         base = self._classify(
             image, detections, keys, ids, timestamp_ms=timestamp_ms, frame_index=frame.frame_index
@@ -240,15 +246,23 @@ class StreamAnalyzer:
             if self._main == old_key:
                 self._main = new_key
             self._detected_ms.pop(old_key, None)
+            if old_key in self._screen:
+                screen = self._screen.pop(old_key)
+                self._screen[new_key] = (
+                    screen.merge(self._screen[new_key]) if new_key in self._screen else screen
+                )
         for key in events.confirmed:
             track = self.tracker.tracks[key]
             assert track.id is not None
             self._ids[key] = track.id
         for key in events.ended:
             timeline = self._timelines.pop(key, None)
+            seen = self._screen.pop(key, None)
             if timeline is not None and key in self._ids:
                 timeline.close()
                 self._finished.append((self._ids[key], timeline))
+                if seen is not None:
+                    self._finished_screen[self._ids[key]] = seen
             self._ids.pop(key, None)
             self._held.pop(key, None)
             self._detected_ms.pop(key, None)
@@ -405,24 +419,38 @@ class StreamAnalyzer:
                 out[self._ids[key]] = tally
         return out
 
+    def _screens(self) -> dict[int, ScreenTime]:
+        out = dict(self._finished_screen)
+        for key, track_id in self._ids.items():
+            if key in self._screen:
+                out[track_id] = self._screen[key]
+        return out
+
     def summaries(self) -> list[ExpressionSummary]:
         """Per track (confirmed tracks only), everything processed so far, by the one rule of
-        :mod:`moodlens.summary`: time on screen, share of time per shown expression, dominant."""
-        tallies = self._tallies()
-        return [ExpressionSummary.from_tally(k, tallies[k]) for k in sorted(tallies)]
+        :mod:`moodlens.summary`: time on screen and analysed, share of time per shown
+        expression, dominant."""
+        tallies, screens = self._tallies(), self._screens()
+        return [ExpressionSummary.from_tally(k, tallies[k], screens.get(k)) for k in sorted(tallies)]
 
     def people(self) -> list[tuple[Person, ExpressionSummary]]:
         """With a linker: each person (the tracks it linked) and their summary over all of them,
         in order of first appearance. Without one, or before any person: empty."""
         if self.linker is None:
             return []
-        tallies = self._tallies()
+        tallies, screens = self._tallies(), self._screens()
         out = []
         for linked in self.linker.people():
             # A person is numbered by their first (lowest) track id, as the history numbers them,
             # so "person 3" is the same person in the CLI, the summary JSON and the dashboard.
             person = replace(linked, person_id=min(linked.track_ids))
             joined = [tallies[t] for t in person.track_ids if t in tallies]
+            screen = ScreenTime()
+            for track_id in person.track_ids:
+                if track_id in screens:
+                    screen = screen.merge(screens[track_id])
             if joined:
-                out.append((person, summarise(person.person_id, joined)))
+                out.append(
+                    (person, summarise(person.person_id, joined, screen if screen.stretches else None))
+                )
         return out

@@ -11,8 +11,13 @@ detection, moodlens 0.1's tracker (the baseline), and ByteTrack from the ``track
     python benchmarks/bench_tracking.py [--media DIR] [--clips walk_1,cross_2]
 
 Needs the [dev] extra (motmetrics, pandas). ``trackers`` declares opencv-python (which would install a
-second cv2 beside moodlens's headless one), so it is not a dependency: to include it, run
-``pip install --no-deps trackers==2.6.1 supervision==0.31.2 rich pydeprecate``.
+second cv2 beside moodlens's headless one), so it is not a dependency. To include it, install it and
+supervision without their declared dependencies, then the ones they import that the [dev] extra does
+not bring (checked in a fresh venv with the [dev] extra, 2026-12-06; matplotlib and av, also declared
+by supervision, are not imported on this path)::
+
+    pip install --no-deps trackers==2.6.1 supervision==0.31.2
+    pip install rich "pydeprecate>=0.9,<0.14" requests pyyaml defusedxml
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """The pages in a real browser (Debian's headless Chromium) at a phone's and a laptop's size: no
 horizontal scrolling, no accessibility violation found by axe-core, every control by keyboard, a URL
-per session, and ids that are never reused. Screenshots land in ``artifacts/``."""
+per session, ids that are never reused, and tracks merged into people (the count, the lanes and the
+export follow). Screenshots land in ``artifacts/``."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -37,6 +40,7 @@ def server(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
             check=True, capture_output=True, timeout=300,
         )  # fmt: skip
     _a_year_of_history(db)
+    _a_looping_session(db)
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -80,6 +84,39 @@ def _a_year_of_history(db: Path) -> None:
         row.update({f"t_{n}": (1000.0 if n == "happy" else 0.0) for n in LABELS})
         store.insert([row])
         store.end_session(sid, started + timedelta(seconds=1), media_ms=1000)
+    store.close()
+
+
+LOOPING = "looping clip"
+
+
+def _a_looping_session(db: Path) -> None:
+    """Yesterday, a looping clip: the singer is tracks 1 and 3 (the tracker lost her at the loop),
+    the pianist track 2, and track 4 a face on a poster."""
+    from datetime import UTC, datetime, timedelta
+
+    from moodlens.labels import LABELS
+    from moodlens.store import HistoryStore
+
+    store = HistoryStore(f"sqlite:///{db}")
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    sid = store.start_session(name=LOOPING, consent=True, started_at=started)
+    spans = {
+        1: [(0, "happy"), (1, "happy")],
+        2: [(0, "neutral"), (2, "neutral")],
+        3: [(2, "happy"), (3, "sad")],
+    }
+    spans[4] = [(second, "angry") for second in range(4)]
+    rows = []
+    for track, seconds in spans.items():
+        for second, label in seconds:
+            row: dict[str, object] = {"session_id": sid, "track_id": track, "start_ms": second * 1000}
+            row.update({"end_ms": second * 1000 + 966, "start_at": started, "frames": 30, "dominant": label})
+            row.update({f"p_{n}": (0.8 if n == label else 0.2 / 6) for n in LABELS})
+            row.update({f"t_{n}": (1000.0 if n == label else 0.0) for n in LABELS})
+            rows.append(row)
+    store.insert(rows)
+    store.end_session(sid, started + timedelta(seconds=4), media_ms=4000)
     store.close()
 
 
@@ -263,3 +300,95 @@ def test_keyboard_alone_opens_exports_and_deletes_a_session(server: str, browser
     _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#sessions a[data-session-id="{victim}"]'))
     assert [s["id"] for s in _sessions(server)] == [s["id"] for s in before[1:]]
     driver.save_screenshot(str(_artifacts() / "dashboard-after-delete.png"))  # type: ignore[attr-defined]
+
+
+def _axe(driver: object) -> list[object]:
+    driver.execute_script(AXE.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+    return driver.execute_async_script(  # type: ignore[attr-defined, no-any-return]
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => "
+        "({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))));"
+    )
+
+
+def test_merging_two_tracks_changes_the_count_the_lanes_and_the_export(
+    server: str, browser: tuple[str, object]
+) -> None:
+    """By keyboard: tick two people, merge them; the count line, the lanes and the CSV export say
+    so; a nickname needs the consent box; hiding a track takes it out of the count; undo and show
+    bring everything back."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    size, driver = browser
+    if size != "laptop":
+        pytest.skip("the merge runs once, at the laptop size")
+    sid = next(s["id"] for s in _sessions(server) if s["name"] == LOOPING)
+    _open(driver, server, f"/dashboard/sessions/{sid}")
+
+    def summary(d: object) -> str:
+        return str(d.find_element(By.ID, "detail-summary").text)  # type: ignore[attr-defined]
+
+    def lanes() -> list[str]:
+        # Read in one script: the lanes are redrawn after each change.
+        return list(
+            driver.execute_script(  # type: ignore[attr-defined]
+                "return [...document.querySelectorAll('#lanes .lane-label')].map(g => "
+                "g.querySelector('.lane-name').textContent + '|' "
+                "+ g.querySelector('.lane-tracks').textContent)"
+            )
+        )
+
+    def exported() -> dict[str, str]:
+        href = driver.find_element(By.ID, "export-csv").get_attribute("href")  # type: ignore[attr-defined]
+        with urllib.request.urlopen(href, timeout=10) as reply:
+            table = csv.DictReader(io.StringIO(reply.read().decode()))
+            return {row["track_id"]: row["person"] for row in table}
+
+    def status() -> str:
+        return str(driver.find_element(By.ID, "people-status").text)  # type: ignore[attr-defined]
+
+    assert summary(driver).startswith("4 people (4 tracks)")
+    assert lanes() == ["Person 1|#1", "Person 2|#2", "Person 3|#3", "Person 4|#4"]
+    assert exported() == {"1": "1", "2": "2", "3": "3", "4": "4"}
+
+    driver.find_element(By.ID, "pick-1").send_keys(Keys.SPACE)  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "pick-3").send_keys(Keys.SPACE)  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "merge").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    _wait(driver, lambda d: summary(d).startswith("3 people (4 tracks)"))
+    assert lanes() == ["Person 1|#1 #3", "Person 2|#2", "Person 4|#4"]
+    assert "Merged into Person 1 (#1 #3)" in status()
+    assert exported() == {"1": "1", "2": "2", "3": "1", "4": "4"}
+    row = driver.find_element(By.CSS_SELECTOR, f'#sessions a[data-session-id="{sid}"]')  # type: ignore[attr-defined]
+    assert "3 people (4 tracks)" in row.find_element(By.XPATH, "./ancestor::tr").text
+    people = driver.find_elements(By.CSS_SELECTOR, "#people tbody tr")  # type: ignore[attr-defined]
+    assert [p.find_elements(By.TAG_NAME, "td")[1].text for p in people] == ["#1 #3", "#2", "#4"]
+
+    # A nickname: refused without the consent box, kept with it.
+    Select(driver.find_element(By.ID, "rename-person")).select_by_value("1")
+    name = driver.find_element(By.ID, "nickname")  # type: ignore[attr-defined]
+    name.send_keys("Singer", Keys.ENTER)
+    _wait(driver, lambda d: "Tick the box" in status())
+    assert driver.switch_to.active_element.get_attribute("id") == "nickname-consent"  # type: ignore[attr-defined]
+    driver.switch_to.active_element.send_keys(Keys.SPACE)  # type: ignore[attr-defined]
+    name.send_keys(Keys.ENTER)
+    _wait(driver, lambda d: lanes()[0] == "Singer|#1 #3")
+
+    # Hide the poster: out of the count and the lanes.
+    Select(driver.find_element(By.ID, "track-choice")).select_by_value("4")
+    driver.find_element(By.ID, "hide").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    _wait(driver, lambda d: summary(d).startswith("2 people (4 tracks, 1 hidden)"))
+    assert lanes() == ["Singer|#1 #3", "Person 2|#2"] and "4" not in exported()
+    assert driver.find_element(By.ID, "hide").text == "Show it again"  # type: ignore[attr-defined]
+    driver.save_screenshot(str(_artifacts() / "dashboard-people.png"))  # type: ignore[attr-defined]
+    if AXE.is_file():
+        assert _axe(driver) == [], "axe found violations with the people tools in use"
+
+    # Undo: the merge, then the hiding.
+    driver.find_element(By.ID, "undo-merge").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    _wait(driver, lambda d: summary(d).startswith("3 people (4 tracks, 1 hidden)"))
+    assert lanes() == ["Singer|#1", "Person 2|#2", "Person 3|#3"]
+    driver.find_element(By.ID, "hide").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    _wait(driver, lambda d: summary(d).startswith("4 people (4 tracks)"))
+    assert exported() == {"1": "1", "2": "2", "3": "3", "4": "4"}

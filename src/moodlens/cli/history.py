@@ -1,4 +1,5 @@
-"""``moodlens history``: see, export, correct and delete the recorded expression history."""
+"""``moodlens history``: see, export, correct and delete the recorded expression history, and say
+which tracks are one person (merge, split, rename with consent, hide)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from moodlens.cli.numbers import DAYS, MEDIA_MS, RECORD_ID, TRACK_ID
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "history",
-        help="list, show, export, correct or delete recorded sessions",
+        help="list, show, export, correct or delete recorded sessions; merge tracks into people",
         description="The history database holds, per session and tracked face, the apparent expressions "
         "over time (never images). These commands read, export and delete it. Needs the [store] extra.",
     )
@@ -28,6 +29,7 @@ def register(sub: Any) -> None:
     export.add_argument("session", type=RECORD_ID)
     export.add_argument("--format", choices=("csv", "json"), default="json")
     export.add_argument("--out", help="file to write (default: standard output)")
+    export.add_argument("--include-hidden", action="store_true", help="include the hidden tracks too")
     delete = actions.add_parser("delete", help="delete a session and everything recorded in it")
     delete.add_argument("session", type=RECORD_ID)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -76,8 +78,55 @@ def register(sub: Any) -> None:
     )
     correct.add_argument("--is", dest="right", metavar="LABEL", help="the right label, if known")
     correct.add_argument("--note", default="")
+    _register_people(actions)
     actions.add_parser("migrate", help="bring an older history database to the current schema")
     parser.set_defaults(func=run)
+
+
+def _register_people(actions: _Actions) -> None:
+    lists = "moodlens history people SESSION lists them"
+    people = actions.add_parser(
+        "people",
+        help="a session's people: which tracks are one person, nicknames, hidden tracks",
+        description="A tracker starts a new track whenever it loses a face, so one person can be "
+        "several tracks. A person's number is its lowest track id; a track on its own is one person.",
+    )
+    people.add_argument("session", type=RECORD_ID)
+    people.add_argument("--include-hidden", action="store_true", help="list hidden tracks' people too")
+    people.add_argument("--json", action="store_true", help="print them as JSON")
+    merge = actions.add_parser(
+        "merge",
+        help="merge tracks (and the people they belong to) into one person",
+        description="Merge tracks into one person, numbered by its lowest track. Merging tracks that "
+        "are already one person changes nothing; split undoes it.",
+    )
+    merge.add_argument("session", type=RECORD_ID)
+    merge.add_argument(
+        "tracks", type=TRACK_ID, nargs="+", metavar="TRACK", help=f"two or more tracks ({lists})"
+    )
+    split = actions.add_parser("split", help="undo a merge: a track becomes its own person again")
+    split.add_argument("session", type=RECORD_ID)
+    split.add_argument("track", type=TRACK_ID, metavar="TRACK")
+    rename = actions.add_parser(
+        "rename",
+        help="give a person a nickname (with their consent), or remove it",
+        description="The nickname is stored in this history database, with the session, and deleted "
+        "with it. It is stored only with --consent: the person agreed to it.",
+    )
+    rename.add_argument("session", type=RECORD_ID)
+    rename.add_argument("person", type=TRACK_ID, metavar="PERSON", help=f"the person's number ({lists})")
+    rename.add_argument("name", nargs="?", metavar="NAME", help="the nickname (1-64 characters)")
+    rename.add_argument(
+        "--consent", action="store_true", help="the person agreed to this nickname being stored"
+    )
+    rename.add_argument("--clear", action="store_true", help="remove the person's nickname")
+    hide = actions.add_parser(
+        "hide",
+        help="hide a track (a poster, a reflection) from people, summaries and exports",
+    )
+    hide.add_argument("session", type=RECORD_ID)
+    hide.add_argument("track", type=TRACK_ID, metavar="TRACK")
+    hide.add_argument("--unhide", action="store_true", help="show the track again")
 
 
 DB_HELP = "database URL or SQLite file (default: $MOODLENS_DB, then history.sqlite3 in your data folder)"
@@ -159,10 +208,12 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     if not sessions:
         print(f"no sessions in {store.where}")
         return 0
-    print(f"{'id':>4}  {'started (UTC)':19}  {'length':>9}  {'people':>6}  {'consent':7}  name / source")
+    header = f"{'id':>4}  {'started (UTC)':19}  {'length':>9}  {'people (tracks)':>15}  {'consent':7}"
+    print(f"{header}  name / source")
     for s in sessions:
+        people = f"{s.people} ({s.tracks})"
         print(
-            f"{s.id:>4}  {s.started_at:%Y-%m-%d %H:%M:%S}  {_length(s):>9}  {s.tracks:>6}  "
+            f"{s.id:>4}  {s.started_at:%Y-%m-%d %H:%M:%S}  {_length(s):>9}  {people:>15}  "
             f"{'yes' if s.consent_given else 'no':7}  {s.name or '-'} / {s.source}"
         )
     return 0
@@ -186,7 +237,7 @@ def _show(store: Any, args: argparse.Namespace) -> int:
         return 0
     print(
         f"session {info.id} {info.name!r} from {info.source}, "
-        f"started {info.started_at:%Y-%m-%d %H:%M:%S} UTC, length {_length(info)}"
+        f"started {info.started_at:%Y-%m-%d %H:%M:%S} UTC, length {_length(info)}, {info.counts_text()}"
     )
     (bucket,) = store.distribution(period="session", session_id=args.session) or (None,)
     if bucket is None:
@@ -203,8 +254,18 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     profiled = {i.track_id for i in timeline if i.profiled}
     profile = "a profile since deleted" if info.profile is None else f"profile {info.profile!r}"
     for person in people:
-        through = f" (read through {profile})" if person.track_id in profiled else ""
-        print(f"  {person.describe()}{through}")
+        # A track on its own, unnamed, reads as it always did ("track 3: ..."); a person of
+        # several tracks, or named, as a person ("Person 3 (#3 #9): ...").
+        lone = person.summary is not None and len(person.all_track_ids) == 1 and person.nickname is None
+        text = person.summary.describe() if lone else person.describe()
+        read = [t for t in person.track_ids if t in profiled]
+        through = ""
+        if read and (lone or read == list(person.track_ids)):
+            through = f" (read through {profile})"
+        elif read:
+            which = f"{'tracks' if len(read) > 1 else 'track'} {', '.join(map(str, read))}"
+            through = f" ({which} read through {profile})"
+        print(f"  {text}{through}")
     return 0
 
 
@@ -218,7 +279,7 @@ def _export(store: Any, args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"moodlens history export: error: {problem} (the history database)", file=sys.stderr)
             return 2
-    text = store.export(args.session, args.format)
+    text = store.export(args.session, args.format, include_hidden=args.include_hidden)
     if args.out:
         from moodlens.pipeline.sinks import write_atomically
 
@@ -311,6 +372,82 @@ def _migrate(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _bad(args: argparse.Namespace, exc: Exception) -> int:
+    """Bad input (a track or person the session does not have, no consent): one line, exit 2."""
+    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    print(f"moodlens history {args.action}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _people(store: Any, args: argparse.Namespace) -> int:
+    info = store.get_session(args.session)
+    people = store.people(args.session, include_hidden=args.include_hidden)
+    if args.json:
+        print(json.dumps({"session": info.to_dict(), "people": [p.to_dict() for p in people]}, indent=2))
+        return 0
+    print(f"session {info.id}: {info.counts_text()}")
+    for person in people:
+        print(f"  {person.describe()}")
+    if not people:
+        print(
+            "  nobody recorded"
+            if not info.tracks
+            else "  every track is hidden (--include-hidden lists them)"
+        )
+    return 0
+
+
+def _merge(store: Any, args: argparse.Namespace) -> int:
+    try:
+        person = store.merge_tracks(args.session, args.tracks)
+    except (ValueError, KeyError) as exc:
+        return _bad(args, exc)
+    print(f"merged tracks {', '.join(map(str, sorted(set(args.tracks))))}: {person.describe()}")
+    print(f"session {args.session}: {store.get_session(args.session).counts_text()}")
+    return 0
+
+
+def _split(store: Any, args: argparse.Namespace) -> int:
+    try:
+        person = store.split_track(args.session, args.track)
+    except (ValueError, KeyError) as exc:
+        return _bad(args, exc)
+    print(f"track {args.track} is its own person: {person.describe()}")
+    print(f"session {args.session}: {store.get_session(args.session).counts_text()}")
+    return 0
+
+
+def _rename(store: Any, args: argparse.Namespace) -> int:
+    if args.clear == (args.name is not None):
+        message = "pass --clear without a NAME" if args.clear else "give a NAME (with --consent), or --clear"
+        print(f"moodlens history rename: error: {message}", file=sys.stderr)
+        return 2
+    if args.clear and args.consent:
+        print("moodlens history rename: error: --clear needs no --consent", file=sys.stderr)
+        return 2
+    try:
+        person = store.rename_person(args.session, args.person, args.name, consent=args.consent)
+    except (ValueError, KeyError) as exc:
+        return _bad(args, exc)
+    if args.clear:
+        print(f"person {person.number} has no nickname now")
+    else:
+        where = f"stored in {store.where}, with session {args.session}"
+        print(f"person {person.number} is {person.nickname!r} ({where})")
+    return 0
+
+
+def _hide(store: Any, args: argparse.Namespace) -> int:
+    try:
+        person = store.hide_track(args.session, args.track, not args.unhide)
+    except (ValueError, KeyError) as exc:
+        return _bad(args, exc)
+    state = "shown again" if args.unhide else "hidden"
+    print(f"track {args.track} of {person.label} is {state}")
+    print(f"session {args.session}: {store.get_session(args.session).counts_text()}")
+    return 0
+
+
 _ACTIONS = {
     "list": _list,
     "show": _show,
@@ -319,5 +456,10 @@ _ACTIONS = {
     "purge": _purge,
     "trends": _trends,
     "correct": _correct,
+    "people": _people,
+    "merge": _merge,
+    "split": _split,
+    "rename": _rename,
+    "hide": _hide,
     "migrate": _migrate,
 }

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from moodlens._version import __version__
 from moodlens.errors import ImageError
@@ -22,7 +22,89 @@ router = APIRouter(prefix="/api/v1")
 #: Ids are rows of the database: 1 to the largest signed 64-bit integer.
 MAX_ID = 2**63 - 1
 SessionId = Annotated[int, Path(ge=1, le=MAX_ID, description="a session id")]
-TrackId = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="a track (person) id")]
+TrackId = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="a track id")]
+IncludeHidden = Annotated[
+    bool, Query(description="count the tracks hidden from the session (a poster, a reflection) too")
+]
+
+
+class ErrorOut(BaseModel):
+    """What every refusal carries: one sentence for a person."""
+
+    error: str
+
+
+class PersonOut(BaseModel):
+    """A person of a session: its tracks, its nickname (stored only with consent), and how it
+    looked over the session (``moodlens.summary``'s rule over its tracks). The figures are absent
+    when every track of the person is hidden."""
+
+    # The summary's figures pass through as moodlens.summary gives them, new ones included.
+    model_config = ConfigDict(extra="allow")
+
+    number: int = Field(description="the person's number: its lowest track id")
+    label: str = Field(description='the nickname, else "Person N"')
+    nickname: str | None
+    track_ids: list[int] = Field(
+        description="the tracks that count (visible ones, unless hidden ones were asked)"
+    )
+    hidden_track_ids: list[int]
+    hidden: bool = Field(description="every track of the person is hidden")
+    source: Literal["auto", "linked", "user"] = Field(
+        description="who grouped its tracks: a user, automatic linking, or nobody (as recorded)"
+    )
+    track_id: int = Field(
+        description="the person's number again, for clients written when a person was one track"
+    )
+    first_ms: float | None = None
+    last_ms: float | None = None
+    frames: int | None = None
+    duration_ms: float | None = Field(default=None, description="time analysed, in media time")
+    analysed_ms: float | None = None
+    on_screen_ms: float | None = Field(default=None, description="time on screen, where it is known")
+    dominant: str | None = Field(default=None, description="the expression shown longest")
+    dominant_text: str | None = Field(
+        default=None, description="the dominant expression in words, near ties said"
+    )
+    runner_up: str | None = None
+    near_tie: bool | None = None
+    valence: float | None = None
+    shares: dict[str, float] | None = Field(
+        default=None, description="share of time each expression was shown"
+    )
+    mean_probabilities: dict[str, float] | None = None
+
+
+class _SessionFields(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    name: str
+    source: str
+    started_at: str = Field(description="ISO 8601, UTC")
+    ended_at: str | None
+    consent_given: bool
+    consent_at: str | None
+    frame_rows: bool
+    tracks: int = Field(description="every track recorded, hidden ones included")
+    hidden_tracks: int = Field(description="tracks hidden from the people, summaries and exports")
+    intervals: int
+    frames: int
+    media_ms: int | None = Field(description="the recording's length in media time")
+    interrupted: bool
+    profile: str | None
+    model: str | None
+
+
+class SessionOut(_SessionFields):
+    people: int = Field(description="the people its visible tracks make (a track on its own is one person)")
+
+
+class SessionDetailOut(_SessionFields):
+    distribution: dict[str, Any] | None = Field(
+        description="the share of time per expression, the valence index"
+    )
+    people: list[PersonOut] = Field(description="its people (their number is the session's people count)")
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -176,8 +258,21 @@ async def _call(store: Any, method: str, *args: Any, **kwargs: Any) -> Any:
         return error(400, str(exc))
 
 
-@router.get("/sessions", summary="Recorded sessions, newest first")
+_HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "history is off, or no such session"},
+    503: {"model": ErrorOut, "description": "the history database is unavailable"},
+}
+
+
+@router.get(
+    "/sessions",
+    summary="Recorded sessions, newest first",
+    response_model=list[SessionOut],
+    responses=_HISTORY_ERRORS,
+)
 async def sessions(request: Request) -> Any:
+    """Each session with its counts: ``people`` (what its visible tracks make) and ``tracks``
+    (every track recorded, ``hidden_tracks`` of them hidden)."""
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
@@ -185,10 +280,16 @@ async def sessions(request: Request) -> Any:
     return found if isinstance(found, Response) else [s.to_dict() for s in found]
 
 
-@router.get("/sessions/{session_id}", summary="One session with its distribution and its people")
+@router.get(
+    "/sessions/{session_id}",
+    summary="One session with its distribution and its people",
+    response_model=SessionDetailOut,
+    responses=_HISTORY_ERRORS,
+)
 async def session(request: Request, session_id: SessionId) -> Any:
-    """The session, its distribution (share of time per shown expression) and, per person (track),
-    time on screen, shares, dominant expression and valence index (``moodlens.summary``)."""
+    """The session, its distribution (share of time per shown expression) and, per person (one
+    track, or tracks merged into one person), time on screen, shares, dominant expression and
+    valence index (``moodlens.summary``). Hidden tracks are left out."""
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
@@ -205,21 +306,27 @@ async def session(request: Request, session_id: SessionId) -> Any:
 
 
 @router.get("/sessions/{session_id}/timeline", summary="Per-track intervals of smoothed probabilities")
-async def timeline(request: Request, session_id: SessionId, track: TrackId = None) -> Any:
+async def timeline(
+    request: Request, session_id: SessionId, track: TrackId = None, include_hidden: IncludeHidden = False
+) -> Any:
+    """Each interval of each track, with the person the track belongs to (``person``). Hidden
+    tracks are left out unless ``include_hidden``, or asked for by ``track``."""
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
-    found = await _call(store, "timeline", session_id, track)
+    found = await _call(store, "timeline", session_id, track, include_hidden=include_hidden)
     return found if isinstance(found, Response) else [i.to_dict() for i in found]
 
 
 @router.get("/distribution", summary="Distributions and valence index per session, day or week")
 async def distribution(
     request: Request,
+    *,
     period: Literal["session", "day", "week"] = "day",
     session_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     since: Annotated[datetime | None, Query(description="ISO 8601; without a time zone, UTC")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601; without a time zone, UTC")] = None,
+    include_hidden: IncludeHidden = False,
 ) -> Any:
     _, store = _store(request)
     if store is None:
@@ -228,18 +335,31 @@ async def distribution(
     for bad in (start, end):
         if isinstance(bad, Response):
             return bad
-    found = await _call(store, "distribution", period=period, session_id=session_id, since=start, until=end)
+    found = await _call(
+        store,
+        "distribution",
+        period=period,
+        session_id=session_id,
+        since=start,
+        until=end,
+        include_hidden=include_hidden,
+    )
     return found if isinstance(found, Response) else [b.to_dict() for b in found]
 
 
 @router.get("/sessions/{session_id}/export", summary="Download a session as CSV or JSON")
 async def export(
-    request: Request, session_id: SessionId, format: Literal["csv", "json"] = Query("json")
+    request: Request,
+    session_id: SessionId,
+    format: Literal["csv", "json"] = Query("json"),
+    include_hidden: IncludeHidden = False,
 ) -> Any:
+    """The session's intervals, each with its track and person (CSV: ``person`` and ``nickname``
+    columns), its people and corrections (JSON). Hidden tracks are left out unless ``include_hidden``."""
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
-    text = await _call(store, "export", session_id, format)
+    text = await _call(store, "export", session_id, format, include_hidden=include_hidden)
     if isinstance(text, Response):
         return text
     media = "text/csv" if format == "csv" else "application/json"
@@ -291,11 +411,13 @@ async def correct(request: Request, session_id: SessionId, body: Correction) -> 
 
 
 @router.get("/export", summary="Download every session as CSV or JSON")
-async def export_all(request: Request, format: Literal["csv", "json"] = Query("json")) -> Any:
+async def export_all(
+    request: Request, format: Literal["csv", "json"] = Query("json"), include_hidden: IncludeHidden = False
+) -> Any:
     _, store = _store(request)
     if store is None:
         return error(404, _NO_HISTORY)
-    text = await _call(store, "export_all", format)
+    text = await _call(store, "export_all", format, include_hidden=include_hidden)
     if isinstance(text, Response):
         return text
     media = "text/csv" if format == "csv" else "application/json"

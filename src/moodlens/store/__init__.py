@@ -9,6 +9,7 @@ from moodlens.store.history import (
     CorrectionInfo,
     HistoryStore,
     IntervalInfo,
+    Person,
     SessionInfo,
     valence_index,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "HistoryStore",
     "HistoryWriter",
     "IntervalInfo",
+    "Person",
     "SessionInfo",
     "StoreError",
     "WriterSettings",

@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, Oper
 from moodlens.errors import StoreError
 
 #: The schema revision this version of moodlens reads and writes (the newest migration).
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 ENV_URL = "MOODLENS_DB"
 

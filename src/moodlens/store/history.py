@@ -3,7 +3,8 @@
 - :mod:`~moodlens.store.sessions`: starting, ending and closing sessions, their rows, deletion;
 - :mod:`~moodlens.store.corrections`: a person's corrections of what a session read;
 - :mod:`~moodlens.store.profiles`: opt-in personal calibrations, in label space only;
-- :mod:`~moodlens.store.queries`: timelines, people, distributions, trends, exports;
+- :mod:`~moodlens.store.people`: which tracks are one person, hidden tracks, nicknames (with consent);
+- :mod:`~moodlens.store.queries`: timelines, distributions, trends, exports;
 
 over :class:`~moodlens.store.base.StoreBase`, which holds the engine."""
 
@@ -22,6 +23,7 @@ from moodlens.store.base import (  # noqa: F401
     this_process,
 )
 from moodlens.store.corrections import CorrectionInfo, CorrectionsMixin
+from moodlens.store.people import PeopleMixin, Person
 from moodlens.store.profiles import ProfilesMixin
 from moodlens.store.queries import Bucket, IntervalInfo, Period, QueriesMixin  # noqa: F401
 from moodlens.store.sessions import SessionInfo, SessionsMixin
@@ -33,12 +35,13 @@ __all__ = [
     "CorrectionInfo",
     "HistoryStore",
     "IntervalInfo",
+    "Person",
     "SessionInfo",
     "valence_index",
 ]
 
 
-class HistoryStore(QueriesMixin, CorrectionsMixin, SessionsMixin, ProfilesMixin):
+class HistoryStore(QueriesMixin, PeopleMixin, CorrectionsMixin, SessionsMixin, ProfilesMixin):
     """A history database. ``HistoryStore(url)`` opens (and if empty creates) it; a database at
     another schema revision is refused with instructions (see
     :func:`moodlens.store.database.check_schema`). Opening it closes the sessions whose recording

@@ -1,5 +1,7 @@
-"""What can be read back from the history: timelines, the people of a session, per-frame rows,
-distributions per session, day or week, trends, a valence index, and exports (JSON or CSV)."""
+"""What can be read back from the history: timelines, per-frame rows, distributions per session,
+day or week, trends, a valence index, and exports (JSON or CSV). The people of a session (tracks
+grouped, hidden, named) are :mod:`moodlens.store.people`'s; hidden tracks are left out here too
+unless asked for (``include_hidden``)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, false, func, select
 
 from moodlens.labels import LABELS
 from moodlens.store.base import spreadsheet_safe
 from moodlens.store.corrections import CorrectionsMixin
-from moodlens.store.schema import PROBABILITY_COLUMNS, SHOWN_COLUMNS, FrameRow, IntervalRow
-from moodlens.summary import ExpressionSummary, Tally, summarise, valence_index
+from moodlens.store.people import PeopleMixin
+from moodlens.store.schema import (
+    PROBABILITY_COLUMNS,
+    SHOWN_COLUMNS,
+    FrameRow,
+    IntervalRow,
+    SessionPersonRow,
+    SessionTrackRow,
+)
+from moodlens.summary import Tally, valence_index
 
 __all__ = ["Bucket", "IntervalInfo", "Period", "QueriesMixin"]
 
@@ -37,6 +47,10 @@ class IntervalInfo:
     #: The track was read through the session's profile in this interval (so a correction of it
     #: teaches that profile).
     profiled: bool = False
+    #: The person the track belongs to (its number; a track on its own is the person of its own
+    #: number), and whether the track is hidden (moodlens.store.people).
+    person: int | None = None
+    hidden: bool = False
 
     @property
     def valence(self) -> float:
@@ -61,7 +75,20 @@ class IntervalInfo:
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
             "shown_ms": {k: round(v, 1) for k, v in self.shown_ms.items()},
             "profiled": self.profiled,
+            "person": self.track_id if self.person is None else self.person,
+            "hidden": self.hidden,
         }
+
+
+def _track_row() -> Any:
+    """The join of an interval with its track's row (absent: its own, visible person)."""
+    return and_(
+        SessionTrackRow.session_id == IntervalRow.session_id, SessionTrackRow.track_id == IntervalRow.track_id
+    )
+
+
+def _visible() -> Any:
+    return func.coalesce(SessionTrackRow.hidden, false()).is_(False)
 
 
 @dataclass(frozen=True)
@@ -90,18 +117,27 @@ class Bucket:
         }
 
 
-class QueriesMixin(CorrectionsMixin):
+class QueriesMixin(PeopleMixin, CorrectionsMixin):
     """Reading a session back, aggregating over sessions, days and weeks, and exporting."""
 
-    def timeline(self, session_id: int, track_id: int | None = None) -> list[IntervalInfo]:
-        """The intervals of a session (one track, or all), ordered by track then time."""
+    def timeline(
+        self, session_id: int, track_id: int | None = None, *, include_hidden: bool = False
+    ) -> list[IntervalInfo]:
+        """The intervals of a session (one track, or all), ordered by track then time, each with
+        its person. Hidden tracks are left out unless ``include_hidden`` or asked for by id."""
         self.get_session(session_id)
-        query = select(IntervalRow).where(IntervalRow.session_id == session_id)
+        query = (
+            select(IntervalRow, SessionTrackRow.person, SessionTrackRow.hidden)
+            .outerjoin(SessionTrackRow, _track_row())
+            .where(IntervalRow.session_id == session_id)
+        )
         if track_id is not None:
             query = query.where(IntervalRow.track_id == track_id)
+        elif not include_hidden:
+            query = query.where(_visible())
         query = query.order_by(IntervalRow.track_id, IntervalRow.start_ms)
         with self._session() as s:
-            rows = s.scalars(query).all()
+            rows = s.execute(query).all()
         return [
             IntervalInfo(
                 track_id=r.track_id,
@@ -113,17 +149,11 @@ class QueriesMixin(CorrectionsMixin):
                 dominant=r.dominant,
                 shown_ms=r.shown_ms(),
                 profiled=bool(r.profiled),
+                person=r.track_id if person is None else int(person),
+                hidden=bool(hidden),
             )
-            for r in rows
+            for r, person, hidden in rows
         ]
-
-    def people(self, session_id: int) -> list[ExpressionSummary]:
-        """Each person (track) of a session summarised by the one rule of moodlens.summary: the
-        same figures ``moodlens video`` printed for the run that recorded it."""
-        by_track: dict[int, list[Tally]] = {}
-        for interval in self.timeline(session_id):
-            by_track.setdefault(interval.track_id, []).append(interval.tally())
-        return [summarise(track_id, tallies) for track_id, tallies in sorted(by_track.items())]
 
     def frames(self, session_id: int) -> list[dict[str, Any]]:
         """Per-frame rows, when the session recorded them."""
@@ -158,9 +188,11 @@ class QueriesMixin(CorrectionsMixin):
         session_id: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        include_hidden: bool = False,
     ) -> list[Bucket]:
         """Distributions per session, day (UTC) or week (starting on Monday): the share of time each
-        expression was shown and the time-weighted mean probabilities (moodlens.summary)."""
+        expression was shown and the time-weighted mean probabilities (moodlens.summary). Hidden
+        tracks are left out unless ``include_hidden``."""
         if period not in ("session", "day", "week"):
             raise ValueError("period must be session, day or week")
         key = self._bucket(period).label("key")
@@ -172,6 +204,8 @@ class QueriesMixin(CorrectionsMixin):
         query: Select[Any] = select(
             key, func.sum(IntervalRow.frames).label("frames"), *weighted, *shown
         ).group_by(key)
+        if not include_hidden:
+            query = query.outerjoin(SessionTrackRow, _track_row()).where(_visible())
         for condition in (
             None if session_id is None else IntervalRow.session_id == session_id,
             None if since is None else IntervalRow.start_at >= since,
@@ -198,14 +232,21 @@ class QueriesMixin(CorrectionsMixin):
 
     # --- export --------------------------------------------------------------------------------
 
-    def export(self, session_id: int, fmt: Literal["csv", "json"] = "json") -> str:
+    def export(
+        self, session_id: int, fmt: Literal["csv", "json"] = "json", *, include_hidden: bool = False
+    ) -> str:
+        """A session's data: JSON (the session, its people, intervals, frames, corrections) or CSV
+        (one row per interval, with its person). Hidden tracks are left out unless
+        ``include_hidden``."""
+        if fmt not in ("csv", "json"):
+            raise ValueError("format must be csv or json")
         info = self.get_session(session_id)
-        intervals = self.timeline(session_id)
+        intervals = self.timeline(session_id, include_hidden=include_hidden)
         if fmt == "json":
             return json.dumps(
                 {
                     "session": info.to_dict(),
-                    "people": [p.to_dict() for p in self.people(session_id)],
+                    "people": [p.to_dict() for p in self.people(session_id, include_hidden=include_hidden)],
                     "intervals": [i.to_dict() for i in intervals],
                     "frames": self.frames(session_id) if info.frame_rows else [],
                     "corrections": self.corrections(session_id),
@@ -214,17 +255,19 @@ class QueriesMixin(CorrectionsMixin):
                 },
                 indent=2,
             )
-        if fmt != "csv":
-            raise ValueError("format must be csv or json")
+        nicknames = self._nicknames(session_id)
         buffer = io.StringIO(self.export_header())
         buffer.seek(0, io.SEEK_END)
         writer = csv.writer(buffer)
         for i in intervals:
+            person = i.track_id if i.person is None else i.person
             writer.writerow(
                 [
                     info.id,
                     spreadsheet_safe(info.name),
                     i.track_id,
+                    person,
+                    spreadsheet_safe(nicknames.get(person, "")),
                     i.start_ms,
                     i.end_ms,
                     i.start_at.isoformat(),
@@ -237,6 +280,13 @@ class QueriesMixin(CorrectionsMixin):
             )
         return buffer.getvalue()
 
+    def _nicknames(self, session_id: int) -> dict[int, str]:
+        query = select(SessionPersonRow.number, SessionPersonRow.nickname).where(
+            SessionPersonRow.session_id == session_id, SessionPersonRow.nickname.is_not(None)
+        )
+        with self._session() as s:
+            return {int(n): str(name) for n, name in s.execute(query)}
+
     @staticmethod
     def export_header() -> str:
         """The CSV export's header line."""
@@ -244,6 +294,8 @@ class QueriesMixin(CorrectionsMixin):
             "session_id",
             "session_name",
             "track_id",
+            "person",
+            "nickname",
             "start_ms",
             "end_ms",
             "start_at",
@@ -257,13 +309,15 @@ class QueriesMixin(CorrectionsMixin):
         csv.writer(buffer).writerow(columns)
         return buffer.getvalue()
 
-    def export_all(self, fmt: Literal["csv", "json"] = "json") -> str:
+    def export_all(self, fmt: Literal["csv", "json"] = "json", *, include_hidden: bool = False) -> str:
         """Every session: JSON, a list of what :meth:`export` gives for each; CSV, their rows in one
         table (one header)."""
         if fmt not in ("csv", "json"):
             raise ValueError("format must be csv or json")
         ids = sorted(s.id for s in self.list_sessions())
         if fmt == "json":
-            return "[" + ",\n".join(self.export(i, "json") for i in ids) + "]"
+            return "[" + ",\n".join(self.export(i, "json", include_hidden=include_hidden) for i in ids) + "]"
         header = self.export_header()
-        return header + "".join(self.export(i, "csv")[len(header) :] for i in ids)
+        return header + "".join(
+            self.export(i, "csv", include_hidden=include_hidden)[len(header) :] for i in ids
+        )

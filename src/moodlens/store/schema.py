@@ -1,6 +1,7 @@
 """The history schema: sessions, per-track interval aggregates, optional per-frame rows, user
-corrections and profiles (a person's opt-in calibration samples). By design there is no column for
-images, crops, face geometry or embeddings: only labels and probabilities are kept.
+corrections, profiles (a person's opt-in calibration samples) and the people of a session (which of
+its tracks are one person; numbers, and a nickname only with consent). By design there is no column
+for images, crops, face geometry or embeddings: only labels and probabilities are kept.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -210,6 +212,49 @@ class ProfileSampleRow(Probabilities, Base):
     __table_args__ = (
         CheckConstraint("kind IN ('neutral', 'correction')", name="ck_profile_samples_kind"),
         {"sqlite_autoincrement": True},
+    )
+
+
+class SessionPersonRow(Base):
+    """A person of a session made of several of its tracks, or named. Its number is its lowest
+    track id (so a track on its own is the person of its own number, with no row). It holds a
+    number and, only with consent, a nickname: never a face (STYLE.md, point 18)."""
+
+    __tablename__ = "session_people"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    nickname: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The nickname is stored only when the user confirmed the person agreed to it.
+    consent_given: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("nickname IS NULL OR consent_given", name="ck_session_people_consent"),)
+
+
+class SessionTrackRow(Base):
+    """How one track of a session is read: the person it belongs to (NULL: its own person),
+    whether it is hidden, and who said so (``auto``: as recorded; ``linked``: automatic linking at
+    the end of a run; ``user``: a person merged, split or hid it). A track with no row is its own,
+    visible person."""
+
+    __tablename__ = "session_tracks"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    person: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    source: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["session_id", "person"],
+            ["session_people.session_id", "session_people.number"],
+            name="fk_session_tracks_person",
+        ),
+        CheckConstraint("source IN ('auto', 'linked', 'user')", name="ck_session_tracks_source"),
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, case, delete, false, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from moodlens.store.base import StoreBase, _now, process_alive, this_process
@@ -20,7 +20,9 @@ from moodlens.store.schema import (
     IntervalRow,
     ProfileRow,
     ProfileSampleRow,
+    SessionPersonRow,
     SessionRow,
+    SessionTrackRow,
 )
 
 __all__ = ["SessionInfo", "SessionsMixin"]
@@ -36,6 +38,7 @@ class SessionInfo:
     consent_given: bool
     consent_at: datetime | None
     frame_rows: bool
+    #: Every track recorded (hidden ones included).
     tracks: int
     intervals: int
     frames: int
@@ -47,6 +50,18 @@ class SessionInfo:
     profile: str | None = None
     #: The classifier the session's probabilities came from (None if it was not recorded).
     model: str | None = None
+    #: The people its visible tracks make (a track on its own is one person; see
+    #: :mod:`moodlens.store.people`).
+    people: int = 0
+    #: The tracks hidden (left out of ``people``, summaries and exports).
+    hidden_tracks: int = 0
+
+    def counts_text(self) -> str:
+        """``5 people (36 tracks)``, ``1 person (3 tracks, 1 hidden)``."""
+        people = f"{self.people} {'person' if self.people == 1 else 'people'}"
+        tracks = f"{self.tracks} {'track' if self.tracks == 1 else 'tracks'}"
+        hidden = f", {self.hidden_tracks} hidden" if self.hidden_tracks else ""
+        return f"{people} ({tracks}{hidden})"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -146,9 +161,39 @@ class SessionsMixin(StoreBase):
             .group_by(IntervalRow.session_id)
             .subquery()
         )
+        # People: a track's person is its row's, else the track itself (moodlens.store.people);
+        # hidden tracks are counted apart and make no one.
+        tracks = select(IntervalRow.session_id, IntervalRow.track_id).distinct().subquery()
+        hidden = func.coalesce(SessionTrackRow.hidden, false())
+        person = func.coalesce(SessionTrackRow.person, tracks.c.track_id)
+        people = (
+            select(
+                tracks.c.session_id,
+                func.count(func.distinct(case((~hidden, person)))).label("people"),
+                func.sum(case((hidden, 1), else_=0)).label("hidden"),
+            )
+            .outerjoin(
+                SessionTrackRow,
+                and_(
+                    SessionTrackRow.session_id == tracks.c.session_id,
+                    SessionTrackRow.track_id == tracks.c.track_id,
+                ),
+            )
+            .group_by(tracks.c.session_id)
+            .subquery()
+        )
         query = (
-            select(SessionRow, counts.c.tracks, counts.c.intervals, counts.c.frames, ProfileRow.name)
+            select(
+                SessionRow,
+                counts.c.tracks,
+                counts.c.intervals,
+                counts.c.frames,
+                ProfileRow.name,
+                people.c.people,
+                people.c.hidden,
+            )
             .outerjoin(counts, counts.c.session_id == SessionRow.id)
+            .outerjoin(people, people.c.session_id == SessionRow.id)
             .outerjoin(ProfileRow, ProfileRow.id == SessionRow.profile_id)
             .order_by(SessionRow.started_at.desc(), SessionRow.id.desc())
         )
@@ -173,8 +218,10 @@ class SessionsMixin(StoreBase):
                 interrupted=bool(r.interrupted),
                 profile=profile,
                 model=r.model,
+                people=int(n or 0),
+                hidden_tracks=int(h or 0),
             )
-            for r, t, i, f, profile in rows
+            for r, t, i, f, profile, n, h in rows
         ]
 
     def list_sessions(self) -> list[SessionInfo]:
@@ -215,7 +262,7 @@ class SessionsMixin(StoreBase):
             taught = ProfileSampleRow.correction_id.in_(corrections)
             touch_profiles(s, list(s.scalars(select(ProfileSampleRow.profile_id).where(taught).distinct())))
             s.execute(delete(ProfileSampleRow).where(taught))
-            for table in (IntervalRow, FrameRow, CorrectionRow):
+            for table in (IntervalRow, FrameRow, CorrectionRow, SessionTrackRow, SessionPersonRow):
                 s.execute(delete(table).where(table.session_id.in_(ids)))
             s.execute(delete(SessionRow).where(SessionRow.id.in_(ids)))
         return len(ids)

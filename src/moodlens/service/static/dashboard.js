@@ -1,12 +1,18 @@
 // moodlens dashboard: sessions, everyone's expressions over a session, each person's summary and
-// probability curves, trends over days or weeks. Charts: uPlot (vendored from npm, MIT); the lanes
-// are SVG of our own (uPlot draws series against one axis, not one lane per person).
+// probability curves, who is who (tracks merged into people, split, named with consent, hidden),
+// trends over days or weeks. Charts: uPlot (vendored from npm, MIT); the lanes are SVG of our own
+// (uPlot draws series against one axis, not one lane per person).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { labels: [], colours: {}, session: null, intervals: [], people: [], charts: [], lastAnnounce: 0 };
+// people: the visible people (a person is one track or tracks merged); everyone: hidden ones too.
+const state = { labels: [], colours: {}, session: null, intervals: [], people: [], everyone: [], charts: [],
+  lastAnnounce: 0, undo: null };
 
 async function api(path, options) {
+  if (options && options.json !== undefined) {
+    options = { method: options.method || "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(options.json) };
+  }
   const response = await fetch(`/api/v1${path}`, options);
   if (response.status === 204) return null;
   const body = await response.json();
@@ -21,6 +27,18 @@ function announce(text) {
   state.lastAnnounce = now + wait;
   setTimeout(() => { $("announce").textContent = text; }, wait);
 }
+
+function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
+
+// "5 people (36 tracks)", "1 person (3 tracks, 1 hidden)".
+function counts(people, tracks, hidden) {
+  return `${plural(people, "person", "people")} (${plural(tracks, "track", "tracks")}${hidden ? `, ${hidden} hidden` : ""})`;
+}
+
+function tracksText(person) { return person.track_ids.map((t) => `#${t}`).join(" "); }
+
+// The dominant expression in words: a near tie said as such when the summary says it.
+function mostly(p) { return p.dominant_text || p.dominant || "–"; }
 
 function seconds(ms) { return ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60000).toFixed(1)} min`; }
 
@@ -64,7 +82,7 @@ async function loadSessions() {
   const rows = sessions.map((s) => {
     const link = el("a", { href: `/dashboard/sessions/${s.id}`, "data-session-id": s.id }, s.name || `session ${s.id}`);
     link.addEventListener("click", (event) => { event.preventDefault(); open(s.id, true); });
-    return [String(s.id), link, new Date(s.started_at).toLocaleString(), length(s), String(s.tracks), s.consent_given ? "yes" : "no"];
+    return [String(s.id), link, new Date(s.started_at).toLocaleString(), length(s), counts(s.people, s.tracks, s.hidden_tracks), s.consent_given ? "yes" : "no"];
   });
   const body = $("sessions");
   body.innerHTML = "";
@@ -84,17 +102,27 @@ function sessionFromUrl() {
 async function open(id, push) {
   if (push) history.pushState({ session: id }, "", `/dashboard/sessions/${id}`);
   if (id === null) { $("detail").classList.add("hidden"); state.session = null; return; }
-  let info, timeline;
+  state.undo = null;
+  $("undo-merge").classList.add("hidden");
+  $("people-status").textContent = "";
+  if (await load(id)) announce(`Session ${id} opened`);
+}
+
+// Fetch a session and draw everything about it; false when it cannot be read.
+async function load(id) {
+  let info, timeline, everyone;
   try {
-    [info, timeline] = await Promise.all([api(`/sessions/${id}`), api(`/sessions/${id}/timeline`)]);
+    [info, timeline, everyone] = await Promise.all([api(`/sessions/${id}`), api(`/sessions/${id}/timeline`),
+      api(`/sessions/${id}/people?include_hidden=true`)]);
   } catch (err) {
     $("detail").classList.add("hidden");
     $("notice").textContent = `Session ${id}: ${err.message}`;
-    return;
+    return false;
   }
   state.session = info;
   state.intervals = timeline;
   state.people = info.people || [];
+  state.everyone = everyone;
   for (const link of document.querySelectorAll("#sessions a")) {
     if (Number(link.dataset.sessionId) === id) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
@@ -104,17 +132,27 @@ async function open(id, push) {
   $("export-csv").href = `/api/v1/sessions/${id}/export?format=csv`;
   $("export-json").href = `/api/v1/sessions/${id}/export?format=json`;
   const dist = info.distribution;
+  const line = counts(state.people.length, info.tracks, info.hidden_tracks);
   $("detail-summary").textContent = dist
-    ? `${state.people.length} ${state.people.length === 1 ? "person" : "people"} · recording ${length(info)} · valence index ${dist.valence >= 0 ? "+" : ""}${dist.valence.toFixed(2)} · source: ${info.source || "–"}`
-    : "Nothing recorded in this session.";
+    ? `${line} · recording ${length(info)} · valence index ${dist.valence >= 0 ? "+" : ""}${dist.valence.toFixed(2)} · source: ${info.source || "–"}`
+    : info.tracks ? `${line} · every track is hidden.` : "Nothing recorded in this session.";
   drawLanes();
   drawPeople();
+  drawTools();
   drawShares($("distribution"), dist ? dist.dominant_shares : null, "the whole session");
-  // The person seen longest first: the likeliest one to look at.
+  // The person seen longest first: the likeliest one to look at; the choice kept across redraws.
+  const chosen = $("person").value;
   const byTime = [...state.people].sort((a, b) => b.duration_ms - a.duration_ms);
-  $("person").innerHTML = byTime.map((p) => `<option value="${p.track_id}">#${p.track_id} (${seconds(p.duration_ms)} on screen)</option>`).join("");
+  fill($("person"), byTime.map((p) => [p.number, `${p.label} · ${tracksText(p)} (${seconds(p.duration_ms)} on screen)`]), chosen);
   drawPerson();
-  announce(`Session ${id} opened`);
+  return true;
+}
+
+// A <select>'s options from [value, text] pairs (text, never HTML: nicknames are anyone's typing).
+function fill(select, options, keep) {
+  select.textContent = "";
+  for (const [value, text] of options) select.appendChild(el("option", { value: String(value) }, text));
+  if (keep !== undefined && options.some(([value]) => String(value) === String(keep))) select.value = String(keep);
 }
 
 // --- everyone over the session: lanes ------------------------------------------------------------
@@ -134,7 +172,10 @@ function drawLanes() {
   box.innerHTML = "";
   const people = state.people;
   const end = Math.max(1000, ...state.intervals.map((i) => i.end_ms + 100), state.session.media_ms || 0);
-  const width = Math.max(280, box.clientWidth || 600), lane = 26, left = 44, top = 6, bottom = 34;
+  const width = Math.max(280, box.clientWidth || 600), lane = 34, top = 6, bottom = 34;
+  // The names column: a person's label, and under it the tracks it is made of.
+  const left = Math.round(Math.min(160, Math.max(72, width * 0.2)));
+  const fit = (text, px) => { const room = Math.max(4, Math.floor((left - 8) / px)); return text.length > room ? `${text.slice(0, room - 1)}…` : text; };
   const height = top + people.length * lane + bottom;
   const x = (ms) => left + (ms / end) * (width - left - 8);
   const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
@@ -152,24 +193,30 @@ function drawLanes() {
   const rows = [];
   people.forEach((person, k) => {
     const y = top + k * lane;
-    const name = svg("text", { x: 4, y: y + lane / 2 + 4, "font-size": 12, fill: "#222" });
-    name.textContent = `#${person.track_id}`;
-    chart.appendChild(name);
-    for (const i of state.intervals.filter((r) => r.track_id === person.track_id)) {
+    const name = svg("text", { x: 4, y: y + 14, "font-size": 12, fill: "#222", class: "lane-name", "data-person": person.number });
+    name.textContent = fit(person.label, 7);
+    const tracks = svg("text", { x: 4, y: y + 27, "font-size": 10, fill: "#444", class: "lane-tracks" });
+    tracks.textContent = fit(tracksText(person), 6);
+    const full = svg("title", {});
+    full.textContent = `${person.label}: tracks ${tracksText(person)}`;
+    const label = svg("g", { class: "lane-label" });
+    label.append(full, name, tracks);
+    chart.appendChild(label);
+    for (const i of state.intervals.filter((r) => r.person === person.number)) {
       const p = i.probabilities[i.dominant];
-      const block = svg("rect", { x: x(i.start_ms), y: y + 3, width: Math.max(2, x(i.end_ms + 33) - x(i.start_ms)),
-        height: lane - 6, fill: state.colours[i.dominant], "fill-opacity": (0.35 + 0.65 * p).toFixed(2), tabindex: 0 });
-      const text = `#${person.track_id} · ${(i.start_ms / 1000).toFixed(1)}–${((i.end_ms + 33) / 1000).toFixed(1)} s · apparent ${i.dominant} ${Math.round(100 * p)}%`;
+      const block = svg("rect", { x: x(i.start_ms), y: y + 4, width: Math.max(2, x(i.end_ms + 33) - x(i.start_ms)),
+        height: lane - 8, fill: state.colours[i.dominant], "fill-opacity": (0.35 + 0.65 * p).toFixed(2), tabindex: 0 });
+      const text = `${person.label} (#${i.track_id}) · ${(i.start_ms / 1000).toFixed(1)}–${((i.end_ms + 33) / 1000).toFixed(1)} s · apparent ${i.dominant} ${Math.round(100 * p)}%`;
       block.setAttribute("aria-label", text);
       const title = svg("title", {});
       title.textContent = text;
       block.appendChild(title);
       chart.appendChild(block);
-      rows.push([`#${person.track_id}`, (i.start_ms / 1000).toFixed(1), ((i.end_ms + 33) / 1000).toFixed(1), i.dominant, `${Math.round(100 * p)}%`]);
+      rows.push([person.label, `#${i.track_id}`, (i.start_ms / 1000).toFixed(1), ((i.end_ms + 33) / 1000).toFixed(1), i.dominant, `${Math.round(100 * p)}%`]);
     }
   });
   box.appendChild(chart);
-  table($("lanes-table"), ["person", "from (s)", "to (s)", "apparent expression", "probability"], rows);
+  table($("lanes-table"), ["person", "track", "from (s)", "to (s)", "apparent expression", "probability"], rows);
 }
 
 function drawShares(target, shares, who) {
@@ -192,10 +239,133 @@ function drawShares(target, shares, who) {
 function drawPeople() {
   const rows = state.people.map((p) => {
     const shares = el("div");
-    drawShares(shares, p.shares, `#${p.track_id}`);
-    return [`#${p.track_id}`, seconds(p.duration_ms), shares, p.dominant, `${p.valence >= 0 ? "+" : ""}${p.valence.toFixed(2)}`];
+    drawShares(shares, p.shares, p.label);
+    return [p.label, tracksText(p), seconds(p.duration_ms), shares, mostly(p), `${p.valence >= 0 ? "+" : ""}${p.valence.toFixed(2)}`];
   });
-  table($("people"), ["person", "time on screen", "share of time per expression", "mostly", "valence"], rows);
+  table($("people"), ["person", "tracks", "time on screen", "share of time per expression", "mostly", "valence"], rows);
+}
+
+// --- who is who: merge, split, name (with consent), hide ---------------------------------------------
+
+function everyTrack(person) { return [...person.track_ids, ...person.hidden_track_ids].sort((a, b) => a - b); }
+
+function drawTools() {
+  const list = $("merge-choices");
+  const picked = new Set([...list.querySelectorAll("input:checked")].map((box) => Number(box.value)));
+  list.textContent = "";
+  for (const p of state.people) {
+    const id = `pick-${p.number}`;
+    const item = el("li");
+    const box = el("input", { type: "checkbox", id, value: String(p.number) });
+    box.checked = picked.has(p.number);
+    item.append(box, el("label", { for: id }, ` ${p.label} · ${tracksText(p)}`));
+    list.appendChild(item);
+  }
+  const tracks = [];
+  for (const p of state.everyone) {
+    for (const t of everyTrack(p)) tracks.push([t, `#${t} · ${p.label}${p.hidden_track_ids.includes(t) ? " (hidden)" : ""}`]);
+  }
+  tracks.sort((a, b) => a[0] - b[0]);
+  fill($("track-choice"), tracks, $("track-choice").value);
+  fill($("rename-person"), state.people.map((p) => [p.number, `${p.label} · ${tracksText(p)}`]), $("rename-person").value);
+  trackChosen();
+}
+
+function personOfTrack(track) { return state.everyone.find((p) => everyTrack(p).includes(track)); }
+
+function trackChosen() {
+  const track = Number($("track-choice").value);
+  const person = personOfTrack(track);
+  const hidden = person ? person.hidden_track_ids.includes(track) : false;
+  $("hide").textContent = hidden ? "Show it again" : "Hide it";
+  $("hide").dataset.hidden = hidden ? "yes" : "no";
+}
+
+function say(text) { $("people-status").textContent = text; }
+
+// A change of who is who, then the whole session drawn again (counts, lanes, tables, choices).
+async function change(path, options, done) {
+  const id = state.session.id;
+  let person;
+  try {
+    person = await api(`/sessions/${id}${path}`, options);
+  } catch (err) {
+    say(err.message);
+    return null;
+  }
+  await load(id);
+  await loadSessions();
+  say(`${done(person)} ${counts(state.people.length, state.session.tracks, state.session.hidden_tracks)}.`);
+  return person;
+}
+
+async function merge() {
+  const numbers = [...$("merge-choices").querySelectorAll("input:checked")].map((box) => Number(box.value));
+  if (numbers.length < 2) { say("Select two or more people to merge."); return; }
+  const before = state.everyone.filter((p) => numbers.includes(p.number)).map((p) => everyTrack(p));
+  const merged = await change("/people/merge", { json: { track_ids: numbers } }, (p) => `Merged into ${p.label} (${tracksText(p)}):`);
+  if (!merged) return;
+  for (const box of $("merge-choices").querySelectorAll("input")) box.checked = false;
+  state.undo = { groups: before, number: merged.number };
+  $("undo-merge").classList.remove("hidden");
+}
+
+// Undo a merge: every track that came from another person is split out, then those people are
+// merged again (their nicknames are not restored: that would need their consent again).
+async function undoMerge() {
+  const undo = state.undo;
+  if (!undo) return;
+  const id = state.session.id;
+  try {
+    for (const group of undo.groups.filter((g) => !g.includes(undo.number))) {
+      for (const track of group) await api(`/sessions/${id}/tracks/${track}/split`, { method: "POST" });
+      if (group.length > 1) await api(`/sessions/${id}/people/merge`, { json: { track_ids: group } });
+    }
+  } catch (err) {
+    say(err.message);
+    return;
+  }
+  state.undo = null;
+  $("undo-merge").classList.add("hidden");
+  $("merge").focus();
+  await load(id);
+  await loadSessions();
+  say(`Merge undone: ${counts(state.people.length, state.session.tracks, state.session.hidden_tracks)}.`);
+}
+
+async function split() {
+  const track = Number($("track-choice").value);
+  const person = personOfTrack(track);
+  if (person && everyTrack(person).length === 1) { say(`#${track} is its own person already.`); return; }
+  await change(`/tracks/${track}/split`, { method: "POST" }, (p) => `#${track} is its own person again (${p.label}):`);
+}
+
+async function hide() {
+  const track = Number($("track-choice").value);
+  const hidden = $("hide").dataset.hidden === "yes";
+  await change(`/tracks/${track}/${hidden ? "unhide" : "hide"}`, { method: "POST" },
+    () => (hidden ? `#${track} is shown again:` : `#${track} is hidden:`));
+}
+
+async function rename(event) {
+  event.preventDefault();
+  const number = Number($("rename-person").value);
+  const nickname = $("nickname").value.trim();
+  if (!nickname) { say("Type a nickname, or remove the one the person has."); $("nickname").focus(); return; }
+  if (!$("nickname-consent").checked) {
+    say("Tick the box to confirm they agree to the nickname being stored.");
+    $("nickname-consent").focus();
+    return;
+  }
+  const done = await change(`/people/${number}/nickname`, { method: "PUT", json: { nickname, consent: true } },
+    (p) => `Person ${p.number} is now ${p.label}:`);
+  if (done) { $("nickname").value = ""; $("nickname-consent").checked = false; }
+}
+
+async function clearNickname() {
+  const number = Number($("rename-person").value);
+  await change(`/people/${number}/nickname`, { method: "PUT", json: { nickname: null } },
+    (p) => `${p.label} has no nickname now:`);
 }
 
 // --- one person's curves (uPlot) -----------------------------------------------------------------
@@ -213,8 +383,11 @@ function plot(box, options, data) {
 
 function drawPerson() {
   clearCharts();
-  const track = Number($("person").value);
-  const rows = state.intervals.filter((i) => i.track_id === track);
+  const number = Number($("person").value);
+  const person = state.people.find((p) => p.number === number);
+  const who = person ? person.label : `Person ${number}`;
+  // A person of several tracks: their intervals in time order, whichever track they came from.
+  const rows = state.intervals.filter((i) => i.person === number).sort((a, b) => a.start_ms - b.start_ms);
   // Each interval's mean holds from its first to its last frame (a step), and a gap of more than a
   // second between intervals (the person off screen) breaks the line.
   const xs = [], picks = [];
@@ -230,7 +403,7 @@ function drawPerson() {
     series.push({ label: l.label, stroke: state.colours[l.label], width: 2, value: (u, v) => (v == null ? "–" : `${Math.round(100 * v)}%`) });
   }
   plot($("curves"), {
-    title: `#${track}: smoothed probabilities`,
+    title: `${who}: smoothed probabilities`,
     scales: { x: { time: false }, y: { range: [0, 1] } },
     axes: [
       { label: "media time (s)", font: axisFont, labelFont: axisFont },
@@ -242,7 +415,7 @@ function drawPerson() {
     scales: { x: { time: false }, y: { range: [-1, 1] } },
     axes: [{ label: "media time (s)", font: axisFont, labelFont: axisFont },
       { label: "valence index", font: axisFont, labelFont: axisFont }],
-    series: [{ label: "time (s)" }, { label: `#${track} valence`, stroke: "#0b63a8", width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(2)) }],
+    series: [{ label: "time (s)" }, { label: `${who} valence`, stroke: "#0b63a8", width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(2)) }],
   }, [xs, values((i) => i.valence)]);
   table($("curves-table"), ["from (s)", "to (s)", ...state.labels.map((l) => l.label), "valence"],
     rows.map((i) => [(i.start_ms / 1000).toFixed(1), ((i.end_ms + 33) / 1000).toFixed(1),
@@ -290,6 +463,17 @@ async function loadTrends() {
 // --- wiring ----------------------------------------------------------------------------------------
 
 $("person").addEventListener("change", drawPerson);
+$("merge").addEventListener("click", merge);
+$("undo-merge").addEventListener("click", undoMerge);
+$("split").addEventListener("click", split);
+$("hide").addEventListener("click", hide);
+$("track-choice").addEventListener("change", trackChosen);
+$("rename-form").addEventListener("submit", rename);
+$("clear-nickname").addEventListener("click", clearNickname);
+$("rename-person").addEventListener("change", () => {
+  const person = state.people.find((p) => p.number === Number($("rename-person").value));
+  $("nickname").value = (person && person.nickname) || "";
+});
 $("period").addEventListener("change", loadTrends);
 $("save-curves").addEventListener("click", savePng);
 $("delete-session").addEventListener("click", async () => {

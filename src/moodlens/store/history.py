@@ -3,7 +3,8 @@
 - :mod:`~moodlens.store.sessions`: starting, ending and closing sessions, their rows, deletion;
 - :mod:`~moodlens.store.corrections`: a person's corrections of what a session read;
 - :mod:`~moodlens.store.profiles`: opt-in personal calibrations, in label space only;
-- :mod:`~moodlens.store.people`: which tracks are one person, hidden tracks, nicknames (with consent);
+- :mod:`~moodlens.store.people` (and its in-memory :mod:`~moodlens.store.grouping`): which tracks are
+  one person, hidden tracks, nicknames (with consent);
 - :mod:`~moodlens.store.queries`: timelines, distributions, trends, exports;
 
 over :class:`~moodlens.store.base.StoreBase`, which holds the engine."""

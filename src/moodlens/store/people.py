@@ -26,25 +26,24 @@ point 18).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from moodlens.labels import NUM_CLASSES
+from moodlens.store import grouping
 from moodlens.store.base import _now
 from moodlens.store.database import NotFoundError, StoreError
+from moodlens.store.grouping import Grouping, Name
 from moodlens.store.schema import (
     PROBABILITY_COLUMNS,
     SHOWN_COLUMNS,
     IntervalRow,
-    SessionPersonRow,
     SessionRow,
-    SessionTrackRow,
 )
 from moodlens.store.sessions import SessionsMixin
 from moodlens.summary import ExpressionSummary, Tally
@@ -188,172 +187,10 @@ class Person:
         return out
 
 
-# --- a session's grouping, in memory ----------------------------------------------------------------
-
-
-@dataclass
-class _Name:
-    nickname: str
-    consent_at: datetime | None
-
-
-@dataclass
-class _Grouping:
-    """How a session's tracks group into people: read whole, changed in memory, written back whole
-    (a session has tens to hundreds of tracks). Every operation keeps a person's number its lowest
-    track."""
-
-    #: Every known track -> the number of its person.
-    person: dict[int, int] = field(default_factory=dict)
-    hidden: set[int] = field(default_factory=set)
-    source: dict[int, str] = field(default_factory=dict)
-    names: dict[int, _Name] = field(default_factory=dict)
-    created: dict[int, datetime] = field(default_factory=dict)
-    updated: dict[int, datetime] = field(default_factory=dict)
-
-    def members(self) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for track, number in sorted(self.person.items()):
-            out.setdefault(number, []).append(track)
-        return out
-
-    def _renumber(self, old: int, new: int) -> None:
-        if old == new:
-            return
-        for track, number in self.person.items():
-            if number == old:
-                self.person[track] = new
-        self._move(old, new)
-
-    def _move(self, old: int, new: int) -> None:
-        """A person's nickname and times, from number ``old`` to ``new``."""
-        if old in self.names:
-            self.names[new] = self.names.pop(old)
-        if old in self.created:
-            self.created[new] = self.created.pop(old)
-        if old in self.updated:
-            self.updated[new] = self.updated.pop(old)
-
-    def normalise(self) -> None:
-        """Each person numbered by its lowest track (repairs rows written otherwise)."""
-        for number, tracks in self.members().items():
-            self._renumber(number, tracks[0])
-
-    def join(self, tracks: Iterable[int], source: str) -> int:
-        """One person of the people of ``tracks``; returns its number."""
-        numbers = sorted({self.person[t] for t in tracks})
-        members = sorted(t for t, n in self.person.items() if n in numbers)
-        new = members[0]
-        name = next((self.names[n] for n in numbers if n in self.names), None)
-        created = min((self.created[n] for n in numbers if n in self.created), default=None)
-        for n in numbers:
-            for record in (self.names, self.created, self.updated):
-                record.pop(n, None)
-        if name is not None:
-            self.names[new] = name
-        if created is not None:
-            self.created[new] = created
-        for track in members:
-            self.person[track] = new
-            self.source[track] = source
-        return new
-
-    def detach(self, track: int, source: str) -> None:
-        """``track`` its own person; the rest of its person keeps the nickname."""
-        number = self.person[track]
-        rest = sorted(t for t, n in self.person.items() if n == number and t != track)
-        if not rest:
-            return
-        self.person[track] = track
-        self.source[track] = source
-        if number == track:
-            for t in rest:
-                self.person[t] = rest[0]
-            self._move(track, rest[0])
-
-    def source_of(self, tracks: Sequence[int]) -> str:
-        """``user`` if a person grouped any of the tracks, else ``linked`` if linking did, else ``auto``."""
-        found = {self.source.get(t, "auto") for t in tracks}
-        return "user" if "user" in found else "linked" if "linked" in found else "auto"
-
-
 def _listing(numbers: Sequence[int]) -> str:
     shown = ", ".join(str(n) for n in numbers[:_LISTED])
     more = len(numbers) - _LISTED
     return shown + (f" and {more} more" if more > 0 else "")
-
-
-def _load(s: Session, session_id: int) -> _Grouping:
-    g = _Grouping()
-    recorded = s.scalars(select(IntervalRow.track_id).where(IntervalRow.session_id == session_id).distinct())
-    for track in recorded:
-        g.person[int(track)] = int(track)
-    for row in s.scalars(select(SessionTrackRow).where(SessionTrackRow.session_id == session_id)):
-        g.person[row.track_id] = row.track_id if row.person is None else row.person
-        if row.hidden:
-            g.hidden.add(row.track_id)
-        g.source[row.track_id] = row.source
-    for p in s.scalars(select(SessionPersonRow).where(SessionPersonRow.session_id == session_id)):
-        if p.nickname:
-            g.names[p.number] = _Name(p.nickname, p.consent_at)
-        g.created[p.number] = p.created_at
-        g.updated[p.number] = p.updated_at
-    # A person row whose tracks are gone (never, unless written by hand) would stand for no one.
-    for record in (g.names, g.created, g.updated):
-        for number in [n for n in record if n not in g.person]:
-            del record[number]
-    g.normalise()
-    return g
-
-
-def _save(s: Session, session_id: int, before: _Grouping, after: _Grouping) -> None:
-    """Write ``after`` in place of the session's rows: a person row for each person of several
-    tracks or with a nickname, a track row for each track that is grouped, hidden or was moved."""
-    now = _now()
-    old, new = before.members(), after.members()
-    people = []
-    for number, tracks in new.items():
-        name = after.names.get(number)
-        if len(tracks) < 2 and name is None:
-            continue
-        unchanged = old.get(number) == tracks and before.names.get(number) == name
-        people.append(
-            {
-                "session_id": session_id,
-                "number": number,
-                "nickname": None if name is None else name.nickname,
-                "consent_given": name is not None,
-                "consent_at": None if name is None else name.consent_at,
-                "created_at": after.created.get(number, now),
-                "updated_at": after.updated.get(number, now) if unchanged else now,
-            }
-        )
-    tracks_rows = []
-    for track, number in sorted(after.person.items()):
-        grouped = len(new[number]) > 1
-        source = after.source.get(track, "auto")
-        if grouped or track in after.hidden or source != "auto":
-            tracks_rows.append(
-                {
-                    "session_id": session_id,
-                    "track_id": track,
-                    "person": number if grouped else None,
-                    "hidden": track in after.hidden,
-                    "source": source,
-                }
-            )
-    s.execute(delete(SessionTrackRow).where(SessionTrackRow.session_id == session_id))
-    s.execute(delete(SessionPersonRow).where(SessionPersonRow.session_id == session_id))
-    if people:
-        s.execute(insert(SessionPersonRow), people)
-    if tracks_rows:
-        s.execute(insert(SessionTrackRow), tracks_rows)
-
-
-def _copy(g: _Grouping) -> _Grouping:
-    return _Grouping(
-        dict(g.person), set(g.hidden), dict(g.source), dict(g.names), dict(g.created), dict(g.updated)
-    )
 
 
 class PeopleMixin(SessionsMixin):
@@ -387,14 +224,14 @@ class PeopleMixin(SessionsMixin):
             )
         return out
 
-    def _read(self, session_id: int) -> tuple[_Grouping, dict[int, Tally]]:
+    def _read(self, session_id: int) -> tuple[Grouping, dict[int, Tally]]:
         self.get_session(session_id)
         with self._session() as s:
-            return _load(s, session_id), self._track_tallies(s, session_id)
+            return grouping.load(s, session_id), self._track_tallies(s, session_id)
 
     @staticmethod
     def _person(
-        g: _Grouping, tallies: dict[int, Tally], number: int, tracks: list[int], include_hidden: bool
+        g: Grouping, tallies: dict[int, Tally], number: int, tracks: list[int], include_hidden: bool
     ) -> Person:
         hidden = tuple(t for t in tracks if t in g.hidden)
         counted = [t for t in tracks if include_hidden or t not in g.hidden]
@@ -456,7 +293,7 @@ class PeopleMixin(SessionsMixin):
     # --- changing ------------------------------------------------------------------------------
 
     @staticmethod
-    def _known_track(session_id: int, g: _Grouping, track_id: int) -> None:
+    def _known_track(session_id: int, g: Grouping, track_id: int) -> None:
         if track_id not in g.person:
             there = f"its tracks: {_listing(sorted(g.person))}" if g.person else "nothing was recorded in it"
             raise NotFoundError(
@@ -465,7 +302,7 @@ class PeopleMixin(SessionsMixin):
             )
 
     @staticmethod
-    def _unknown_person(session_id: int, g: _Grouping, number: int) -> NotFoundError:
+    def _unknown_person(session_id: int, g: Grouping, number: int) -> NotFoundError:
         if number in g.person:
             return NotFoundError(
                 f"session {session_id} has no person {number}: track {number} is part of person "
@@ -489,10 +326,10 @@ class PeopleMixin(SessionsMixin):
             )
             if held.rowcount == 0:  # type: ignore[attr-defined]
                 raise StoreError(f"no session {session_id} in {self.where}")
-            before = _load(s, session_id)
-            after = _copy(before)
+            before = grouping.load(s, session_id)
+            after = grouping.copy(before)
             number: int | None = edit(after)
-            _save(s, session_id, before, after)
+            grouping.save(s, session_id, before, after)
         return number
 
     def merge_tracks(self, session_id: int, track_ids: Sequence[int]) -> Person:
@@ -504,7 +341,7 @@ class PeopleMixin(SessionsMixin):
         if len(wanted) < 2:
             raise ValueError(f"name at least two tracks to merge, got {_listing(wanted) or 'none'}")
 
-        def edit(g: _Grouping) -> int:
+        def edit(g: Grouping) -> int:
             for track in wanted:
                 self._known_track(session_id, g, track)
             return g.join(wanted, "user")
@@ -518,7 +355,7 @@ class PeopleMixin(SessionsMixin):
         rest of its person keep theirs, renumbered to their lowest track if it was this one). A
         track already on its own is left as it is."""
 
-        def edit(g: _Grouping) -> int:
+        def edit(g: Grouping) -> int:
             self._known_track(session_id, g, track_id)
             g.detach(track_id, "user")
             return track_id
@@ -537,14 +374,14 @@ class PeopleMixin(SessionsMixin):
             normal = check_nickname(nickname)
             if consent is not True:
                 raise ValueError(_CONSENT_NEEDED)
-            name = _Name(normal, _now())
+            name = Name(normal, _now())
 
-        def edit(g: _Grouping) -> int:
+        def edit(g: Grouping) -> int:
             if person not in g.members():
                 raise self._unknown_person(session_id, g, person)
             if name is None:
                 g.names.pop(person, None)
-            elif g.names.get(person, _Name("", None)).nickname != name.nickname:
+            elif g.names.get(person, Name("", None)).nickname != name.nickname:
                 g.names[person] = name
             return person
 
@@ -555,7 +392,7 @@ class PeopleMixin(SessionsMixin):
         """Hide a track (it stays in its person, but is left out of counts, lanes, summaries and
         exports unless asked for), or show it again with ``hidden=False``."""
 
-        def edit(g: _Grouping) -> int:
+        def edit(g: Grouping) -> int:
             self._known_track(session_id, g, track_id)
             (g.hidden.add if hidden else g.hidden.discard)(track_id)
             return track_id
@@ -583,7 +420,7 @@ class PeopleMixin(SessionsMixin):
                     raise ValueError(f"track {track} is in two groups ({seen[track] + 1} and {index + 1})")
                 seen[track] = index
 
-        def edit(g: _Grouping) -> None:
+        def edit(g: Grouping) -> None:
             for group in groups:
                 tracks = sorted(
                     {int(t) for t in group}

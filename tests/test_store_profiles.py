@@ -711,9 +711,9 @@ def test_a_0002_database_is_migrated_with_its_history(db_url: str) -> None:
         conn.execute(text("DELETE FROM sessions WHERE id = 2"))
         if engine.dialect.name == "postgresql":  # as if the sessions had been made through the sequence
             conn.execute(text("SELECT setval('sessions_id_seq', 2)"))
-    with pytest.raises(StoreError, match="revision 0002, this moodlens needs 0003"):
+    with pytest.raises(StoreError, match="revision 0002, this moodlens needs 0004"):
         HistoryStore(db_url)
-    assert migrate(engine) == "0003"
+    assert migrate(engine) == "0004"  # through 0003 (profiles) and 0004 (people)
     engine.dispose()
     store = HistoryStore(db_url)
     (old,) = store.list_sessions()

@@ -157,7 +157,10 @@ class StreamAnalyzer:
         found = len(detections) if detected_now else 0
         if detected_now and not frame.cut:
             detections = detections + self._rescue(image, detections, timestamp_ms)
-        ids = self.tracker.update([d.box for d in detections], timestamp_ms, image=image, cut=frame.cut)
+        learn = [True] * found + [False] * (len(detections) - found) if detected_now else None
+        ids = self.tracker.update(
+            [d.box for d in detections], timestamp_ms, image=image, cut=frame.cut, learn=learn
+        )
         keys = self.tracker.last_keys
         self._apply_events()
         for key in keys[:found]:

@@ -120,6 +120,13 @@ ENTRIES = (
         revision=OLD_REVISION,
     ),
     Entry("new", "TrackerSettings() of the checkout", lambda s: replace(s, tracker=TrackerSettings())),
+    Entry(
+        "linked",
+        "the checkout with --link-people: each track scored as the person the linker put it in",
+        lambda s: replace(s, tracker=TrackerSettings()),
+        options=("--link-people",),
+        relabel=lambda stream: {t: p.person_id for p, _ in stream.people() for t in p.track_ids},
+    ),
 )
 
 #: Per frame: (track id, box) of every confirmed face.

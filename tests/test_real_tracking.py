@@ -205,12 +205,12 @@ def report() -> dict[str, Any]:
             "../shared/media beside the checkout or set MOODLENS_MEDIA"
         )
     pytest.importorskip("imageio_ffmpeg", reason="the built clips need FFmpeg: pip install imageio-ffmpeg")
-    current = [e for e in bench.ENTRIES if e.name == "new"]
+    current = [e for e in bench.ENTRIES if e.name in ("new", "linked")]
     return bench.evaluate(media, real_tracking.CLIPS, current, cache=real_tracking.CACHE)
 
 
-def _result(report: dict[str, Any], clip: str) -> dict[str, Any]:
-    result: dict[str, Any] = report["clips"][clip]["results"]["new"]
+def _result(report: dict[str, Any], clip: str, entry: str = "new") -> dict[str, Any]:
+    result: dict[str, Any] = report["clips"][clip]["results"][entry]
     return result
 
 
@@ -238,3 +238,15 @@ def test_identities_hold_on_the_labelled_videos(report: dict[str, Any], clip: st
     assert result["idf1"] >= 0.90, (
         f"{clip}: IDF1 {result['idf1']:.3f}; ids per person: {result['tracks_of_person']}"
     )
+
+
+@pytest.mark.media
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", real_tracking.CLIPS)
+def test_linked_people_hold_across_cuts_and_exits(report: dict[str, Any], clip: str) -> None:
+    """--link-people: no person holds two labelled people, and each labelled person (across cuts,
+    as the labels keep them) is at most 1.05 people of the linker's."""
+    result = _result(report, clip, "linked")
+    assert result["merges"] == 0, f"{clip}: people holding two people: {result['merged_tracks']}"
+    across = result["across_cuts"]
+    assert across["tracks_per_person"] <= 1.05, f"{clip}: people per person: {result['tracks_of_person']}"

@@ -1,5 +1,7 @@
 import csv
 import json
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -523,3 +525,227 @@ def test_a_video_cut_short_is_reported_and_counted(
     run = json.loads(summary.read_text())["run"]
     assert run["missing_frames"] > 30 and run["frames"] + run["missing_frames"] == 100
     assert main(["video", str(full)]) == 0  # a whole file is not reported
+
+
+# --- Matroska and WebM, whose frame count is an estimate; files really cut short -------------------
+#
+# Built here, byte by byte (EBML is simple), so that the tests need nothing but OpenCV: a browser's
+# or a phone's recording has a variable frame rate, and OpenCV's frame count for Matroska is the
+# duration times the frame rate, which such a whole file does not reach.
+
+
+def _element(ident: int, payload: bytes) -> bytes:
+    """An EBML element: its id, its size (always 8 bytes long: valid, and simple), its payload."""
+    return (
+        ident.to_bytes((ident.bit_length() + 7) // 8, "big")
+        + b"\x01"
+        + len(payload).to_bytes(7, "big")
+        + payload
+    )
+
+
+def _uint(ident: int, value: int) -> bytes:
+    return _element(ident, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def _text(ident: int, value: str) -> bytes:
+    return _element(ident, value.encode())
+
+
+def _ebml(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """(id, payload start, payload end) of the EBML elements in ``data[start:end]``."""
+    end = len(data) if end is None else end
+    while start < end:
+        width = 9 - data[start].bit_length()
+        ident = int.from_bytes(data[start : start + width], "big")
+        start += width
+        width = 9 - data[start].bit_length()
+        size = int.from_bytes(data[start : start + width], "big") & ((1 << (7 * width)) - 1)
+        start += width
+        if size == (1 << (7 * width)) - 1:  # unknown size: to the end of its parent
+            size = end - start
+        yield ident, start, min(end, start + size)
+        start += size
+
+
+SEGMENT, CLUSTER, SIMPLE_BLOCK, BLOCK_GROUP, BLOCK = 0x18538067, 0x1F43B675, 0xA3, 0xA0, 0xA1
+
+
+def _blocks(data: bytes, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """The frames of a Matroska file's first track, in file order."""
+    for ident, begin, stop in _ebml(data, start, end):
+        if ident in (SEGMENT, CLUSTER, BLOCK_GROUP):
+            yield from _blocks(data, begin, stop)
+        elif ident in (SIMPLE_BLOCK, BLOCK):
+            yield data[begin + 4 : stop]  # after the track number (1 byte), timecode and flags
+
+
+def write_matroska(
+    path: Path,
+    frames: list[bytes],
+    times_ms: list[int],
+    *,
+    size: tuple[int, int] = (160, 120),
+    fps: float = 25,
+    codec: str = "V_MJPEG",
+    doctype: str = "matroska",
+) -> Path:
+    """A Matroska (or WebM) file: ``frames`` shown at ``times_ms``, a track that says ``fps``, and a
+    duration to the end of the last frame, as muxers write them. A cluster per frame, since a
+    block's time within its cluster is 16 bits."""
+    header = _element(
+        0x1A45DFA3,
+        _uint(0x4286, 1)
+        + _uint(0x42F7, 1)
+        + _uint(0x42F2, 4)
+        + _uint(0x42F3, 8)
+        + _text(0x4282, doctype)
+        + _uint(0x4287, 4)
+        + _uint(0x4285, 2),
+    )
+    frame_ms = 1000.0 / fps
+    info = _element(
+        0x1549A966,
+        _uint(0x2AD7B1, 1_000_000)  # timestamps in ms
+        + _text(0x4D80, "moodlens tests")
+        + _text(0x5741, "moodlens tests")
+        + _element(0x4489, struct.pack(">d", times_ms[-1] + frame_ms)),
+    )
+    video = _element(0xE0, _uint(0xB0, size[0]) + _uint(0xBA, size[1]))
+    track = _element(
+        0xAE,
+        _uint(0xD7, 1)
+        + _uint(0x73C5, 1)
+        + _uint(0x83, 1)
+        + _text(0x86, codec)
+        + _uint(0x23E383, round(1e9 / fps))
+        + video,
+    )
+    clusters = b""
+    for frame, time_ms in zip(frames, times_ms, strict=True):
+        key = codec != "V_VP8" or not frame[0] & 1  # a VP8 key frame's first bit is 0
+        block = b"\x81" + (0).to_bytes(2, "big") + (b"\x80" if key else b"\x00") + frame
+        clusters += _element(CLUSTER, _uint(0xE7, time_ms) + _element(SIMPLE_BLOCK, block))
+    path.write_bytes(header + _element(SEGMENT, info + _element(0x1654AE6B, track) + clusters))
+    return path
+
+
+def _images(count: int, size: tuple[int, int] = (160, 120)) -> list[np.ndarray]:
+    images = []
+    for i in range(count):
+        image = np.full((size[1], size[0], 3), (i * 7) % 255, np.uint8)
+        cv2.putText(image, str(i), (10, size[1] // 2), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+        images.append(image)
+    return images
+
+
+def jpeg_frames(count: int) -> list[bytes]:
+    return [cv2.imencode(".jpg", image)[1].tobytes() for image in _images(count)]
+
+
+def vp8_frames(folder: Path, count: int) -> list[bytes]:
+    """VP8 frames, as OpenCV's FFmpeg encodes them into a WebM (skips where it cannot)."""
+    path = folder / "opencv.webm"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"VP80"), 25, (160, 120))
+    for image in _images(count):
+        writer.write(image)
+    writer.release()
+    frames = list(_blocks(path.read_bytes())) if path.exists() else []
+    if len(frames) != count:
+        pytest.skip("this OpenCV cannot write VP8 WebM")
+    return frames
+
+
+def dropped_frames_times(count: int) -> list[int]:
+    """A recording that says 25 FPS and dropped every other frame now and then: frames 40 ms and
+    120 ms apart in turn, so its duration at 25 FPS holds twice as many frames as it has."""
+    return [sum(40 if k % 2 == 0 else 120 for k in range(i)) for i in range(count)]
+
+
+@pytest.mark.parametrize("container", ["mkv", "webm"])
+def test_whole_matroska_and_webm_are_read_to_their_end_with_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], container: str
+) -> None:
+    """``moodlens video`` on valid Matroska and WebM files of a variable frame rate: every frame
+    read, no 'cut short' warning, exit 0 (OpenCV's frame count for them is an estimate)."""
+    if container == "mkv":
+        frames, codec, doctype = jpeg_frames(50), "V_MJPEG", "matroska"
+    else:
+        frames, codec, doctype = vp8_frames(tmp_path, 50), "V_VP8", "webm"
+    path = write_matroska(
+        tmp_path / f"phone.{container}", frames, dropped_frames_times(50), codec=codec, doctype=doctype
+    )
+    with VideoSource(path) as source:
+        read = list(source)
+        estimate = source.info.frame_count
+        assert len(read) == 50 and estimate is not None and estimate > 90  # 3.92 s x 25 FPS
+        assert source.missing_frames == estimate - 50 and not source.cut_short
+    summary = tmp_path / "s.json"
+    assert main(["video", str(path), "--summary", str(summary)]) == 0
+    err = capsys.readouterr().err
+    assert "cut short" not in err and "50 frames" in err
+    assert json.loads(summary.read_text())["run"]["missing_frames"] == 0
+
+
+def faststart(data: bytes) -> bytes:
+    """An MP4 with its index (``moov``) moved before the frames, as ``ffmpeg -movflags +faststart``
+    does and as files streamed over the web are: such a file cut short still opens."""
+
+    def boxes(start: int, end: int) -> list[tuple[bytes, int, int]]:
+        found = []
+        while start < end:
+            size, kind = struct.unpack(">I4s", data[start : start + 8])
+            found.append((kind, start, start + size))
+            start += size
+        return found
+
+    top = boxes(0, len(data))
+    (moov,) = [(s, e) for k, s, e in top if k == b"moov"]
+    shift = moov[1] - moov[0]
+    patched = bytearray(data[moov[0] : moov[1]])
+
+    def patch(start: int, end: int) -> None:
+        for kind, s, e in boxes(start, end):
+            if kind in (b"trak", b"mdia", b"minf", b"stbl"):
+                patch(s + 8, e)
+            elif kind in (b"stco", b"co64"):
+                wide = kind == b"co64"
+                (entries,) = struct.unpack(">I", data[s + 12 : s + 16])
+                for i in range(entries):
+                    at = s + 16 + i * (8 if wide else 4)
+                    code = ">Q" if wide else ">I"
+                    (offset,) = struct.unpack(code, data[at : at + struct.calcsize(code)])
+                    struct.pack_into(code, patched, at - moov[0], offset + shift)
+
+    patch(moov[0] + 8, moov[1])
+    head = [data[s:e] for k, s, e in top if k == b"ftyp"]
+    rest = [data[s:e] for k, s, e in top if k not in (b"ftyp", b"moov")]
+    return b"".join([*head, bytes(patched), *rest])
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_video_really_cut_short_still_gets_the_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], container: str
+) -> None:
+    if container == "mp4":
+        whole = tmp_path / "whole.mp4"
+        writer = cv2.VideoWriter(str(whole), cv2.VideoWriter.fourcc(*"mp4v"), 25, (160, 120))
+        for image in _images(100):
+            writer.write(image)
+        writer.release()
+        data = faststart(whole.read_bytes())
+    else:
+        data = write_matroska(
+            tmp_path / "whole.mkv", jpeg_frames(100), [i * 40 for i in range(100)]
+        ).read_bytes()
+    full = tmp_path / f"full.{container}"
+    full.write_bytes(data)
+    assert main(["video", str(full)]) == 0
+    assert "cut short" not in capsys.readouterr().err
+    cut = tmp_path / f"cut.{container}"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    summary = tmp_path / "s.json"
+    assert main(["video", str(cut), "--summary", str(summary)]) == 1
+    assert "the file is probably cut short" in capsys.readouterr().err
+    run = json.loads(summary.read_text())["run"]
+    assert run["missing_frames"] > 30 and run["frames"] + run["missing_frames"] == 100

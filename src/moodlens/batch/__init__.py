@@ -3,13 +3,14 @@ cores or on a Ray cluster. Needs the ``[batch]`` extra (pyarrow), and ``[ray]`` 
 
 from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult, analyze_unit
 from moodlens.batch.dataset import DatasetMismatchError, OutputFolderError, check_folder
-from moodlens.batch.engines import LocalEngine, RayEngine
+from moodlens.batch.engines import EngineError, LocalEngine, RayEngine
 from moodlens.batch.inputs import Item, expand
 from moodlens.batch.runner import Progress, Report, Segmenting, plan, run_batch
 
 __all__ = [
     "AnalysisSettings",
     "DatasetMismatchError",
+    "EngineError",
     "Item",
     "LocalEngine",
     "OutputFolderError",

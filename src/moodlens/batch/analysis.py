@@ -144,6 +144,9 @@ class UnitResult:
     media_ms: float = 0.0
     #: Why a photo's faces kept the model's reading although a profile was given (not a failure).
     note: str | None = None
+    #: Frames the video's container announced that never came: the unit read to the file's end
+    #: and the file is cut short (:attr:`moodlens.pipeline.sources.VideoSource.cut_short`).
+    missing_frames: int = 0
 
 
 def _append(columns: dict[str, list[Any]], result: FrameResult) -> None:
@@ -229,3 +232,5 @@ def _video(unit: Unit, analyzer: Any, settings: AnalysisSettings, result: UnitRe
             result.frames += 1
             result.faces += len(analysed.faces)
             result.media_ms = frame.timestamp_ms + 1000.0 / source.info.fps
+        if unit.end_frame is None and source.cut_short:
+            result.missing_frames = source.missing_frames

@@ -2,7 +2,7 @@
 
     DIR/faces/<item key>.parquet     one row per face per frame (photos: frame 0)
     DIR/tracks/<item key>.parquet    per video, one row per person (moodlens.summary's rule)
-    DIR/status.parquet               one row per input: done / failed (with the reason) / skipped
+    DIR/status.parquet               one row per input: done / truncated / failed / skipped
     DIR/_state/<item key>.json       the resume log: an item is done once its state file exists
     DIR/_segments/<item key>/<k>.parquet   finished segments of a long video not yet joined
     DIR/_moodlens_batch.json         the manifest: this folder is a dataset moodlens batch made
@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 #: 1: the first layout; 2: faces gained ``profile`` and ``m_<label>``, tracks ``profile`` and
 #: ``profile_frames``, states ``format`` and ``profile``.
 FORMAT = 2
+
+#: The statuses of an item whose rows are in the dataset: ``truncated`` is a video that ends
+#: before the end its container announces (cut short), analysed up to the cut.
+FINISHED = ("done", "truncated")
 
 STATUS_COLUMNS = (
     "source",
@@ -281,7 +285,7 @@ class Dataset:
     def check_profile(self, states: dict[str, dict[str, Any]], choice: str | None) -> None:
         """Refuse to mix profile choices in one dataset: the items done before would keep theirs
         (they are skipped), so the rows would be read in two ways without anyone asking."""
-        used = {state.get("profile") for state in states.values() if state.get("status") == "done"}
+        used = {state.get("profile") for state in states.values() if state.get("status") in FINISHED}
         others = sorted((u for u in used if u != choice), key=str)
         if not others:
             return
@@ -300,7 +304,7 @@ class Dataset:
         pa, pq = _arrow()
         upgraded = 0
         for key, state in list(states.items()):
-            if state.get("status") != "done" or int(state.get("format", 1)) >= FORMAT:
+            if state.get("status") not in FINISHED or int(state.get("format", 1)) >= FORMAT:
                 continue
             try:
                 faces = self.root / "faces" / f"{key}.parquet"
@@ -339,11 +343,13 @@ class Dataset:
         profile: Profile | None = None,
         profile_choice: str | None = None,
         note: str = "",
+        status: str = "done",
     ) -> int:
         """The item's faces (and, for a video, its people), then its state; returns the face count.
 
         ``profile_choice`` (``NAME[@N]``) is recorded in the state and, with what the profile held,
-        in the faces file's metadata; ``note`` says why a photo kept the model's reading."""
+        in the faces file's metadata; ``note`` says why a photo kept the model's reading, or why a
+        video is ``status`` ``truncated`` (its rows up to the cut are kept)."""
         pa, _ = _arrow()
         n = len(rows["frame_index"])
         columns = {"source": [item.source] * n, "item_key": [item.key] * n, "model": [model] * n, **rows}
@@ -394,7 +400,7 @@ class Dataset:
             files.append(f"tracks/{item.key}.parquet")
         self._state(
             item,
-            "done",
+            status,
             note,
             profile_choice,
             files=files,
@@ -456,6 +462,7 @@ class Dataset:
             "model": result.model,
             "media_ms": result.media_ms,
             "note": result.note,
+            "missing_frames": result.missing_frames,
         }
         table = pa.Table.from_pydict(columns, schema=_segment_schema())
         table = table.replace_schema_metadata({"moodlens.segment": json.dumps(about)})
@@ -490,6 +497,7 @@ class Dataset:
             model=str(about["model"]),
             media_ms=float(about["media_ms"]),
             note=about.get("note"),
+            missing_frames=int(about.get("missing_frames") or 0),
         )
         return result
 

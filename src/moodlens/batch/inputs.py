@@ -3,13 +3,20 @@
 An item's key identifies *this version* of a file: its absolute path, size and modification time
 (or, with ``content_hash``, a hash of its bytes), so a re-run skips what is done and redoes a file
 that changed. URLs (anything OpenCV opens, e.g. ``rtsp://`` or ``https://``) are keyed by the URL.
+
+Whatever a folder holds, a bad entry is that entry's problem, reported with the reason, and the
+rest goes on: a file name that is not valid UTF-8, a named pipe (never opened: reading one waits
+for a writer), a socket or device, a symlink loop, a broken link.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,19 +58,44 @@ def item_key(source: str, size: int, mtime_ns: int, *, content: Path | None = No
     return digest.hexdigest()[:24]
 
 
+def shown(name: str) -> str:
+    """``name`` as it can be printed and stored: bytes of a file name that are not UTF-8 (which
+    Python keeps as lone surrogates) are written as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder, not a photo or video"),
+    (stat.S_ISFIFO, "a named pipe (FIFO), not a regular file: not read"),
+    (stat.S_ISSOCK, "a socket, not a regular file: not read"),
+    (stat.S_ISCHR, "a device, not a regular file: not read"),
+    (stat.S_ISBLK, "a device, not a regular file: not read"),
+)
+
+
 def _item(source: str, content_hash: bool) -> Item | str:
-    """An item for a path or URL, or why it is not one."""
+    """An item for a path or URL, or why it is not one. Only a regular file is ever opened."""
+    if shown(source) != source:
+        # Parquet, JSON and the status table hold text: the name could not be recorded as it is.
+        return "the file name is not valid UTF-8: rename the file (e.g. with convmv) to analyse it"
     kind = _kind(source)
     if "://" in source:
         return Item(source, kind or "video", item_key(source, 0, 0))
-    path = Path(source).resolve()
     if kind is None:
         return "not a photo or video file name (by its suffix)"
     try:
-        info = path.stat()
-    except OSError as exc:
+        info = os.stat(source)  # follows links; a loop is ELOOP
+        path = Path(source).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: pathlib's symlink loop before 3.13
+        if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+            return "a symlink loop: the link never reaches a file"
+        if exc.errno == errno.ENOENT and os.path.islink(source):
+            return "a broken symlink: what it points to does not exist"
         return exc.strerror or str(exc)
-    if not path.is_file():
+    for test, why in _NOT_REGULAR:
+        if test(info.st_mode):
+            return why
+    if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
     return Item(
         str(path),
@@ -104,7 +136,9 @@ def expand(
     def add(source: str) -> None:
         made = _item(source, content_hash)
         if isinstance(made, str):
-            problems.append((source, made))
+            if shown(source) not in seen:  # a bad file named twice is reported once
+                seen.add(shown(source))
+                problems.append((shown(source), made))
         elif made.source not in seen:
             seen.add(made.source)
             items.append(made)
@@ -117,25 +151,27 @@ def expand(
             path = Path(entry)
             if path.is_dir():
                 pattern = "**/*" if recursive else "*"
-                found = sorted(p for p in path.glob(pattern) if p.is_file() and _kind(p.name) is not None)
+                # Every entry named like a photo or video but a folder: a pipe, a loop or a bad
+                # name is reported by add(), never dropped without a word.
+                found = sorted(p for p in path.glob(pattern) if _kind(p.name) is not None and not p.is_dir())
                 if not found:
-                    problems.append((entry, "the folder holds no photo or video"))
+                    problems.append((shown(entry), "the folder holds no photo or video"))
                 for p in found:
                     add(str(p))
             elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
                 for listed in _manifest(path):
                     add(listed)
             elif any(ch in entry for ch in "*?[") and not path.exists():
-                found = sorted(Path(p) for p in glob.glob(entry, recursive=True) if Path(p).is_file())
+                found = sorted(Path(p) for p in glob.glob(entry, recursive=True) if not Path(p).is_dir())
                 found = [p for p in found if _kind(p.name) is not None]
                 if not found:
-                    problems.append((entry, "the pattern matches no photo or video"))
+                    problems.append((shown(entry), "the pattern matches no photo or video"))
                 for p in found:
                     add(str(p))
             else:
                 add(entry)
-        except OSError as exc:
-            problems.append((entry, exc.strerror or str(exc)))
+        except (OSError, RuntimeError) as exc:
+            problems.append((shown(entry), getattr(exc, "strerror", None) or str(exc)))
         except (UnicodeDecodeError, csv.Error) as exc:
-            problems.append((entry, f"not a readable manifest ({exc})"))
+            problems.append((shown(entry), f"not a readable manifest ({exc})"))
     return items, problems

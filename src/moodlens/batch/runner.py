@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult
-from moodlens.batch.dataset import Dataset, settings_fingerprint
+from moodlens.batch.dataset import FINISHED, Dataset, settings_fingerprint
 from moodlens.batch.engines import Engine
 from moodlens.batch.inputs import Item
 from moodlens.batch.join import join_segments
@@ -51,6 +51,9 @@ class Progress:
 class Report:
     items: int = 0
     done: int = 0
+    #: Videos that end before the end their container announces (cut short): analysed up to the
+    #: cut, kept with status ``truncated``.
+    truncated: int = 0
     failed: int = 0
     skipped_before: int = 0
     skipped_inputs: int = 0
@@ -58,6 +61,8 @@ class Report:
     faces: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: The truncated videos (source, why).
+    truncations: list[tuple[str, str]] = field(default_factory=list)
     #: Items done with the model's reading although a profile was given (photo, why).
     notes: list[tuple[str, str]] = field(default_factory=list)
     #: Items of an older dataset format brought up to the current columns at the start.
@@ -75,20 +80,30 @@ class Report:
 
     @property
     def left(self) -> int:
-        """Items neither done nor failed, before or in this run."""
-        return max(0, self.items - self.done - self.failed - self.skipped_before)
+        """Items neither finished nor failed, before or in this run."""
+        return max(0, self.items - self.done - self.truncated - self.failed - self.skipped_before)
 
 
-def _video_frames(item: Item) -> tuple[int | None, float]:
-    """(frame count, fps) of a video file; (None, fps) when the container does not say."""
-    from moodlens.pipeline.sources import VideoSource
+def _video_frames(item: Item, segmenting: Segmenting) -> tuple[int | None, float, bool]:
+    """(frames, fps, whether it may be cut into segments by frame number) of a video file.
+
+    The container's frame count is a claim (a 144 KB file can announce 2,500 hours): where it
+    says more than one segment's worth, the frames are counted from the file's packets, and a
+    file whose frame times do not follow its frame rate (variable rate, a jump in its
+    timestamps) is not cut, since a frame number then says nothing about where a frame is."""
+    from moodlens.pipeline.sources import VideoSource, probe_frames
 
     with VideoSource(item.source) as source:
-        return source.info.frame_count, source.info.fps
+        count, fps = source.info.frame_count, source.info.fps
+    if count is None or count <= round(segmenting.segment_s * fps):
+        return count, fps, False
+    probe = probe_frames(item.source, fps)
+    return max(1, probe.frames), fps, probe.regular
 
 
 def plan(items: list[Item], segmenting: Segmenting) -> tuple[list[Unit], list[tuple[Item, str]]]:
-    """The units of every item, and the items that cannot be planned (with the reason)."""
+    """The units of every item, and the items that cannot be planned (with the reason). Videos are
+    cut by the frames they hold, never by what their container claims (:func:`_video_frames`)."""
     from moodlens.errors import MoodlensError
 
     units: list[Unit] = []
@@ -98,13 +113,13 @@ def plan(items: list[Item], segmenting: Segmenting) -> tuple[list[Unit], list[tu
             units.append(Unit(item))
             continue
         try:
-            count, fps = _video_frames(item)
+            count, fps, cuttable = _video_frames(item, segmenting)
         except MoodlensError as exc:
             problems.append((item, str(exc)))
             continue
         length = max(1, round(segmenting.segment_s * fps))
         overlap = round(segmenting.overlap_s * fps)
-        if count is None or count <= length:
+        if count is None or count <= length or not cuttable:
             units.append(Unit(item, frames_expected=count or 1))
             continue
         for k, start in enumerate(range(0, count, length)):
@@ -153,7 +168,7 @@ def run_batch(
         todo = []
         for item in items:
             state = states.get(item.key)
-            if state is not None and (state.get("status") == "done" or not retry_failed):
+            if state is not None and (state.get("status") in FINISHED or not retry_failed):
                 report.skipped_before += 1
                 continue
             todo.append(item)
@@ -219,6 +234,12 @@ def _finish(
     frames = sum(r.frames for r in results)
     media_ms = max(r.media_ms for r in results)
     note = next((r.note for r in results if r.note), "")
+    missing = max(r.missing_frames for r in results)
+    if missing:
+        note = (
+            f"the video ends {missing} frame(s) before the end its container announces: the file is "
+            "probably cut short (everything up to the cut was analysed)"
+        )
     faces = dataset.write_item(
         item,
         rows,
@@ -229,10 +250,15 @@ def _finish(
         profile=settings.profile,
         profile_choice=settings.profile_choice,
         note=note,
+        status="truncated" if missing else "done",
     )
     dataset.remove_older_versions(item)
-    if note:
-        report.notes.append((item.source, note))
-    report.done += 1
+    if missing:
+        report.truncated += 1
+        report.truncations.append((item.source, note))
+    else:
+        if note:
+            report.notes.append((item.source, note))
+        report.done += 1
     report.frames += frames
     report.faces += faces

@@ -42,7 +42,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--address",
         default=None,
-        help="with --engine ray: auto, ray://HOST:PORT (default: a local Ray instance)",
+        help="with --engine ray: auto, HOST:PORT or ray://HOST:PORT, a running cluster that must answer "
+        "within 10 s (default: a private Ray instance on this machine)",
     )
     parser.add_argument(
         "--workers",
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.batch import (
         AnalysisSettings,
         DatasetMismatchError,
+        EngineError,
         LocalEngine,
         OutputFolderError,
         Progress,
@@ -162,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
+        if isinstance(engine, RayEngine):
+            engine.connect()  # an address where no cluster answers fails here, in seconds
         report = run_batch(
             items,
             Path(args.out),
@@ -173,14 +177,16 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             force=args.force,
         )
-    except (DatasetMismatchError, OutputFolderError) as exc:
+    except (DatasetMismatchError, OutputFolderError, EngineError) as exc:
         print(f"moodlens batch: error: {exc}", file=sys.stderr)
         return 2
     finally:
         if bar is not None:
             bar.close()
+        if isinstance(engine, RayEngine):
+            engine.close()
     if report.interrupted:
-        done = report.done + report.skipped_before
+        done = report.done + report.truncated + report.skipped_before
         failed = f", {report.failed} failed" if report.failed else ""
         segments = report.segments_kept
         kept = f" ({segments} finished segment(s) of long videos kept)" if segments else ""
@@ -194,8 +200,9 @@ def run(args: argparse.Namespace) -> int:
             f"{report.upgraded} item(s) written by an earlier moodlens given the new columns (null)",
             file=sys.stderr,
         )
+    truncated = f"{report.truncated} cut short, " if report.truncated else ""
     print(
-        f"{report.items} item(s): {report.done} done, {report.failed} failed, "
+        f"{report.items} item(s): {report.done} done, {truncated}{report.failed} failed, "
         f"{report.skipped_before} already done before, {report.skipped_inputs} input(s) skipped; "
         f"{report.frames} frames, {report.faces} faces in {report.seconds:.1f} s "
         f"({report.frames_per_second:.1f} frames/s, engine {engine.name})",
@@ -210,8 +217,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  skipped {source}: {reason}", file=sys.stderr)
     for source, reason in report.failures:
         print(f"  failed {source}: {reason}", file=sys.stderr)
+    for source, reason in report.truncations:
+        print(f"  cut short {source}: {reason}", file=sys.stderr)
     for source, reason in report.notes:
         print(f"  {source}: {reason}", file=sys.stderr)
     print(f"dataset: {args.out} (faces/, tracks/, status.parquet)", file=sys.stderr)
-    # As moodlens image: a photo the profile could not be applied to is reported, status 1.
-    return 1 if report.failed or skipped or report.notes else 0
+    # As moodlens image: a photo the profile could not be applied to is reported, status 1; as
+    # moodlens video: a video cut short too.
+    return 1 if report.failed or skipped or report.notes or report.truncated else 0

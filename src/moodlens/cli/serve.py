@@ -27,7 +27,8 @@ def register(sub: Any) -> None:
         nargs="?",
         const="default",
         metavar="URL",
-        help="record sessions in this history database (default file if no URL)",
+        help="record sessions in this history database (default file if no URL); a new one is created "
+        "(and the command says so) in a folder that exists",
     )
     parser.add_argument("--token-file", metavar="PATH", help="where the access token is kept")
     parser.add_argument("--require-token", action="store_true", help="require the token on loopback too")
@@ -79,7 +80,26 @@ def _check_profile(args: argparse.Namespace) -> None:
         store.close()
 
 
+def _open_history(args: argparse.Namespace) -> Any:
+    """The history store for ``--db``, opened before serving. Serving records sessions (with the
+    consent given on the page), so a database that is not there is created, and the command
+    says so, as ``moodlens video --db ... --consent`` does; the retention runs here too."""
+    from moodlens.store import HistoryStore
+
+    store = HistoryStore(args.db, create=True)
+    if store.created:
+        print(f"created history database at {store.where}", file=sys.stderr)
+    removed = store.apply_retention(args.retention_days)
+    if removed:
+        print(
+            f"history: removed {removed} session(s) older than {args.retention_days:g} days",
+            file=sys.stderr,
+        )
+    return store
+
+
 def run(args: argparse.Namespace) -> int:
+    from moodlens.cli.common import check_history
     from moodlens.errors import extra_required
 
     with extra_required("serve", "uvicorn", "fastapi", "starlette", "sqlalchemy", "multipart", "h11"):
@@ -87,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         from moodlens.service.security import default_token_path, load_or_create_token
         from moodlens.service.server import run as serve_app
         from moodlens.service.settings import is_loopback
+    if not check_history(args, "serve"):  # a new database's folder must exist: a typo is not created
+        return 2
     token = None
     if args.require_token or not is_loopback(args.host):
         path = Path(args.token_file) if args.token_file else default_token_path()
@@ -119,13 +141,20 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"moodlens serve: error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings, analyzer=analyzer)
-    print(f"moodlens serving on http://{args.host}:{args.port}/ (dashboard: /dashboard, API docs: /docs)")
-    serve_app(
-        app,
-        host=args.host,
-        port=args.port,
-        ws_max_size=settings.max_frame_bytes + 1024,
-        header_timeout_s=args.header_timeout,
-    )
+    # Opened here, not at the app's start-up: creating it is said on the terminal, and a database
+    # that cannot be used is one line and exit 1 (MoodlensError), not a server that fails to start.
+    store = _open_history(args) if args.db is not None else None
+    try:
+        app = create_app(settings, analyzer=analyzer, store=store)
+        print(f"moodlens serving on http://{args.host}:{args.port}/ (dashboard: /dashboard, API docs: /docs)")
+        serve_app(
+            app,
+            host=args.host,
+            port=args.port,
+            ws_max_size=settings.max_frame_bytes + 1024,
+            header_timeout_s=args.header_timeout,
+        )
+    finally:
+        if store is not None:
+            store.close()
     return 0

@@ -484,6 +484,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--entries", help=f"comma-separated trackers (default: {', '.join(e.name for e in ENTRIES)})"
     )
+    parser.add_argument(
+        "--confirm-sweep",
+        action="store_true",
+        help="measure the confirmation rule: the current tracker with other confirm_hits/confirm_ms",
+    )
     parser.add_argument("--worker", metavar="ENTRY", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     media: Path | None = args.media or media_dir()
@@ -499,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.worker:
         return _worker(args.worker, media, names, args.cache, Path(args.json))
+    if args.confirm_sweep:
+        return confirm_sweep(media, names, args.cache)
     report = evaluate(media, names, chosen, cache=args.cache)
     if args.json == "-":
         print(json.dumps(report, indent=1))
@@ -511,6 +518,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_report(report, details=args.details)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+#: The confirmation rules the sweep compares: (confirm_hits, confirm_ms).
+CONFIRM_RULES = ((1, 0.0), (2, 0.0), (2, 70.0), (3, 0.0), (3, 100.0))
+
+
+def confirm_sweep(media: Path, names: Sequence[str], cache: Path) -> int:
+    """How soon faces become people, and at what cost: per rule, summed over the clips, the
+    labelled faces missed (no id yet, mostly the confirmation delay), false positives, false ids
+    (a person the labels do not know) and merges; with IDF1 per clip."""
+
+    def rule(hits: int, ms: float) -> Callable[[StreamSettings], StreamSettings]:
+        tracker = replace(TrackerSettings(), confirm_hits=hits, confirm_ms=ms)
+        return lambda s: replace(s, tracker=tracker)
+
+    entries = [Entry(f"{hits} sightings over {ms:g} ms", "", rule(hits, ms)) for hits, ms in CONFIRM_RULES]
+    report = evaluate(media, names, entries, cache=cache)
+    clips = list(report["clips"])
+    print(f"{report['machine']}, {report['date']}; the checkout's tracker, confirmation rule varied")
+    print()
+    print(
+        "| rule | missed faces | false positives | false ids | merges | "
+        + " | ".join(f"IDF1 {c}" for c in clips)
+        + " |"
+    )
+    print("|---" * (5 + len(clips)) + "|")
+    for entry in entries:
+        results = [report["clips"][c]["results"][entry.name] for c in clips]
+        sums = [sum(int(r[k]) for r in results) for k in ("misses", "false_positives", "false_ids", "merges")]
+        idf1 = " | ".join(f"{r['idf1']:.3f}" for r in results)
+        print(f"| {entry.name} | " + " | ".join(map(str, sums)) + f" | {idf1} |")
     return 0
 
 

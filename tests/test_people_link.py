@@ -13,7 +13,7 @@ import pytest
 
 from moodlens.cli.main import main
 from moodlens.identity import EMBEDDING_SIZE
-from moodlens.pipeline.people import LinkSettings, PeopleLinker
+from moodlens.pipeline.people import LinkSettings, PeopleLinker, turn
 from moodlens.results import Box, Detection, Face
 
 _UNIFORM = np.full(7, 1 / 7, np.float32)
@@ -75,6 +75,51 @@ def test_embedding_is_bounded_and_skips_small_faces_and_tentative_ones() -> None
     assert {p.track_ids for p in linker.people()} == {(1,), (2,)}
     linker.close()
     assert linker.people() == []
+
+
+def test_people_seen_together_set_how_close_a_link_must_be() -> None:
+    """Two people in one shot are 0.30 apart: in this footage, 0.30 does not mean "the same
+    person", so two tracks 0.30 apart in different shots are not linked either."""
+
+    def unit(angle: float) -> npt.NDArray[np.float32]:
+        v = np.zeros(EMBEDDING_SIZE, np.float32)
+        v[0], v[1] = np.cos(angle), np.sin(angle)
+        return v
+
+    # Distance between unit vectors at angle a: 2 sin(a / 2); 0.30 -> a ~ 0.3011 rad.
+    angle = 2 * np.arcsin(0.15)
+
+    class _Fixed:
+        def embed(
+            self, image: npt.NDArray[np.uint8], detections: Sequence[Detection]
+        ) -> npt.NDArray[np.float32]:
+            return np.stack([unit(0.0 if d.box.x1 < 300 else angle) for d in detections])
+
+    linker = PeopleLinker(_Fixed())
+    _feed(linker, range(0, 20), [_face(1, 100), _face(2, 400)])  # two people together, 0.30 apart
+    _feed(linker, range(20, 40), [_face(3, 450)])  # a later shot: 0.30 from track 1, 0 from 2
+    assert linker.threshold() == pytest.approx(0.8 * 0.30, abs=1e-3)
+    assert {p.track_ids for p in linker.people()} == {(1,), (2, 3)}
+    # Alone, with nobody seen together, the model's own threshold holds.
+    alone = PeopleLinker(_Fixed())
+    _feed(alone, range(0, 20), [_face(1, 100)])
+    assert alone.threshold() == LinkSettings().threshold
+
+
+def test_a_turned_face_is_not_embedded() -> None:
+    marks = np.array(
+        [[110, 120], [150, 120], [158, 140], [115, 160], [145, 160]], np.float32
+    )  # nose far right
+    turned = Face(Detection(Box(100, 100, 160, 160), 0.9, marks), _UNIFORM, track_id=1)
+    assert turn(turned.detection) > LinkSettings().max_turn
+    embedder = _ByPlace()
+    linker = PeopleLinker(embedder)
+    linker.observe(np.zeros((300, 700, 3), np.uint8), [turned], 0.0)
+    assert embedder.embedded == 0
+    centred = marks.copy()
+    centred[2, 0] = 130
+    assert turn(Detection(Box(100, 100, 160, 160), 0.9, centred)) == pytest.approx(0.0)
+    assert turn(Detection(Box(0, 0, 10, 10), 0.9)) == 0.0  # no landmarks: taken as frontal
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ def test_stream_results_and_history(client: TestClient) -> None:
         started = ws.receive_json()
         assert started["recording"] and started["session_id"] == 1
         results = []
-        for i in range(5):  # a face is a person once seen 3 times over >= 100 ms
+        for i in range(5):  # a face is a person once seen twice
             ws.send_bytes(_frame(i * 50.0))
             results.append(ws.receive_json())
         assert all(r["type"] == "result" for r in results)
@@ -164,12 +164,12 @@ def test_stream_results_and_history(client: TestClient) -> None:
     sessions = client.get("/api/v1/sessions").json()
     assert sessions[0]["name"] == "demo" and sessions[0]["consent_given"]
     detail = client.get("/api/v1/sessions/1").json()
-    assert detail["distribution"]["frames"] == 3
+    assert detail["distribution"]["frames"] == 4
     (person,) = detail["people"]
-    assert person["track_id"] == 1 and person["dominant"] == "happy" and person["frames"] == 3
+    assert person["track_id"] == 1 and person["dominant"] == "happy" and person["frames"] == 4
     timeline = client.get("/api/v1/sessions/1/timeline").json()
     assert timeline[0]["dominant"] == "happy"
-    assert client.get("/api/v1/distribution?period=week").json()[0]["frames"] == 3
+    assert client.get("/api/v1/distribution?period=week").json()[0]["frames"] == 4
 
 
 def test_export_correct_delete(client: TestClient) -> None:

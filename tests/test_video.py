@@ -181,7 +181,7 @@ def test_classify_every_ms_holds_each_faces_probabilities_in_between() -> None:
         assert np.array_equal(first[i], first[i - 1]) != fresh or i == 0
     second = [r.faces[1] for r in results[5:]]
     # A new face is a person once seen 3 times over >= 100 ms (frame 8, 320 ms); classified at once.
-    assert [f.track_id for f in second] == [None] * 3 + [2] * 12
+    assert [f.track_id for f in second] == [None] + [2] * 14
     assert not np.array_equal(second[0].probabilities, first[4])  # its own classification at 200 ms
     assert classifier.crops == 7 + 5  # face 1: 0..720 ms; face 2: 200, 320, 440, 560, 680 ms
     assert all(r.faces[0].smoothed is not None for r in results)
@@ -206,10 +206,11 @@ def test_stream_tracks_smooths_and_summarises(tmp_path: Path) -> None:
         stats = run_stream(source, stream)
     assert stats.frames == 20 and stats.faces == 20
     (summary,) = stream.summaries()
-    # A person from confirmation on (3 detections over >= 100 ms: frame 3), 40 ms a frame.
-    assert summary.track_id == 1 and summary.frames == 17
+    # A person from confirmation on (2 sightings: frame 1), 40 ms a frame; on screen from frame 0.
+    assert summary.track_id == 1 and summary.frames == 19
     assert summary.dominant == "happy"
-    assert summary.duration_ms == pytest.approx(17 * 40, abs=1)
+    assert summary.duration_ms == pytest.approx(19 * 40, abs=1)
+    assert summary.on_screen_ms == pytest.approx(20 * 40, abs=1)
 
 
 def test_detect_every_n_follows_faces_in_between(tmp_path: Path) -> None:
@@ -217,11 +218,11 @@ def test_detect_every_n_follows_faces_in_between(tmp_path: Path) -> None:
     stream = StreamAnalyzer(Analyzer(detector, FakeClassifier()), StreamSettings(detect_every=5))
     with VideoSource(_write_avi(tmp_path / "v.avi", 20, texture=True)) as source:
         results = [stream.process(f.image, timestamp_ms=f.timestamp_ms, frame_index=f.index) for f in source]
-    # Detected while the face is tentative (frames 0-3), then every 5th frame.
-    assert detector.calls == 7
+    # Detected while the face is tentative (frames 0-1), then every 5th frame.
+    assert detector.calls == 5
     assert all(r.faces for r in results)
-    assert all(r.faces[0].track_id == 1 for r in results[3:])
-    assert sum("follow" in r.timings_ms for r in results) == 13
+    assert all(r.faces[0].track_id == 1 for r in results[1:])
+    assert sum("follow" in r.timings_ms for r in results) == 15
 
 
 def test_a_flat_face_patch_is_detected_not_followed() -> None:
@@ -232,7 +233,7 @@ def test_a_flat_face_patch_is_detected_not_followed() -> None:
     results = [stream.process(image, timestamp_ms=i * 40.0, frame_index=i) for i in range(10)]
     assert detector.calls == 10
     assert all(r.faces[0].box == Box(40, 30, 100, 100) for r in results)
-    assert [r.faces[0].track_id for r in results] == [None] * 3 + [1] * 7
+    assert [r.faces[0].track_id for r in results] == [None] + [1] * 9
 
 
 def test_a_face_that_cannot_be_followed_is_detected_again(tmp_path: Path) -> None:
@@ -257,7 +258,7 @@ def test_sinks_write_playable_video_and_timeline(tmp_path: Path) -> None:
     assert _frame_count(out) == 12
     data = list(csv.DictReader(timeline.open()))
     assert len(data) == 12
-    assert [row["track_id"] for row in data] == [""] * 3 + ["1"] * 9  # a person once confirmed
+    assert [row["track_id"] for row in data] == [""] + ["1"] * 11  # a person once confirmed
     assert data[3]["stable_label"] == "happy"
     assert {"p_happy", "s_happy", "timestamp_ms", "frame_index", "x1"} <= set(data[0])
 

@@ -20,8 +20,27 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from moodlens.identity import LINK_THRESHOLD, FaceEmbedder, Person, TrackSighting, link_tracks
-from moodlens.results import Face
+from moodlens.identity import (
+    LINK_THRESHOLD,
+    FaceEmbedder,
+    Person,
+    TrackSighting,
+    embedding_distance,
+    link_tracks,
+    track_embedding,
+)
+from moodlens.results import Detection, Face
+
+
+def turn(detection: Detection) -> float:
+    """How far a face is turned: the nose's sideways offset from the middle of the eyes, in eye
+    distances (0 frontal, about 0.5 and more for a profile); 0 without landmarks."""
+    marks = detection.landmarks
+    if marks is None:
+        return 0.0
+    (ex1, _), (ex2, _), (nx, _) = marks[0], marks[1], marks[2]
+    span = abs(float(ex2 - ex1))
+    return abs(float(nx) - (float(ex1) + float(ex2)) / 2) / span if span > 1 else 1.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,14 @@ class LinkSettings:
     min_face: float = 32.0
     #: Largest distance between two tracks' embeddings that links them (moodlens.identity).
     threshold: float = LINK_THRESHOLD
+    #: Within one run the footage itself says how far apart *different* people look: two tracks
+    #: seen at the same time are two people. Small, blurred or side-lit video faces bring
+    #: different people closer than the model's photo threshold assumes, so a link also needs a
+    #: distance under this fraction of the smallest such known-different distance.
+    known_margin: float = 0.8
+    #: Faces turned further than this (about 45 degrees) are not embedded: the nose's offset from
+    #: the middle of the eyes, in eye distances (a profile embeds poorly and links strangers).
+    max_turn: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.every_ms >= 0:
@@ -46,6 +73,10 @@ class LinkSettings:
             raise ValueError("min_face must be >= 0")
         if not self.threshold >= 0:
             raise ValueError("threshold must be >= 0")
+        if not 0 < self.known_margin <= 1:
+            raise ValueError("known_margin must lie in (0, 1]")
+        if not self.max_turn > 0:
+            raise ValueError("max_turn must be > 0")
 
 
 @dataclass
@@ -85,6 +116,7 @@ class PeopleLinker:
                 len(track.embeddings) < s.max_per_track
                 and timestamp_ms - track.embedded_ms >= s.every_ms
                 and min(box.width, box.height) >= s.min_face
+                and turn(face.detection) <= s.max_turn
                 and not any(j != index and box.iou(other.box) > 0 for j, other in enumerate(faces))
             ):
                 due.append(index)
@@ -101,7 +133,28 @@ class PeopleLinker:
     def people(self) -> list[Person]:
         """Every confirmed track seen so far, grouped into people (numbered by first appearance).
         A track with no face big enough to embed stays a person of its own."""
-        sightings = [
+        sightings = self._sightings()
+        return link_tracks(sightings, threshold=self.threshold(sightings))
+
+    def threshold(self, sightings: Sequence[TrackSighting] | None = None) -> float:
+        """The link threshold for this run: the settings' one, or less where two people seen
+        together look closer than that (``known_margin`` of their distance)."""
+        tracks = [
+            (s, vector)
+            for s in (self._sightings() if sightings is None else sightings)
+            if (vector := track_embedding(s.embeddings)) is not None
+        ]
+        known = [
+            embedding_distance(a, b)
+            for i, (sa, a) in enumerate(tracks)
+            for sb, b in tracks[i + 1 :]
+            if sa.seen_with(sb)
+        ]
+        limit = self.settings.threshold
+        return min(limit, self.settings.known_margin * min(known)) if known else limit
+
+    def _sightings(self) -> list[TrackSighting]:
+        return [
             TrackSighting(
                 track_id,
                 t.first_ms,
@@ -111,7 +164,6 @@ class PeopleLinker:
             )
             for track_id, t in self._tracks.items()
         ]
-        return link_tracks(sightings, threshold=self.settings.threshold)
 
     def close(self) -> None:
         """Drop every embedding (what is linked so far is lost too)."""

@@ -4,7 +4,6 @@
 // 2. a place is taken when inside the frame and clear of every face box (with a margin), every
 //    face's label (above its box) and every panel placed before;
 // 3. no free place: no panel (the face keeps its compact label).
-"use strict";
 
 const LAYOUT_GAP = 4;
 
@@ -12,7 +11,7 @@ function rectOverlaps(a, b) {
   return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 }
 
-function placePanels(boxes, panel, frame, label) {
+export function placePanels(boxes, panel, frame, label) {
   const [pw, ph] = panel;
   const [fw, fh] = frame;
   const obstacles = boxes.map(([x1, y1, x2, y2]) => ({

@@ -1,11 +1,19 @@
-// moodlens live page: camera -> JPEG frames over a WebSocket -> the analysed frame with its result.
-// At most one frame is in flight; the send rate and JPEG quality adapt to the measured latency.
-// The page shows the frame that was analysed, with that frame's boxes: a box is always drawn on
-// the picture it belongs to (never over a later picture where the head has moved, or after a cut).
-"use strict";
+// moodlens live page: the wiring. Consent, then Start: a connection to the server (connection.js,
+// which reconnects by itself), the camera (camera.js), frames sent one at a time (frames.js), each
+// result drawn on the picture it belongs to (overlay.js), a headline read out once it holds, and a
+// one-line summary at Stop (summary.js). Status is announced politely, errors assertively, once.
 
-const $ = (id) => document.getElementById(id);
-const TARGET_FPS = 15;
+import { announcer } from "./announce.js";
+import { connectionBanner } from "./banner.js";
+import { openCamera } from "./camera.js";
+import { Connection } from "./connection.js";
+import { $, el } from "./dom.js";
+import { FrameSender } from "./frames.js";
+import { drawOverlay, faceLabel, faceProbs } from "./overlay.js";
+import { paint } from "./patterns.js";
+import { profilePanel } from "./profile.js";
+import { stopLine } from "./summary.js";
+
 // A person's box survives a result without them (a missed detection) for this long.
 const HOLD_MS = 250;
 // The headline is read out only once its text has held this long, and never more often: the
@@ -13,14 +21,26 @@ const HOLD_MS = 250;
 // server already holds a person's label for it; this also keeps the short states between two
 // people (a shot cut, a newcomer not yet confirmed) from being read out.
 const ANNOUNCE_HOLD_MS = 1000;
-const state = {
-  labels: [], colours: {}, ws: null, stream: null, inFlight: false, running: false,
-  quality: 0.8, width: 640, latency: null, lastSend: 0, results: [], lastResult: null,
-  sent: new Map(), held: new Map(), headline: "", headlineSince: 0, announced: "", announceTimer: null,
-  lastAnnounce: -Infinity,
-};
-
 const NOBODY = "Apparent expression: –";
+const STREAM_URL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/stream`;
+
+const say = announcer($("status"), $("alert"));
+const state = {
+  labels: [], health: {}, stream: null, running: false, wanted: false, results: [],
+  held: new Map(), headline: "", headlineSince: 0, announced: "", announceTimer: null, lastAnnounce: -Infinity,
+  startedAt: 0, sessions: [], options: null, stopping: false,
+};
+let profile = null;
+
+const connection = new Connection(STREAM_URL);
+const banner = connectionBanner($("connection"), { onRetry: retry });
+const frames = new FrameSender($("video"), {
+  canSend: () => state.running && connection.open,
+  send: (data) => connection.send(data),
+  onSmaller: (width) => say.status(`Slow answers: sending smaller frames (${width} px wide; small faces may be missed).`),
+});
+
+// --- the headline, read out once it holds -----------------------------------------------------------
 
 function spoken(text) {
   // What the region says for a headline: the same words, with the dash said in words.
@@ -41,112 +61,209 @@ function announce() {
   }, Math.max(0, due - performance.now()));
 }
 
-async function loadLabels() {
-  const response = await fetch("/api/v1/labels");
-  state.labels = await response.json();
-  for (const item of state.labels) state.colours[item.label] = item.colour;
+function showHeadline(headline) {
+  // Follows one person (the server's headline, which holds a label or "uncertain" for its dwell);
+  // changes only when its text does, and is read out once it holds (announce).
+  const text = headline
+    ? `Apparent expression of #${headline.track_id}: ${headline.uncertain ? "uncertain" : headline.label}`
+    : NOBODY;
+  if (text === state.headline) return;
+  state.headline = text;
+  state.headlineSince = performance.now();
+  $("headline").textContent = text;
+  announce();
 }
 
-function setStatus(text) { $("status").textContent = text; }
+// --- consent, server capabilities ----------------------------------------------------------------
 
 $("consent-check").addEventListener("change", (e) => { $("consent-accept").disabled = !e.target.checked; });
 $("consent-accept").addEventListener("click", () => {
   $("consent").classList.add("hidden");
   $("live").classList.remove("hidden");
+  $("session-name").focus();  // the next control: focus never falls back to the page
 });
 
-async function start() {
-  $("start").disabled = true;
-  setStatus("asking for the camera…");
-  try {
-    state.stream = await navigator.mediaDevices.getUserMedia({
-      video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false,
-    });
-  } catch (err) {
-    setStatus(`no camera: ${err.message || err}`);
-    $("start").disabled = false;
-    return;
+async function loadServer() {
+  const [labels, health] = await Promise.all([
+    fetch("/api/v1/labels").then((r) => r.json()),
+    fetch("/api/v1/health").then((r) => r.json()),
+  ]);
+  state.labels = labels;
+  state.health = health;
+  // A server without a database records nothing: the box says so instead of pretending.
+  if (health.history === false) {
+    $("record").checked = false;
+    $("record").disabled = true;
+    $("record-help").textContent = "Record history is off: this server keeps no database. Start it with moodlens serve --db to record sessions.";
+    $("record-help").classList.remove("hidden");
   }
+  profile = profilePanel(health);
+}
+
+// --- start, stop, and the connection between ---------------------------------------------------------
+
+function setRunningControls(on) {
+  $("start").disabled = on;
+  $("stop").disabled = !on;
+  for (const id of ["session-name", "link-people"]) $(id).disabled = on;
+  $("record").disabled = on || state.health.history === false;
+}
+
+function showCameraHelp(problem) {
+  $("camera-help-title").textContent = problem.title;
+  $("camera-help-steps").replaceChildren(...problem.steps.map((step) => el("li", {}, step)));
+  $("camera-help").classList.remove("hidden");
+  $("camera-help").dataset.kind = problem.kind;
+}
+
+function start() {
+  // The server first: the camera turns on only once the server answers.
+  state.wanted = true;
+  state.sessions = [];
+  state.options = {
+    name: $("session-name").value, record: $("record").checked, link_people: $("link-people").checked,
+    profile: profile ? profile.chosen() : null,
+  };
+  $("camera-help").classList.add("hidden");
+  say.clearError();
+  setRunningControls(true);
+  $("stop").focus();
+  say.status("Connecting to the server…");
+  connection.connect();
+}
+
+async function cameraOn() {
+  if (state.stream) return true;
+  say.status("Asking for the camera…");
+  try {
+    state.stream = await openCamera();
+  } catch (problem) {
+    showCameraHelp(problem);
+    say.error(`${problem.title} ${problem.steps[0]}`);
+    say.status("Camera off.");
+    connection.close();
+    quit();
+    $("start").focus();
+    return false;
+  }
+  if (!state.wanted) { cameraOff(); return false; }  // stopped while the browser asked
   const video = $("video");
   video.srcObject = state.stream;
   await new Promise((resolve) => { if (video.readyState >= 1) resolve(); else video.onloadedmetadata = resolve; });
   await video.play().catch(() => {});
   $("camera-indicator").classList.remove("hidden");
   $("camera-off").classList.add("hidden");
-  $("stop").disabled = false;
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream`);
-  ws.binaryType = "arraybuffer";
-  state.ws = ws;
-  const profile = window.moodlensProfile ? window.moodlensProfile.chosen() : null;
-  ws.onopen = () => ws.send(JSON.stringify({
-    type: "start", consent: true, name: $("session-name").value, record: $("record").checked,
-    link_people: $("link-people").checked,
-    ...(profile ? { profile } : {}),
-  }));
-  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
-  ws.onclose = () => { if (state.running) setStatus("connection closed"); stopCamera(); };
-  ws.onerror = () => setStatus("connection error");
+  return true;
 }
 
-function onMessage(msg) {
-  const personal = window.moodlensProfile;
-  if (personal && personal.message(msg)) return;
-  if (msg.type === "started") {
-    state.running = true;
-    if (personal) personal.started(msg.profile, (message) => state.ws && state.ws.send(JSON.stringify(message)));
-    setStatus(msg.recording ? `recording session ${msg.session_id} (labels only)` : "not recording");
-    sendFrame();
-  } else if (msg.type === "result") {
-    state.inFlight = false;
-    const now = performance.now();
-    const latency = now - msg.t;
-    state.latency = state.latency === null ? latency : 0.8 * state.latency + 0.2 * latency;
-    adapt();
-    state.results.push(now);
-    state.results = state.results.filter((t) => now - t < 2000);
-    state.lastResult = msg;
-    const faces = withHeld(msg);
-    draw(msg, faces);
-    showHeadline(msg.headline);
-    $("fps").textContent = `${(state.results.length / 2).toFixed(1)} FPS`;
-    $("latency").textContent = `latency ${Math.round(state.latency)} ms`;
-    $("faces").textContent = `${faces.length} face${faces.length === 1 ? "" : "s"}`;
-    listFaces(faces);
-    if (personal) personal.result(msg.faces);
-    schedule();
-  } else if (msg.type === "error") {
-    if (["busy", "rate_limited", "bad_frame", "processing_failed"].includes(msg.code)) {
-      state.sent.clear();
-      state.inFlight = false;
-      schedule();
-    }
-    setStatus(`server: ${msg.message}`);
-  } else if (msg.type === "stopped") {
-    // A near tie reads "happy and fear, about equal" (moodlens.summary.dominant_phrase).
-    const said = (t) => (t.near_tie ? t.dominant_text : "mostly " + t.dominant);
-    const counted = `${msg.people} ${msg.people === 1 ? "person" : "people"} (${msg.track_count} track${msg.track_count === 1 ? "" : "s"})`;
-    const each = msg.people_summaries
-      ? msg.people_summaries.map((p) => `person ${p.person} (${p.track_ids.map((t) => "#" + t).join(" ")}) ${said(p)}`)
-      : msg.tracks.map((t) => `#${t.track_id} ${said(t)}`);
-    setStatus(`stopped after ${msg.frames} frames: ${counted}${each.length ? ": " + each.join(", ") : ""}`);
-    if (msg.session_id) {
-      // The session is one click away, where people can be merged, renamed and hidden.
-      const link = document.createElement("a");
-      link.href = `/dashboard/sessions/${msg.session_id}`;
-      link.textContent = `open session ${msg.session_id} in the dashboard`;
-      $("status").append(" ", link);
-    }
-    if (state.ws) state.ws.close();
+function sendStart() {
+  const o = state.options;
+  connection.send(JSON.stringify({
+    type: "start", consent: true, name: o.name, record: o.record, link_people: o.link_people, ...(o.profile ? { profile: o.profile } : {}),
+  }));
+}
+
+connection.addEventListener("open", async (event) => {
+  if (!state.wanted) { connection.close(); return; }
+  const reconnected = event.detail.reconnected && banner.shown;
+  banner.hide();
+  say.clearError();
+  if (!(await cameraOn())) return;
+  state.reconnected = reconnected;
+  sendStart();
+});
+
+connection.addEventListener("down", (event) => {
+  if (!state.wanted) return;
+  state.running = false;
+  frames.refused();
+  const line = banner.down(event.detail.kind);
+  say.error(line);
+});
+
+connection.addEventListener("waiting", (event) => banner.waiting(event.detail.inMs, event.detail.attempt));
+
+connection.addEventListener("gaveup", () => {
+  banner.gaveUp();
+  say.status("Stopped: the server did not come back.");
+  quit();
+  $("retry").focus();
+});
+
+function retry() {
+  if (!state.labels.length) {  // the server was not reachable when the page loaded
+    loadServer().then(() => { banner.hide(); say.clearError(); say.status("The server answers."); }).catch(() => {});
+    return;
+  }
+  if (connection.wanted) { connection.retryNow(); return; }
+  start();
+}
+
+connection.addEventListener("message", (event) => onMessage(event.detail));
+
+async function savedState(id) {
+  // How a session cut off by a restart or a crash was kept: ended, or marked interrupted.
+  try {
+    const info = await fetch(`/api/v1/sessions/${id}`).then((r) => (r.ok ? r.json() : null));
+    if (!info) return `session ${id} is not in the history`;
+    if (info.interrupted) return `session ${id} was saved up to the break (marked interrupted)`;
+    return `session ${id} was saved`;
+  } catch {
+    return `session ${id}: unknown`;
   }
 }
 
-function adapt() {
-  // Slow answers: send smaller, lighter frames; fast ones: go back up. The page says when it does.
-  const before = state.width;
-  if (state.latency > 250) { state.quality = Math.max(0.5, state.quality - 0.05); state.width = Math.max(320, state.width - 80); }
-  else if (state.latency < 100) { state.quality = Math.min(0.85, state.quality + 0.02); state.width = Math.min(640, state.width + 40); }
-  if (state.width < before) setStatus(`slow answers: sending smaller frames (${state.width} px wide; small faces may be missed)`);
+async function onMessage(msg) {
+  if (profile && profile.message(msg)) return;
+  if (msg.type === "started") {
+    state.running = true;
+    if (!state.sessions.length) state.startedAt = performance.now();
+    const before = state.sessions[state.sessions.length - 1];
+    if (msg.session_id) state.sessions.push(msg.session_id);
+    if (profile) profile.started(msg.profile, (message) => connection.send(JSON.stringify(message)));
+    const now = msg.recording ? `recording session ${msg.session_id} (labels only)` : "not recording";
+    if (state.reconnected) {
+      state.reconnected = false;
+      const kept = before ? `; ${await savedState(before)}` : "";
+      say.status(`Reconnected: ${now}${kept}.`);
+    } else {
+      say.status(`Camera on: ${now}.`);
+    }
+    frames.next();
+  } else if (msg.type === "result") {
+    const picture = frames.received(msg);
+    const faces = withHeld(msg);
+    if (picture) {
+      const drawn = drawOverlay($("view"), picture, msg, faces, state.labels, { panels: $("panels").checked });
+      // For tests and assistive tools: what is drawn, on which analysed picture.
+      window.moodlensView = { t: msg.t, frame: msg.frame, width: msg.width, height: msg.height, faces: drawn.faces, panels: drawn.panels, scale: drawn.scale };
+    }
+    showHeadline(msg.headline);
+    $("fps").textContent = `${frames.fps.toFixed(1)} FPS`;
+    $("latency").textContent = `latency ${Math.round(frames.latency)} ms`;
+    $("faces").textContent = `${faces.length} face${faces.length === 1 ? "" : "s"}`;
+    $("resolution").textContent = frames.size;
+    listFaces(faces);
+    if (profile) profile.result(msg.faces);
+    frames.next();
+  } else if (msg.type === "error") {
+    if (["busy", "rate_limited", "bad_frame", "processing_failed"].includes(msg.code)) {
+      frames.refused();
+      frames.next();
+      return;  // the next frame goes; nothing to tell
+    }
+    say.error(`The server says: ${msg.message}`);
+  } else if (msg.type === "stopped") {
+    const line = stopLine(msg, performance.now() - state.startedAt,
+      { recording: state.options && state.options.record, history: state.health.history !== false });
+    const extra = [];
+    if (msg.session_id) {
+      // The session is one click away, where people can be merged, renamed and hidden.
+      extra.push(el("a", { href: `/dashboard/sessions/${msg.session_id}`, id: "open-session" }, "Open in dashboard"));
+    }
+    say.status(line, ...extra);
+    connection.close();
+  }
 }
 
 function withHeld(result) {
@@ -166,149 +283,39 @@ function withHeld(result) {
   return faces;
 }
 
-function showHeadline(headline) {
-  // Follows one person (the server's headline, which holds a label or "uncertain" for its dwell);
-  // changes only when its text does, and is read out once it holds (announce).
-  const text = headline
-    ? `Apparent expression of #${headline.track_id}: ${headline.uncertain ? "uncertain" : headline.label}`
-    : NOBODY;
-  if (text === state.headline) return;
-  state.headline = text;
-  state.headlineSince = performance.now();
-  $("headline").textContent = text;
-  announce();
-}
-
-function schedule() {
-  if (!state.running) return;
-  const wait = Math.max(0, 1000 / TARGET_FPS - (performance.now() - state.lastSend));
-  setTimeout(sendFrame, wait);
-}
-
-const grab = document.createElement("canvas");
-
-function sendFrame() {
-  const ws = state.ws;
-  const video = $("video");
-  if (!state.running || state.inFlight || !ws || ws.readyState !== WebSocket.OPEN || !video.videoWidth) return;
-  const scale = Math.min(1, state.width / video.videoWidth);
-  grab.width = Math.round(video.videoWidth * scale);
-  grab.height = Math.round(video.videoHeight * scale);
-  grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
-  $("resolution").textContent = `sending ${grab.width}x${grab.height}`;
-  state.inFlight = true;
-  state.lastSend = performance.now();
-  const t = state.lastSend;
-  // Keep this very picture: its result will be drawn on it.
-  const kept = document.createElement("canvas");
-  kept.width = grab.width;
-  kept.height = grab.height;
-  kept.getContext("2d").drawImage(grab, 0, 0);
-  state.sent.clear();
-  state.sent.set(t, kept);
-  grab.toBlob(async (blob) => {
-    if (!blob || ws.readyState !== WebSocket.OPEN) { state.inFlight = false; return; }
-    const jpeg = new Uint8Array(await blob.arrayBuffer());
-    const message = new Uint8Array(8 + jpeg.length);
-    new DataView(message.buffer).setFloat64(0, t, true);
-    message.set(jpeg, 8);
-    ws.send(message.buffer);
-  }, "image/jpeg", state.quality);
-}
-
-function faceLabel(face) {
-  return face.shown_label || face.stable_label || face.label;
-}
-
-function faceProbs(face) {
-  return face.smoothed_probabilities || face.probabilities;
-}
-
-function draw(result, faces) {
-  const canvas = $("view");
-  const picture = state.sent.get(result.t);
-  state.sent.delete(result.t);
-  if (!picture) return;  // not the frame we sent (a late result after Stop)
-  if (canvas.width !== result.width || canvas.height !== result.height) {
-    canvas.width = result.width;
-    canvas.height = result.height;
-  }
-  const ctx = canvas.getContext("2d");
-  ctx.drawImage(picture, 0, 0, result.width, result.height);
-  const scale = Math.max(0.6, Math.min(2, result.width / 640));
-  const row = Math.round(13 * scale);
-  ctx.font = `${Math.round(11 * scale)}px system-ui, sans-serif`;
-  const labelColumn = ctx.measureText("surprise").width + 8;
-  const panel = [labelColumn + 60 * scale + 4, row * state.labels.length + 4];
-  ctx.font = `bold ${Math.round(14 * scale)}px system-ui, sans-serif`;
-  const tag = [ctx.measureText("#00 surprise 100%").width + 8, Math.round(20 * scale)];
-  const places = placePanels(faces.map((f) => f.box), panel, [result.width, result.height], tag);
-  const drawn = [];
-  faces.forEach((face, index) => {
-    const [x1, y1, x2, y2] = face.box;
-    const label = faceLabel(face);
-    const probs = faceProbs(face);
-    const shown = face.stable_label || face.label;
-    const colour = face.uncertain ? "#6e6e6e" : (state.colours[shown] || "#fff");
-    ctx.lineWidth = Math.max(2, 3 * scale);
-    ctx.strokeStyle = colour;
-    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const id = face.track_id == null ? "" : `#${face.track_id} `;
-    const text = `${id}${label} ${Math.round(100 * (probs[shown] || 0))}%`;
-    ctx.font = `bold ${Math.round(14 * scale)}px system-ui, sans-serif`;
-    const tw = ctx.measureText(text).width + 8;
-    ctx.fillStyle = colour;
-    ctx.fillRect(x1, Math.max(0, y1 - tag[1]), tw, tag[1]);
-    ctx.fillStyle = face.uncertain ? "#fff" : "#000";
-    ctx.fillText(text, x1 + 4, Math.max(tag[1] - 5, y1 - 5));
-    drawn.push({ track_id: face.track_id, box: face.box, label });
-    const place = places[index];
-    if (!place) return;  // no room beside this face: the compact form (label only)
-    ctx.fillStyle = "rgba(0,0,0,0.65)";
-    ctx.fillRect(place.x, place.y, place.w, place.h);
-    ctx.font = `${Math.round(11 * scale)}px system-ui, sans-serif`;
-    state.labels.forEach((item, i) => {
-      const y = place.y + 2 + i * row;
-      ctx.fillStyle = "#fff";
-      ctx.fillText(item.label, place.x + 4, y + row - 3);
-      ctx.fillStyle = item.colour;
-      ctx.fillRect(place.x + labelColumn, y + 2, 60 * scale * (probs[item.label] || 0), row - 4);
-    });
-  });
-  // For tests and assistive tools: what is drawn, on which analysed picture.
-  window.moodlensView = { t: result.t, frame: result.frame, width: result.width, height: result.height, faces: drawn };
-}
-
 function listFaces(faces) {
   const list = $("face-list");
-  list.innerHTML = "";
+  list.textContent = "";
   for (const face of faces) {
     const label = faceLabel(face);
     const shown = face.stable_label || face.label;
     const probs = faceProbs(face);
-    const item = document.createElement("li");
-    item.style.setProperty("--swatch", face.uncertain ? "#6e6e6e" : (state.colours[shown] || "#999"));
+    const item = el("li");
+    const mark = el("span", { class: "face-swatch", "aria-hidden": "true" });
+    if (face.uncertain) mark.classList.add("uncertain"); else paint(mark, shown);
     const who = (face.track_id == null ? "new face" : `#${face.track_id}`) + (face.profile ? ` (${face.profile})` : "");
-    item.textContent = `${who}: ${face.uncertain ? "uncertain" : "apparent " + label} ${Math.round(100 * (probs[shown] || 0))}%`;
+    item.append(mark, `${who}: ${face.uncertain ? "uncertain" : "apparent " + label} ${Math.round(100 * (probs[shown] || 0))}%`);
     list.appendChild(item);
   }
 }
 
-function stopCamera() {
-  state.running = false;
-  if (window.moodlensProfile) window.moodlensProfile.stopped();
-  state.inFlight = false;
+function cameraOff() {
   if (state.stream) { state.stream.getTracks().forEach((t) => t.stop()); state.stream = null; }
   $("video").srcObject = null;
   $("camera-indicator").classList.add("hidden");
   $("camera-off").classList.remove("hidden");
-  $("face-list").innerHTML = "";
-  $("start").disabled = false;
-  $("stop").disabled = true;
-  state.sent.clear();
+}
+
+// Back to the start: camera off, figures reset, Start enabled.
+function quit() {
+  state.wanted = false;
+  state.running = false;
+  if (profile) profile.stopped();
+  cameraOff();
+  frames.reset();
+  $("face-list").textContent = "";
+  setRunningControls(false);
   state.held.clear();
-  state.latency = null;
-  state.results = [];
   showHeadline(null);
   // Stop says so in the status line; the region is emptied (silently) for the next start.
   clearTimeout(state.announceTimer);
@@ -324,15 +331,21 @@ function stopCamera() {
 }
 
 function stop() {
-  const ws = state.ws;
-  state.running = false;
-  if (ws && ws.readyState === WebSocket.OPEN) {
-    ws.send(JSON.stringify({ type: "stop" }));
-    setTimeout(() => ws.close(), 5000);  // in case the summary never comes
+  const open = connection.open && state.running;
+  if (open) {
+    connection.send(JSON.stringify({ type: "stop" }));
+    connection.close(5000);  // the summary closes it sooner; this in case it never comes
+    say.status("Stopping…");
+  } else {
+    connection.close();
+    const last = state.sessions[state.sessions.length - 1];
+    say.status(last ? `Stopped while the server was unreachable: what session ${last} recorded before is in the dashboard.` : "Stopped.");
+    banner.hide();
   }
-  stopCamera();
+  quit();
+  $("start").focus();
 }
 
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
-loadLabels().catch((err) => setStatus(`cannot reach the server: ${err}`));
+loadServer().catch(() => say.error(banner.down("network")));

@@ -1,11 +1,12 @@
 // moodlens live page, personal profile panel: choose or create a profile, calibrate a neutral
 // baseline (3 s countdown), correct the headline in one click, undo, reset. The server keeps the
 // profile as 7 numbers per sample (no picture); this file only talks to /api/v1/profiles and
-// through the live page's WebSocket (live.js calls the hooks on window.moodlensProfile).
-"use strict";
+// through the live page's WebSocket (live.js calls the hooks of the panel it creates).
 
-(() => {
-  const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
+
+// ``health``: the server's /api/v1/health answer (its ``profile``: serve --profile NAME).
+export function profilePanel(health) {
   const LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
   const CALIBRATE_SECONDS = 3;
   const panel = {
@@ -57,12 +58,8 @@
   }
 
   async function init() {
-    let preset = new URLSearchParams(location.search).get("profile");
-    if (!preset) {
-      // moodlens serve --profile NAME: the page starts with that profile.
-      const health = await fetch("/api/v1/health").then((r) => r.json()).catch(() => ({}));
-      preset = health.profile || "";
-    }
+    // ?profile=NAME, or moodlens serve --profile NAME: the page starts with that profile.
+    const preset = new URLSearchParams(location.search).get("profile") || health.profile || "";
     try {
       await refreshList(preset || "");
       panel.enabled = true;
@@ -141,7 +138,7 @@
     }
   }
 
-  window.moodlensProfile = {
+  const hooks = {
     // The profile to start the stream with (null: none).
     chosen() { return panel.enabled && $("profile").value ? $("profile").value : null; },
     started(profile, send) {
@@ -193,4 +190,5 @@
     },
   };
   init();
-})();
+  return hooks;
+}

@@ -1,0 +1,72 @@
+// One person's curves over the session (uPlot, vendored): the smoothed probability of each
+// expression (each line its colour and its own dash), and the valence index below, on the lanes'
+// time axis; the cursor is the crosshair the lanes share.
+
+import { table } from "./dom.js";
+import { percent } from "./format.js";
+import { DASH, colourOf } from "./palette.js";
+import { blockEnd } from "./lanes.js";
+
+const AXIS_FONT = "12px system-ui, sans-serif";
+const charts = [];
+
+export function chartWidth(box) { return Math.max(260, Math.min(1100, box.clientWidth || 600)); }
+
+export function clearCharts() { while (charts.length) charts.pop().destroy(); }
+
+function plot(box, options, data, cross) {
+  box.textContent = "";
+  let chart = null;
+  const follow = (ms) => {
+    if (!chart) return;
+    if (ms == null) chart.setCursor({ left: -10, top: -10 });
+    else chart.setCursor({ left: chart.valToPos(ms / 1000, "x"), top: chart.bbox.height / devicePixelRatio / 2 });
+  };
+  chart = new uPlot({
+    width: chartWidth(box), height: 260, ...options,
+    cursor: { sync: { key: "session" } },
+    hooks: { setCursor: [(u) => cross.set(u.cursor.left == null || u.cursor.left < 0 ? null : 1000 * u.posToVal(u.cursor.left, "x"), follow)] },
+  }, data, box);
+  const unsubscribe = cross.subscribe(follow);
+  charts.push({ destroy: () => { unsubscribe(); chart.destroy(); } });
+  return chart;
+}
+
+// ``person``: who; ``rows``: their intervals; ``end``: the session's length (ms).
+export function drawCurves({ curvesBox, valenceBox, tableNode }, labels, person, rows, end, cross) {
+  clearCharts();
+  const who = person ? person.label : "Nobody";
+  rows = [...rows].sort((a, b) => a.start_ms - b.start_ms);
+  // Each interval's mean holds from its first to its last frame (a step), and a gap of more than a
+  // second between intervals (the person off screen) breaks the line.
+  const xs = [], picks = [];
+  rows.forEach((i, k) => {
+    if (k > 0 && i.start_ms - rows[k - 1].end_ms > 1000) { xs.push((rows[k - 1].end_ms + i.start_ms) / 2000); picks.push(null); }
+    xs.push(i.start_ms / 1000, blockEnd(i) / 1000);
+    picks.push(i, i);
+  });
+  const values = (get) => picks.map((i) => (i === null ? null : get(i)));
+  const x = { time: false, range: () => [0, end / 1000] };
+  const series = [{ label: "time (s)", value: (u, v) => (v == null ? "–" : `${v.toFixed(1)} s`) }];
+  for (const l of labels) {
+    series.push({ label: l.label, stroke: colourOf(l.label), width: 2, dash: DASH[l.label], value: (u, v) => (v == null ? "–" : percent(v)) });
+  }
+  plot(curvesBox, {
+    title: `${who}: smoothed probabilities`,
+    scales: { x, y: { range: [0, 1] } },
+    axes: [
+      { label: "media time (s)", font: AXIS_FONT, labelFont: AXIS_FONT },
+      { label: "probability", font: AXIS_FONT, labelFont: AXIS_FONT, values: (u, ticks) => ticks.map((v) => percent(v)) },
+    ],
+    series,
+  }, [xs, ...labels.map((l) => values((i) => i.probabilities[l.label]))], cross);
+  plot(valenceBox, {
+    scales: { x, y: { range: [-1, 1] } },
+    axes: [{ label: "media time (s)", font: AXIS_FONT, labelFont: AXIS_FONT },
+      { label: "valence index", font: AXIS_FONT, labelFont: AXIS_FONT }],
+    series: [{ label: "time (s)" }, { label: `${who} valence`, stroke: "#1d2330", width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(2)) }],
+  }, [xs, values((i) => i.valence)], cross);
+  table(tableNode, ["from (s)", "to (s)", ...labels.map((l) => l.label), "valence"],
+    rows.map((i) => [(i.start_ms / 1000).toFixed(1), (blockEnd(i) / 1000).toFixed(1),
+      ...labels.map((l) => percent(i.probabilities[l.label])), i.valence.toFixed(2)]));
+}

@@ -135,6 +135,7 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _invalid_request)
     from moodlens.service.api import router
+    from moodlens.service.models_route import router as models_router
     from moodlens.service.people import router as people_router
     from moodlens.service.profiles import router as profiles_router
     from moodlens.service.stream import router as stream_router
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(people_router)
     app.include_router(profiles_router)
     app.include_router(stream_router)
+    app.include_router(models_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _mount_docs(app)
 

@@ -1,0 +1,314 @@
+// The in-browser analysis engine: the whole of pipeline/stream.py's per-frame work in the page,
+// on onnxruntime-web (WebAssembly, SIMD, threads where the page is cross-origin isolated):
+// shot-cut check -> detect (YuNet) -> rescue of missed people at a low score -> track -> align +
+// crop -> classify (the shipped model with its metadata) -> smooth + uncertain rule -> headline.
+//
+//   const engine = await createEngine({ modelBase: "/models/", wasmPaths: "/engine/ort/", threads: 2 });
+//   const result = await engine.process(videoFrameOrImageData, performance.now());
+//
+// `result` has the shape of the server stream's result message (service/stream.py): faces with
+// box, score, landmarks, track_id, probabilities, smoothed_probabilities, stable_label,
+// shown_label, uncertain; and the headline. Frames stay on this device: they are read into
+// memory for one call and dropped; nothing is sent anywhere.
+//
+// Differences from the server's defaults, on purpose: faces are detected on every frame (the
+// server detects every 2nd frame and follows faces in between by template matching), so
+// `detect_every` is 1 here; everything else follows the shared constants.
+
+import { cropFaces } from "./align.js";
+import { Classifier, parseMetadata } from "./classify.js";
+import { ShotCutDetector } from "./cuts.js";
+import { YuNet } from "./detect.js";
+import { HeadlineTracker } from "./headline.js";
+import { iou } from "./look.js";
+import { cropFrame, resizeArea } from "./resize.js";
+import { ExpressionSmoother, shownLabel } from "./smooth.js";
+import { FaceTracker, predicted } from "./track.js";
+
+const LANDMARK_NAMES = ["eye_left", "eye_right", "nose", "mouth_left", "mouth_right"];
+const round = (x, digits) => {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
+const named = (labels, probs) => Object.fromEntries(labels.map((name, i) => [name, round(probs[i], 4)]));
+const argmax = (v) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+
+async function fetchJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The URL of a model file: the versioned one from the server's index where there is one (so the
+ * browser may keep it for good), else the plain name. */
+function modelUrl(modelBase, index, name) {
+  const entry = index && index.files && index.files[name];
+  return entry ? new URL(entry.url, new URL(modelBase, location.href)).href : `${modelBase}${name}`;
+}
+
+let canvas = null;
+let context = null;
+
+/** An RGBA frame {data, width, height} from ImageData, a canvas, a VideoFrame, a video or image
+ * element or an ImageBitmap (drawn once into an offscreen canvas, read back). */
+export function frameOf(source) {
+  if (source && source.data && source.width && source.height) return source;
+  const width = source.displayWidth ?? source.videoWidth ?? source.naturalWidth ?? source.width;
+  const height = source.displayHeight ?? source.videoHeight ?? source.naturalHeight ?? source.height;
+  if (!(width > 0 && height > 0)) throw new Error("the frame has no size (is the camera started?)");
+  if (!canvas || canvas.width !== width || canvas.height !== height) {
+    canvas = new OffscreenCanvas(width, height);
+    context = canvas.getContext("2d", { willReadFrequently: true });
+  }
+  context.drawImage(source, 0, 0, width, height);
+  return context.getImageData(0, 0, width, height);
+}
+
+export class Engine {
+  constructor({ ort, detector, classifier, constants, settings, info }) {
+    this.ort = ort;
+    this.detector = detector;
+    this.classifier = classifier;
+    this.constants = constants;
+    this.settings = settings;
+    this.info = info;
+    this.busy = false;
+    this.reset();
+  }
+
+  /** Forget every track (a new session). */
+  reset() {
+    const c = this.constants;
+    this.tracker = new FaceTracker(this.settings.tracker);
+    this.smoother = new ExpressionSmoother(this.settings.smoothing);
+    this.headline = new HeadlineTracker(this.settings.headline, c.labels, c.uncertain.label);
+    this.cuts = this.settings.cuts ? new ShotCutDetector(this.settings.cuts) : null;
+    this.ids = new Map(); // tracker key -> person id, once confirmed
+    this.previous = new Map(); // tracker key -> last frame's detection
+    this.frames = 0;
+  }
+
+  /** Analyse the next frame; `timestampMs` must not go backwards (performance.now() will do). */
+  async process(source, timestampMs) {
+    if (this.busy) throw new Error("one frame at a time: await the previous process() first");
+    this.busy = true;
+    try {
+      return await this.run(frameOf(source), timestampMs);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async run(frame, t) {
+    const started = performance.now();
+    const timings = {};
+    const cut = this.cuts ? this.cuts.update(frame, t) : false;
+    let detections = await this.detector.detect(frame);
+    const found = detections.length;
+    if (!cut) detections = detections.concat(await this.rescue(frame, detections, t));
+    timings.detect = performance.now() - started;
+    const learn = detections.map((_, i) => i < found);
+    const tracked = performance.now();
+    const ids = this.tracker.update(
+      detections.map((d) => d.box),
+      t,
+      { frame: this.settings.appearance ? frame : null, cut, learn },
+    );
+    const keys = this.tracker.lastKeys;
+    this.applyEvents();
+    timings.track = performance.now() - tracked;
+    const classified = performance.now();
+    const meta = this.classifier.meta;
+    const batch = cropFaces(frame, detections, meta.crop, meta.inputSize, this.constants.crop);
+    const probabilities = await this.classifier.predict(batch, detections.length);
+    timings.classify = performance.now() - classified;
+    const faces = detections.map((det, i) => {
+      const { smoothed, stable } = this.smoother.update(keys[i], probabilities[i], t);
+      return { detection: det, probabilities: probabilities[i], track_id: ids[i], smoothed, stable };
+    });
+    for (const key of this.smoother.keys()) if (!this.tracker.tracks.has(key)) this.smoother.forget(key);
+    this.previous = new Map(keys.map((k, i) => [k, detections[i]]));
+    const headline = this.headline.update({
+      timestamp_ms: t,
+      cut,
+      faces: faces.map((f) => ({
+        box: f.detection.box,
+        track_id: f.track_id,
+        shown: f.stable,
+        shown_probabilities: f.smoothed,
+      })),
+    });
+    const index = this.frames++;
+    timings.total = performance.now() - started;
+    return {
+      type: "result",
+      t,
+      frame: index,
+      width: frame.width,
+      height: frame.height,
+      cut,
+      faces: faces.map((f) => this.faceDict(f)),
+      headline,
+      engine_ms: round(timings.total, 2),
+      timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, round(v, 2)])),
+    };
+  }
+
+  /** A face as results.Face.to_dict writes it. */
+  faceDict(face) {
+    const { labels, uncertain } = this.constants;
+    const det = face.detection;
+    const out = { box: det.box.map((v) => round(v, 1)), score: round(det.score, 4) };
+    if (det.landmarks) {
+      out.landmarks = Object.fromEntries(
+        LANDMARK_NAMES.map((name, i) => [name, det.landmarks[i].map((v) => round(v, 1))]),
+      );
+    }
+    if (face.track_id !== null) out.track_id = face.track_id;
+    const top = argmax(face.probabilities);
+    out.label = labels[top];
+    out.confidence = round(face.probabilities[top], 4);
+    out.probabilities = named(labels, face.probabilities);
+    out.smoothed_probabilities = named(labels, face.smoothed);
+    out.stable_label = labels[face.stable];
+    const shown = face.smoothed[face.stable];
+    out.shown_label = shownLabel(labels, uncertain, face.stable, shown);
+    out.uncertain = shown < uncertain.below;
+    return out;
+  }
+
+  applyEvents() {
+    const events = this.tracker.events;
+    for (const [fresh, old] of events.revived) {
+      if (this.ids.has(old)) {
+        this.ids.set(fresh, this.ids.get(old));
+        this.ids.delete(old);
+      }
+    }
+    for (const key of events.confirmed) this.ids.set(key, this.tracker.tracks.get(key).id);
+    for (const key of events.ended) {
+      this.ids.delete(key);
+      this.smoother.forget(key);
+    }
+  }
+
+  /** Confirmed people of the previous frame that the detector missed now, looked for again at
+   * the rescue threshold in a window around where they were expected (StreamAnalyzer._rescue). */
+  async rescue(frame, detections, t) {
+    const threshold = this.settings.rescue_threshold;
+    const r = this.constants.stream.rescue;
+    if (threshold === null) return [];
+    const { width, height } = frame;
+    const out = [];
+    for (const [key, det] of this.previous) {
+      const track = this.tracker.tracks.get(key);
+      if (!this.ids.has(key) || !track) continue;
+      const expected = predicted(track, t);
+      if (detections.some((d) => iou(d.box, expected) > r.skip_iou || iou(d.box, det.box) > r.skip_iou)) continue;
+      const side = Math.max(expected[2] - expected[0], expected[3] - expected[1]);
+      const m = r.window_margin * side;
+      const win = [
+        Math.max(0, expected[0] - m),
+        Math.max(0, expected[1] - m),
+        Math.min(width, expected[2] + m),
+        Math.min(height, expected[3] + m),
+      ];
+      if (win[2] <= win[0] || win[3] <= win[1] || win[2] - win[0] < r.min_window || win[3] - win[1] < r.min_window) {
+        continue;
+      }
+      const [x1, y1, x2, y2] = win.map((v) => Math.trunc(v));
+      const scale = Math.min(1, r.scan_side / side);
+      let crop = cropFrame(frame, x1, y1, x2, y2);
+      if (scale < 1) crop = resizeArea(crop, 0, 0, scale);
+      const found = (await this.detector.raw(crop, threshold)).map((f) => ({
+        box: [x1 + f.box[0] / scale, y1 + f.box[1] / scale, x1 + f.box[2] / scale, y1 + f.box[3] / scale],
+        score: f.score,
+        landmarks: f.landmarks.map(([x, y]) => [x / scale + x1, y / scale + y1]),
+      }));
+      const fit = (f) => Math.max(iou(f.box, expected), iou(f.box, det.box));
+      const best = found.reduce((a, b) => (a === null || fit(b) > fit(a) ? b : a), null);
+      if (best === null || fit(best) < r.min_iou) continue;
+      if ([...detections, ...out].some((d) => iou(best.box, d.box) > r.overlap_iou)) continue;
+      const inside = [
+        Math.max(0, best.box[0]),
+        Math.max(0, best.box[1]),
+        Math.min(width, best.box[2]),
+        Math.min(height, best.box[3]),
+      ];
+      if (inside[2] - inside[0] < r.min_inside || inside[3] - inside[1] < r.min_inside) continue;
+      out.push({ box: inside, score: best.score, landmarks: best.landmarks });
+    }
+    return out;
+  }
+
+  /** Release the model sessions. */
+  async dispose() {
+    await this.detector.session.release?.();
+    await this.classifier.session.release?.();
+  }
+}
+
+/** Load the runtime and both models; resolves to an Engine.
+ * options: modelBase (where /models/ is served), wasmPaths (the onnxruntime-web folder),
+ * threads (WebAssembly threads: 1, or more where the page is cross-origin isolated),
+ * constants (the shared constants object, or the URL of shared_constants.json as the server serves it),
+ * settings (overrides: detector {threshold, min_face, max_side}, tracker, smoothing, headline,
+ * cuts (null: off), rescue_threshold (null: off), appearance (false: no look cue)). */
+export async function createEngine({
+  modelBase = "/models/",
+  wasmPaths = "/engine/ort/",
+  threads = 1,
+  constants = "/engine/constants.json",
+  settings = {},
+} = {}) {
+  const loadStarted = performance.now();
+  const shared = typeof constants === "string" ? await fetchJson(constants) : constants;
+  const isolated = globalThis.crossOriginIsolated === true;
+  const usedThreads = isolated ? Math.max(1, threads) : 1;
+  const ort = await import(`${wasmPaths}ort.wasm.min.mjs`);
+  ort.env.wasm.wasmPaths = wasmPaths;
+  ort.env.wasm.numThreads = usedThreads;
+  ort.env.logLevel = "error";
+  const index = await fetchJson(`${modelBase}index.json`).catch(() => null);
+  const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
+  const [detectorBytes, classifierBytes, rawMeta] = await Promise.all([
+    fetchBytes(modelUrl(modelBase, index, shared.detector.model)),
+    fetchBytes(modelUrl(modelBase, index, shared.classifier.model)),
+    fetchJson(modelUrl(modelBase, index, shared.classifier.metadata)),
+  ]);
+  const meta = parseMetadata(rawMeta);
+  if (meta.labels.join() !== shared.labels.join()) {
+    throw new Error(`the model's labels ${meta.labels} differ from the canonical order ${shared.labels}`);
+  }
+  const detectorSession = await ort.InferenceSession.create(detectorBytes, options);
+  const classifierSession = await ort.InferenceSession.create(classifierBytes, options);
+  const merged = {
+    tracker: { ...shared.tracker, ...(settings.tracker ?? {}) },
+    smoothing: { ...shared.smoothing, ...(settings.smoothing ?? {}) },
+    headline: { ...shared.headline, ...(settings.headline ?? {}) },
+    cuts: settings.cuts === null ? null : { ...shared.cuts, ...(settings.cuts ?? {}) },
+    rescue_threshold: settings.rescue_threshold === undefined ? shared.stream.rescue_threshold : settings.rescue_threshold,
+    appearance: settings.appearance ?? true,
+  };
+  return new Engine({
+    ort,
+    detector: new YuNet(ort, detectorSession, shared.detector, settings.detector ?? {}),
+    classifier: new Classifier(ort, classifierSession, meta),
+    constants: shared,
+    settings: merged,
+    info: {
+      backend: "wasm",
+      threads: usedThreads,
+      threads_asked: threads,
+      cross_origin_isolated: isolated,
+      ort_version: ort.env.versions?.web ?? null,
+      load_ms: round(performance.now() - loadStarted, 1),
+    },
+  });
+}

@@ -1,0 +1,118 @@
+"""One truth for both paths: every constant the in-browser engine reads from
+``moodlens/shared_constants.json`` equals the Python pipeline's own default.
+
+The Python modules keep their defaults in code (dataclass fields and module constants); this test
+is what ties them to the JSON. Change a default on one side only and it fails, naming the key.
+A literal that has no name in Python yet is checked in its function's source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pytest
+
+from moodlens.classification import preprocess
+from moodlens.classification.registry import DEFAULT_MODEL_NAME, SHIPPED_MODELS
+from moodlens.detection import DEFAULT_THRESHOLDS, create_detector, yunet
+from moodlens.detection.base import DetectorSettings
+from moodlens.labels import LABELS, UNCERTAIN, UNCERTAIN_BELOW
+from moodlens.pipeline import cuts, stream, tracking
+from moodlens.pipeline.headline import HeadlineSettings
+from moodlens.pipeline.smoothing import SmoothingSettings
+
+SHARED: dict[str, Any] = json.loads(
+    resources.files("moodlens").joinpath("shared_constants.json").read_text(encoding="utf-8")
+)
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+    return out
+
+
+@pytest.mark.parametrize(
+    ("section", "cls"),
+    [
+        ("tracker", tracking.TrackerSettings),
+        ("smoothing", SmoothingSettings),
+        ("headline", HeadlineSettings),
+        ("cuts", cuts.CutSettings),
+    ],
+)
+def test_settings_dataclasses_equal_the_json(section: str, cls: type) -> None:
+    shared = SHARED[section]
+    for name, value in _defaults(cls).items():
+        assert name in shared, f"{cls.__name__}.{name} is missing from shared_constants.json [{section}]"
+        assert shared[name] == value, f"{section}.{name}: Python {value!r}, JSON {shared[name]!r}"
+
+
+def test_stream_settings_equal_the_json() -> None:
+    defaults = _defaults(stream.StreamSettings)
+    for name in ("detect_every", "classify_every_ms", "rescue_threshold"):
+        assert SHARED["stream"][name] == defaults[name], name
+
+
+def test_labels_and_uncertain_rule() -> None:
+    assert tuple(SHARED["labels"]) == LABELS
+    assert SHARED["uncertain"] == {"label": UNCERTAIN, "below": UNCERTAIN_BELOW}
+    assert SHARED["headline"]["uncertain_below"] == UNCERTAIN_BELOW
+
+
+def test_detector_constants() -> None:
+    shared = SHARED["detector"]
+    assert shared["model"] == yunet.MODEL_FILE
+    assert tuple(shared["strides"]) == yunet.STRIDES
+    assert shared["nms_iou"] == yunet.NMS_IOU
+    assert shared["top_k"] == yunet.TOP_K
+    assert shared["native_min_face"] == yunet.NATIVE_MIN_FACE
+    assert shared["threshold"] == DEFAULT_THRESHOLDS["yunet"]
+    settings = DetectorSettings()
+    assert (shared["min_face"], shared["max_side"]) == (settings.min_face, settings.max_side)
+    made = inspect.signature(create_detector).parameters
+    assert (shared["min_face"], shared["max_side"]) == (made["min_face"].default, made["max_side"].default)
+    # The padding: a 33 x 65 image becomes 64 x 96.
+    pad = shared["pad_multiple"]
+    assert yunet._padded(np.zeros((33, 65, 3), np.uint8)).shape[2:] == (2 * pad, 3 * pad)
+    assert f"< {shared['smallest_scan']}" in inspect.getsource(yunet.YuNetDetector.detect)
+
+
+def test_crop_constants() -> None:
+    shared = SHARED["crop"]
+    assert np.array_equal(np.array(shared["fer_template"]), preprocess.FER_TEMPLATE)
+    assert shared["box_centre_shift"] == preprocess.BOX_CENTRE_SHIFT
+    assert f"zoom < {shared['area_below_zoom']}" in inspect.getsource(preprocess._warp)
+
+
+def test_classifier_is_the_default_shipped_model() -> None:
+    assert SHARED["classifier"]["model"] == SHIPPED_MODELS[DEFAULT_MODEL_NAME]
+    assert SHARED["classifier"]["metadata"] == SHIPPED_MODELS[DEFAULT_MODEL_NAME].replace(".onnx", ".json")
+
+
+def test_tracker_appearance_and_cut_constants() -> None:
+    assert tuple(SHARED["tracker"]["hist_bins"]) == tracking._HIST_BINS
+    assert SHARED["tracker"]["hist_side"] == tracking._HIST_SIDE
+    assert SHARED["cuts"]["thumb_width"] == cuts.THUMB_WIDTH
+
+
+def test_rescue_literals_are_the_json_values() -> None:
+    source = inspect.getsource(stream.StreamAnalyzer._rescue)
+    rescue = SHARED["stream"]["rescue"]
+    for fragment in (
+        f"iou(expected) > {rescue['skip_iou']}",
+        f"{rescue['window_margin']} * side",
+        f"window.width < {rescue['min_window']}",
+        f"min(1.0, {rescue['scan_side']} / side)",
+        f"< {rescue['min_iou']}",
+        f"iou(d.box) > {rescue['overlap_iou']}",
+        f"inside.width < {rescue['min_inside']}",
+    ):
+        assert fragment in source, f"stream._rescue no longer contains {fragment!r}: update the JSON"

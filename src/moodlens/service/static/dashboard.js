@@ -268,7 +268,8 @@ async function start() {
   await loadSessions();
   await loadTrends();
   const id = sessionFromUrl();
-  if (id !== null && (!state.info || state.info.id !== id)) await open(id, false, false);
+  // A session's own address (a link from the live page, a bookmark): that session, focused.
+  if (id !== null && (!state.info || state.info.id !== id)) await open(id, false, true);
 }
 
 start();

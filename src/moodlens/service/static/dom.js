@@ -54,6 +54,5 @@ export function focusOn(node) {
   if (!node) return;
   if (!node.hasAttribute("tabindex")) node.setAttribute("tabindex", "-1");
   node.focus({ preventScroll: true });
-  const smooth = !matchMedia("(prefers-reduced-motion: reduce)").matches;
-  node.scrollIntoView({ block: "start", behavior: smooth ? "smooth" : "auto" });
+  node.scrollIntoView({ block: "start" });
 }

@@ -179,6 +179,7 @@ connection.addEventListener("down", (event) => {
   frames.refused();
   const line = banner.down(event.detail.kind);
   say.error(line);
+  say.status("Paused: nothing is analysed until the server answers again.");
 });
 
 connection.addEventListener("waiting", (event) => banner.waiting(event.detail.inMs, event.detail.attempt));

@@ -116,3 +116,75 @@ def test_rescue_literals_are_the_json_values() -> None:
         f"inside.width < {rescue['min_inside']}",
     ):
         assert fragment in source, f"stream._rescue no longer contains {fragment!r}: update the JSON"
+
+
+def test_an_installed_package_carries_the_engine() -> None:
+    """pyproject's package-data globs reach every file the page needs: the engine's modules and
+    pages, the vendored runtime with its licence, the shared constants and the models."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    package = root / "src" / "moodlens"
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "moodlens"
+    ]
+    carried = {path for pattern in globs for path in package.glob(pattern) if path.is_file()}
+    needed = [
+        package / "shared_constants.json",
+        *(package / "service" / "static" / "engine").iterdir(),
+        *(package / "service" / "static" / "vendor" / "onnxruntime-web").iterdir(),
+        package / "models" / SHARED["detector"]["model"],
+        package / "models" / SHARED["classifier"]["model"],
+        package / "models" / SHARED["classifier"]["metadata"],
+    ]
+    missing = [str(p.relative_to(package)) for p in needed if p.is_file() and p not in carried]
+    assert not missing, f"not in pyproject's package-data: {missing}"
+
+
+def test_the_server_serves_the_engine_what_it_needs() -> None:
+    """In process: the models from the package (types, ETags, caching), the shared constants, the
+    runtime, and the engine's pages cross-origin isolated with WebAssembly allowed."""
+    pytest.importorskip("fastapi", reason="the web app needs the [serve] extra")
+    from fastapi.testclient import TestClient
+
+    from moodlens import Analyzer, FakeClassifier, FakeDetector
+    from moodlens.service import ServiceSettings, create_app
+
+    app = create_app(ServiceSettings(), analyzer=Analyzer(FakeDetector([]), FakeClassifier()))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        index = client.get("/models/index.json").json()["files"]
+        for name in (
+            SHARED["detector"]["model"],
+            SHARED["classifier"]["model"],
+            SHARED["classifier"]["metadata"],
+        ):
+            assert name in index
+        entry = index[SHARED["classifier"]["model"]]
+        versioned = client.get(entry["url"])
+        assert versioned.status_code == 200
+        assert versioned.headers["content-type"] == "application/octet-stream"
+        assert "immutable" in versioned.headers["cache-control"]
+        assert len(versioned.content) == entry["bytes"]
+        plain = client.get("/models/crowd.json")
+        assert plain.headers["content-type"] == "application/json"
+        assert plain.headers["cache-control"] == "no-cache"
+        again = client.get("/models/crowd.json", headers={"if-none-match": plain.headers["etag"]})
+        assert again.status_code == 304
+        stale = client.get("/models/crowd.onnx?v=0000")
+        assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+        assert client.get("/models/../labels.py").status_code == 404
+        assert client.get("/models/LICENSE-yunet").status_code == 404
+        assert client.get("/engine/constants.json").json() == SHARED
+        wasm = client.get("/engine/ort/ort-wasm-simd-threaded.wasm")
+        assert wasm.headers["content-type"] == "application/wasm"
+        assert wasm.headers["cross-origin-embedder-policy"] == "require-corp"
+        assert client.get("/engine/ort/SOURCE").status_code == 404
+        page = client.get("/engine/test")
+        assert page.headers["cross-origin-opener-policy"] == "same-origin"
+        assert page.headers["cross-origin-embedder-policy"] == "require-corp"
+        assert "'wasm-unsafe-eval'" in page.headers["content-security-policy"]
+        assert "'unsafe-eval'" not in page.headers["content-security-policy"].replace(
+            "'wasm-unsafe-eval'", ""
+        )
+        assert client.get("/engine/nothing").status_code == 404

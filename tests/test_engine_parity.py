@@ -271,23 +271,3 @@ def test_engine_matches_the_python_pipeline(
     target.write_text(json.dumps(everything, indent=2) + "\n")
     assert report["faces"] > 0, f"{clip}: no faces to compare"
     assert not report["problems"], f"{clip}: " + "; ".join(report["problems"][:10])
-
-
-def test_models_route_headers(server: str) -> None:
-    """The model files come from the package with their types and caching; the engine's pages are
-    cross-origin isolated and may compile WebAssembly."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"{server}/models/index.json") as response:
-        index = json.load(response)
-    entry = index["files"]["crowd.onnx"]
-    with urllib.request.urlopen(f"{server}{entry['url']}") as response:
-        assert response.headers["content-type"] == "application/octet-stream"
-        assert "immutable" in response.headers["cache-control"]
-        assert len(response.read()) == entry["bytes"]
-    with urllib.request.urlopen(f"{server}/engine/ort/ort-wasm-simd-threaded.wasm") as response:
-        assert response.headers["content-type"] == "application/wasm"
-        assert response.headers["cross-origin-embedder-policy"] == "require-corp"
-    with urllib.request.urlopen(f"{server}/engine/test") as response:
-        assert response.headers["cross-origin-opener-policy"] == "same-origin"
-        assert "'wasm-unsafe-eval'" in response.headers["content-security-policy"]

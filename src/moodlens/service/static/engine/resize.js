@@ -77,13 +77,18 @@ function areaGeneral(src, dw, dh, scaleX, scaleY) {
   const s = src.data;
   const d = out.data;
   const n = xt.di.length;
+  const xsi = xt.si.map((v) => v * 4);
+  const xdi = xt.di.map((v) => v * 3);
+  const xa = xt.alpha;
+  const fr = Math.fround;
+  const width3 = dw * 3;
   let prev = yt.di[0];
   const flush = (row) => {
-    for (let dx = 0; dx < dw; dx++) {
-      const o = (row * dw + dx) * 4;
-      d[o] = clamp255(roundEven(sum[dx * 3]));
-      d[o + 1] = clamp255(roundEven(sum[dx * 3 + 1]));
-      d[o + 2] = clamp255(roundEven(sum[dx * 3 + 2]));
+    let o = row * dw * 4;
+    for (let i = 0; i < width3; i += 3, o += 4) {
+      d[o] = clamp255(roundEven(sum[i]));
+      d[o + 1] = clamp255(roundEven(sum[i + 1]));
+      d[o + 2] = clamp255(roundEven(sum[i + 2]));
     }
   };
   for (let j = 0; j < yt.di.length; j++) {
@@ -92,19 +97,19 @@ function areaGeneral(src, dw, dh, scaleX, scaleY) {
     const rowStart = yt.si[j] * src.width * 4;
     buf.fill(0);
     for (let k = 0; k < n; k++) {
-      const si = rowStart + xt.si[k] * 4;
-      const dn = xt.di[k] * 3;
-      const a = xt.alpha[k];
-      buf[dn] += Math.fround(s[si] * a);
-      buf[dn + 1] += Math.fround(s[si + 1] * a);
-      buf[dn + 2] += Math.fround(s[si + 2] * a);
+      const si = rowStart + xsi[k];
+      const dn = xdi[k];
+      const a = xa[k];
+      buf[dn] += fr(s[si] * a);
+      buf[dn + 1] += fr(s[si + 1] * a);
+      buf[dn + 2] += fr(s[si + 2] * a);
     }
     if (dy !== prev) {
       flush(prev);
-      for (let i = 0; i < dw * 3; i++) sum[i] = Math.fround(beta * buf[i]);
+      for (let i = 0; i < width3; i++) sum[i] = fr(beta * buf[i]);
       prev = dy;
     } else {
-      for (let i = 0; i < dw * 3; i++) sum[i] += Math.fround(beta * buf[i]);
+      for (let i = 0; i < width3; i++) sum[i] += fr(beta * buf[i]);
     }
   }
   flush(prev);

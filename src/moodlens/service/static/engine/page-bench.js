@@ -1,0 +1,83 @@
+// The speed page (benchmarks/bench_browser_engine.py): ?threads=N&seconds=S&width=W&height=H.
+// From "start" (camera asked for and engine created at once) to the first result that shows a
+// label, then S seconds of the camera's frames, each analysed once (requestVideoFrameCallback)
+// or skipped while the engine is busy. The result lands in window.benchResult.
+import { createEngine } from "./engine.js";
+
+const params = new URLSearchParams(location.search);
+const threads = Number(params.get("threads") ?? 1);
+const seconds = Number(params.get("seconds") ?? 10);
+const width = Number(params.get("width") ?? 640);
+const height = Number(params.get("height") ?? 360);
+const status = document.getElementById("status");
+const video = document.getElementById("camera");
+
+function nextFrame() {
+  return new Promise((resolve) => video.requestVideoFrameCallback((now, meta) => resolve(meta)));
+}
+
+async function run() {
+  const started = performance.now();
+  const [stream, engine] = await Promise.all([
+    navigator.mediaDevices.getUserMedia({ video: { width, height } }),
+    createEngine({ modelBase: "/models/", wasmPaths: "/engine/ort/", threads }),
+  ]);
+  video.srcObject = stream;
+  await video.play();
+  const ready = performance.now();
+  let firstLabel = null;
+  let firstHeadline = null;
+  while (firstLabel === null || firstHeadline === null) {
+    await nextFrame();
+    const result = await engine.process(video, performance.now());
+    const now = performance.now() - started;
+    if (firstLabel === null && result.faces.length > 0) firstLabel = now;
+    if (firstHeadline === null && result.headline) firstHeadline = now;
+    if (now > 20000) break;
+  }
+  const heapBefore = performance.memory?.usedJSHeapSize ?? null;
+  const timings = {};
+  let frames = 0;
+  let faces = 0;
+  const from = performance.now();
+  let presented = null;
+  let firstPresented = null;
+  while (performance.now() - from < seconds * 1000) {
+    const meta = await nextFrame();
+    firstPresented ??= meta.presentedFrames;
+    presented = meta.presentedFrames;
+    const result = await engine.process(video, performance.now());
+    frames++;
+    faces += result.faces.length;
+    for (const [k, v] of Object.entries(result.timings_ms)) timings[k] = (timings[k] ?? 0) + v;
+  }
+  const elapsed = (performance.now() - from) / 1000;
+  for (const track of stream.getTracks()) track.stop();
+  await engine.dispose();
+  return {
+    info: engine.info,
+    video: [video.videoWidth, video.videoHeight],
+    camera_fps: presented !== null ? (presented - firstPresented) / elapsed : null,
+    ready_ms: ready - started,
+    first_label_ms: firstLabel,
+    first_headline_ms: firstHeadline,
+    frames,
+    seconds: elapsed,
+    fps: frames / elapsed,
+    faces_per_frame: faces / Math.max(frames, 1),
+    mean_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, v / Math.max(frames, 1)])),
+    heap_mb: [heapBefore, performance.memory?.usedJSHeapSize ?? null].map((v) => (v === null ? null : v / 2 ** 20)),
+  };
+}
+
+status.textContent = "running";
+run().then(
+  (result) => {
+    window.benchResult = result;
+    status.textContent = `done: ${result.fps.toFixed(1)} frames/s`;
+  },
+  (error) => {
+    window.benchResult = { error: String(error && error.stack ? error.stack : error) };
+    status.textContent = `failed: ${error}`;
+  },
+);

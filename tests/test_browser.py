@@ -649,27 +649,45 @@ def test_live_page_and_dashboard_by_keyboard_alone(
         press(driver, Keys.ENTER)
 
         # The dashboard opens the session, scrolled to and focused.
-        wait.until(lambda d: "/dashboard/sessions/" in d.current_url and active_id(d) == "detail-title", "not focused")
-        wait.until(lambda d: d.execute_script(
-            "const r = document.getElementById('detail-title').getBoundingClientRect();"
-            "return r.top >= -1 && r.bottom <= innerHeight + 1"), "not in view")
+        wait.until(
+            lambda d: "/dashboard/sessions/" in d.current_url and active_id(d) == "detail-title",
+            "not focused",
+        )
+        wait.until(
+            lambda d: d.execute_script(
+                "const r = document.getElementById('detail-title').getBoundingClientRect();"
+                "return r.top >= -1 && r.bottom <= innerHeight + 1"
+            ),
+            "not in view",
+        )
         presses = tab_to(driver, lambda e: e.get_attribute("role") == "gridcell", limit=8)
         assert presses <= 6, presses
         first = driver.switch_to.active_element.get_attribute("aria-label")  # type: ignore[attr-defined]
         assert "apparent" in first
-        tip = "const t = document.querySelector('.tooltip'); return t && !t.classList.contains('hidden') ? t.textContent : ''"
+        tip = (
+            "const t = document.querySelector('.tooltip');"
+            " return t && !t.classList.contains('hidden') ? t.textContent : ''"
+        )
         assert driver.execute_script(tip)  # type: ignore[attr-defined]
         press(driver, Keys.END)
         last = driver.switch_to.active_element.get_attribute("aria-label")  # type: ignore[attr-defined]
         press(driver, Keys.HOME)
         assert driver.switch_to.active_element.get_attribute("aria-label") == first  # type: ignore[attr-defined]
-        assert driver.execute_script(  # type: ignore[attr-defined]
-            "return document.querySelectorAll('#lanes [role=gridcell][tabindex=\"0\"]').length"
-        ) == 1
+        assert (
+            driver.execute_script(  # type: ignore[attr-defined]
+                "return document.querySelectorAll('#lanes [role=gridcell][tabindex=\"0\"]').length"
+            )
+            == 1
+        )
         check_state(driver, f"dashboard-lanes-focused-{size}")
         press(driver, Keys.TAB)
-        assert driver.switch_to.active_element.get_attribute("role") != "gridcell", "the lanes are one tab stop"  # type: ignore[attr-defined]
-        print(f"{size}: {presses} Tab presses from the session's title to the lanes; first {first!r}, last {last!r}")
+        assert driver.switch_to.active_element.get_attribute("role") != "gridcell", (
+            "the lanes are one tab stop"
+        )  # type: ignore[attr-defined]
+        print(
+            f"{size}: {presses} Tab presses from the session's title to the lanes;"
+            f" first {first!r}, last {last!r}"
+        )
     finally:
         driver.quit()  # type: ignore[attr-defined]
 
@@ -778,7 +796,10 @@ def test_the_page_tells_a_restart_a_crash_and_a_network_loss_and_reconnects(
         # Start with the server down: it says so, and starts by itself once the server is back.
         find(By.ID, "start").click()
         wait.until(lambda d: banner() == "network")
-        assert find(By.ID, "alert").get_attribute("textContent") == find(By.CSS_SELECTOR, "#connection .banner-title").text
+        assert (
+            find(By.ID, "alert").get_attribute("textContent")
+            == find(By.CSS_SELECTOR, "#connection .banner-title").text
+        )
         assert active_id(driver) == "stop"
         check_state(driver, "live-error-server-down")
         proc = _serve(port, db)

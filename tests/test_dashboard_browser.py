@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
+import re
 import subprocess
 import sys
 import time
@@ -19,13 +19,22 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_until_serving
-from test_browser import ARTIFACTS, _free_port, _requirements, chrome
+from test_browser import (
+    ARTIFACTS,
+    AXE,
+    _free_port,
+    _requirements,
+    active_id,
+    axe_violations,
+    check_state,
+    chrome,
+    press,
+    tab_to,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SIZES = {"phone": (390, 844), "laptop": (1280, 800)}
-AXE = Path(
-    os.environ.get("MOODLENS_AXE_JS", Path(__file__).resolve().parents[1] / ".ci" / "cache" / "axe.min.js")
-)
+STATIC = Path(__file__).resolve().parents[1] / "src" / "moodlens" / "service" / "static"
 
 
 @pytest.fixture(scope="module")
@@ -227,18 +236,14 @@ def _artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.mark.parametrize("path", ["/", "/dashboard/sessions/{id}", "/docs"])
+@pytest.mark.parametrize("path", ["/", "/dashboard", "/dashboard/sessions/{id}", "/docs"])
 def test_axe_finds_no_violation(server: str, browser: tuple[str, object], path: str) -> None:
+    """axe-core's WCAG 2.2 A and AA rules (and its best practices) on each page as it opens."""
     if not AXE.is_file():
         pytest.skip(f"axe-core not found at {AXE}: .ci/run takes it from the npm registry (MOODLENS_AXE_JS)")
     _, driver = browser
     _open(driver, server, path)
-    driver.execute_script(AXE.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
-    result = driver.execute_async_script(  # type: ignore[attr-defined]
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => "
-        "({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))));"
-    )
+    result = axe_violations(driver)
     assert result == [], json.dumps(result, indent=1)
 
 
@@ -260,6 +265,123 @@ def test_a_session_has_its_own_url_and_back_works(server: str, browser: tuple[st
     lanes = driver.find_elements(By.CSS_SELECTOR, "#lanes svg rect")  # type: ignore[attr-defined]
     assert people and lanes
     assert driver.find_elements(By.CSS_SELECTOR, "#curves canvas")  # type: ignore[attr-defined]
+
+
+def test_the_dashboard_by_keyboard_alone(server: str, browser: tuple[str, object]) -> None:
+    """Keys only, at both sizes: open a session from the list (its detail focused and scrolled to),
+    unfold and fold its short tracks, cross the lanes with the arrows (one tab stop; the tooltip
+    and the crosshair follow; Enter shows that person's curves), sort the people table from its
+    headers, switch the trends to weeks (valence and shares on charts of their own). axe-core and
+    a screenshot at each state."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    size, driver = browser
+    _open(driver, server, "/dashboard")
+    check_state(driver, f"dashboard-{size}")
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)  # type: ignore[attr-defined]
+    tab_to(driver, lambda e: e.text == "rehearsal")
+    press(driver, Keys.ENTER)
+    _wait(driver, lambda d: active_id(d) == "detail-title")
+    assert driver.execute_script(  # type: ignore[attr-defined]
+        "const r = document.getElementById('detail-title').getBoundingClientRect();"
+        "return r.top >= -1 && r.bottom <= innerHeight + 1"
+    ), "the opened session is scrolled into view"
+    glance = driver.find_element(By.ID, "glance").text  # type: ignore[attr-defined]
+    assert re.fullmatch(r"[\d.]+ (s|min) · \d+ (person|people) · mostly \w+ \d+%(, \w+ \d+%)?", glance), (
+        glance
+    )
+
+    def lanes() -> int:
+        return int(driver.execute_script("return document.querySelectorAll('#lanes [role=row]').length"))  # type: ignore[attr-defined]
+
+    tab_to(driver, lambda e: e.get_attribute("id") == "fold")
+    fold = driver.switch_to.active_element  # type: ignore[attr-defined]
+    assert (
+        re.fullmatch(r"Show \d+ tracks? under 1 s \(folded\)", fold.text)
+        and fold.get_attribute("aria-expanded") == "false"
+    )
+    folded = lanes()
+    press(driver, Keys.ENTER)
+    assert fold.get_attribute("aria-expanded") == "true" and lanes() > folded
+    press(driver, Keys.ENTER)
+    assert lanes() == folded and active_id(driver) == "fold"
+
+    press(driver, Keys.TAB)
+    first = driver.switch_to.active_element.get_attribute("aria-label")  # type: ignore[attr-defined]
+    press(driver, Keys.ARROW_DOWN)
+    below = driver.switch_to.active_element.get_attribute("aria-label")  # type: ignore[attr-defined]
+    assert below.split(" (#")[0] != first.split(" (#")[0], (first, below)  # another person's lane
+    press(driver, Keys.ARROW_RIGHT)
+    shown = driver.execute_script(  # type: ignore[attr-defined]
+        "return [document.querySelector('.tooltip:not(.hidden)')?.textContent || '',"
+        " !!document.querySelector('#lanes .crosshair:not(.hidden)')]"
+    )
+    assert shown[0] and shown[1], shown
+    who = driver.switch_to.active_element.get_attribute("aria-label").split(" (#")[0]  # type: ignore[attr-defined]
+    press(driver, Keys.ENTER)
+    chosen = driver.execute_script(
+        "const s = document.getElementById('person'); return s.options[s.selectedIndex].text"
+    )  # type: ignore[attr-defined]
+    assert chosen.startswith(who), (who, chosen)
+    press(driver, Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("role") != "gridcell", "the lanes are one tab stop"  # type: ignore[attr-defined]
+
+    def sorted_by() -> list[str]:
+        return list(
+            driver.execute_script(  # type: ignore[attr-defined]
+                "return [...document.querySelectorAll('#people th[aria-sort]')]"
+                ".map(t => t.textContent + ':' + t.getAttribute('aria-sort'))"
+            )
+        )
+
+    assert sorted_by() == ["person ▲:ascending"], sorted_by()  # the lanes' order
+    tab_to(driver, lambda e: e.get_attribute("data-sort") == "valence", limit=60)
+    press(driver, Keys.ENTER)
+    assert active_id(driver) == "" and driver.switch_to.active_element.get_attribute("data-sort") == "valence"  # type: ignore[attr-defined]
+    assert len(sorted_by()) == 1 and sorted_by()[0].endswith(":ascending"), sorted_by()
+    valences = driver.execute_script(  # type: ignore[attr-defined]
+        "return [...document.querySelectorAll('#people tbody tr')]"
+        ".map(r => parseFloat(r.cells[5].textContent))"
+    )
+    assert valences == sorted(valences), valences
+    # A share's name is written whole or not at all (never "surpris").
+    cut = driver.execute_script(  # type: ignore[attr-defined]
+        "return [...document.querySelectorAll('.share-bar .plate')]"
+        ".filter(p => p.offsetWidth > p.parentElement.clientWidth"
+        " || p.scrollWidth > p.clientWidth + 1).map(p => p.textContent)"
+    )
+    assert cut == []
+    check_state(driver, f"dashboard-session-{size}")
+
+    tab_to(driver, lambda e: e.get_attribute("id") == "period", limit=80)
+    press(driver, Keys.ARROW_DOWN)
+    _wait(
+        driver,
+        lambda d: (
+            d.execute_script("return document.querySelector('#trends-table thead th')?.textContent") == "week"
+        ),
+    )
+    axes = driver.execute_script(  # type: ignore[attr-defined]
+        "return [...document.querySelectorAll('#trends .u-title, #trends-shares .u-title')]"
+        ".map(t => t.textContent)"
+    )
+    assert axes == ["Valence index", "Share of time per expression"], axes
+    check_state(driver, f"dashboard-trends-{size}")
+
+
+def test_a_missing_session_says_so_and_names_no_database(server: str, browser: tuple[str, object]) -> None:
+    from selenium.webdriver.common.by import By
+
+    size, driver = browser
+    if size != "laptop":
+        pytest.skip("once, at the laptop size")
+    driver.get(f"{server}/dashboard/sessions/999")  # type: ignore[attr-defined]
+    _wait(driver, lambda d: "no session 999" in d.find_element(By.ID, "notice").text)
+    text = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    assert not re.search(r"sqlite|postgres|history\.sqlite3|/tmp/|pytest-of", text, re.IGNORECASE), text
+    assert not driver.find_element(By.ID, "detail").is_displayed()  # type: ignore[attr-defined]
+    check_state(driver, "dashboard-missing-session")
 
 
 def test_keyboard_alone_opens_exports_and_deletes_a_session(server: str, browser: tuple[str, object]) -> None:
@@ -300,15 +422,6 @@ def test_keyboard_alone_opens_exports_and_deletes_a_session(server: str, browser
     _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#sessions a[data-session-id="{victim}"]'))
     assert [s["id"] for s in _sessions(server)] == [s["id"] for s in before[1:]]
     driver.save_screenshot(str(_artifacts() / "dashboard-after-delete.png"))  # type: ignore[attr-defined]
-
-
-def _axe(driver: object) -> list[object]:
-    driver.execute_script(AXE.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
-    return driver.execute_async_script(  # type: ignore[attr-defined, no-any-return]
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => "
-        "({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))));"
-    )
 
 
 def test_merging_two_tracks_changes_the_count_the_lanes_and_the_export(
@@ -383,7 +496,7 @@ def test_merging_two_tracks_changes_the_count_the_lanes_and_the_export(
     assert driver.find_element(By.ID, "hide").text == "Show it again"  # type: ignore[attr-defined]
     driver.save_screenshot(str(_artifacts() / "dashboard-people.png"))  # type: ignore[attr-defined]
     if AXE.is_file():
-        assert _axe(driver) == [], "axe found violations with the people tools in use"
+        assert axe_violations(driver) == [], "axe found violations with the people tools in use"
 
     # Undo: the merge, then the hiding.
     driver.find_element(By.ID, "undo-merge").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
@@ -392,3 +505,179 @@ def test_merging_two_tracks_changes_the_count_the_lanes_and_the_export(
     driver.find_element(By.ID, "hide").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
     _wait(driver, lambda d: summary(d).startswith("4 people (4 tracks)"))
     assert exported() == {"1": "1", "2": "2", "3": "3", "4": "4"}
+
+
+# --- the palette, read without colour vision ------------------------------------------------------
+
+# Machado, Oliveira & Fernandes (2009), severity 1, on linear RGB.
+_CVD = {
+    "protanopia": (
+        (0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216), (-0.003882, -0.048116, 1.051998),
+    ),
+    "deuteranopia": (
+        (0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413), (-0.011820, 0.042940, 0.968881),
+    ),
+    "tritanopia": (
+        (1.255528, -0.076749, -0.178779), (-0.078411, 0.930809, 0.147602), (0.004733, 0.691367, 0.303900),
+    ),
+}  # fmt: skip
+
+
+def _linear(hex_colour: str) -> list[float]:
+    values = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    return [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in values]
+
+
+def _lab(rgb: list[float]) -> tuple[float, float, float]:
+    r, g, b = (min(1.0, max(0.0, v)) for v in rgb)
+    xyz = (
+        (0.4124564 * r + 0.3575761 * g + 0.1804375 * b) / 0.95047,
+        0.2126729 * r + 0.7151522 * g + 0.0721750 * b,
+        (0.0193339 * r + 0.1191920 * g + 0.9503041 * b) / 1.08883,
+    )
+    fx, fy, fz = (t ** (1 / 3) if t > (6 / 29) ** 3 else t / (3 * (6 / 29) ** 2) + 4 / 29 for t in xyz)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def _ciede2000(one: tuple[float, float, float], two: tuple[float, float, float]) -> float:
+    from math import atan2, cos, degrees, exp, hypot, radians, sin, sqrt
+
+    (l1, a1, b1), (l2, a2, b2) = one, two
+    mean_c = (hypot(a1, b1) + hypot(a2, b2)) / 2
+    g = 0.5 * (1 - sqrt(mean_c**7 / (mean_c**7 + 25**7)))
+    a1, a2 = a1 * (1 + g), a2 * (1 + g)
+    c1, c2 = hypot(a1, b1), hypot(a2, b2)
+    h1, h2 = degrees(atan2(b1, a1)) % 360, degrees(atan2(b2, a2)) % 360
+    dh = 0.0 if c1 * c2 == 0 else (h2 - h1 + 180) % 360 - 180
+    dl, dc, big_dh = l2 - l1, c2 - c1, 2 * sqrt(c1 * c2) * sin(radians(dh / 2))
+    mean_l, mean_c = (l1 + l2) / 2, (c1 + c2) / 2
+    if c1 * c2 == 0:
+        mean_h = h1 + h2
+    elif abs(h1 - h2) <= 180:
+        mean_h = (h1 + h2) / 2
+    else:
+        mean_h = (h1 + h2 + 360) / 2 if h1 + h2 < 360 else (h1 + h2 - 360) / 2
+    t = (
+        1 - 0.17 * cos(radians(mean_h - 30)) + 0.24 * cos(radians(2 * mean_h))
+        + 0.32 * cos(radians(3 * mean_h + 6)) - 0.20 * cos(radians(4 * mean_h - 63))
+    )  # fmt: skip
+    rotation = (
+        -sin(radians(60 * exp(-(((mean_h - 275) / 25) ** 2)))) * 2 * sqrt(mean_c**7 / (mean_c**7 + 25**7))
+    )
+    sl = 1 + 0.015 * (mean_l - 50) ** 2 / sqrt(20 + (mean_l - 50) ** 2)
+    sc, sh = 1 + 0.045 * mean_c, 1 + 0.015 * mean_c * t
+    return sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (big_dh / sh) ** 2 + rotation * (dc / sc) * (big_dh / sh))
+
+
+def _contrast(hex_colour: str, other: str = "#ffffff") -> float:
+    def luminance(colour: str) -> float:
+        r, g, b = _linear(colour)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(hex_colour), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_palette_is_told_apart_with_any_colour_vision() -> None:
+    """The pages' palette (static/palette.js): every pair of expressions at least 12 CIEDE2000 apart
+    with normal vision and simulated protanopia, deuteranopia and tritanopia; every colour at least
+    3:1 on white, with black or white text on it at 4.5:1. The previous palette: 1.8 (surprise and
+    neutral, deuteranopia)."""
+    import itertools
+
+    text = (STATIC / "palette.js").read_text(encoding="utf-8")
+    block = text[text.index("export const PALETTE") :].split("};")[0]
+    palette = dict(re.findall(r'(\w+): "(#[0-9a-f]{6})"', block))
+    assert list(palette) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    worst = {}
+    for vision, matrix in {"normal": None, **_CVD}.items():
+        seen = {}
+        for label, colour in palette.items():
+            rgb = _linear(colour)
+            if matrix is not None:
+                rgb = [sum(m * v for m, v in zip(row, rgb, strict=True)) for row in matrix]
+            seen[label] = _lab(rgb)
+        worst[vision] = min(
+            (_ciede2000(seen[a], seen[b]), a, b) for a, b in itertools.combinations(palette, 2)
+        )
+    print({vision: f"{d:.1f} ({a}/{b})" for vision, (d, a, b) in worst.items()})
+    assert all(d >= 12 for d, _, _ in worst.values()), worst
+    for label, colour in palette.items():
+        assert _contrast(colour) >= 3.0, (label, colour)
+        assert max(_contrast(colour, "#000000"), _contrast(colour)) >= 4.5, (label, colour)
+
+
+# --- the pages' pure modules under Node (no browser) ------------------------------------------------
+
+_PAGE_UNITS = r"""
+import assert from "node:assert/strict";
+const base = process.argv[2];  // the static folder, as a file: URL
+const { whyClosed, backoff, BACKOFF_MS } = await import(`${base}/connection.js`);
+const { explain } = await import(`${base}/camera.js`);
+const { stopLine, saved } = await import(`${base}/summary.js`);
+const { glance, pooledShares, topShares } = await import(`${base}/format.js`);
+const { PALETTE, inkOn, contrast } = await import(`${base}/palette.js`);
+const { safeMessage } = await import(`${base}/api.js`);
+// Why a socket closed.
+for (const [code, opened, online, kind] of [
+  [1012, true, true, "restart"], [1001, true, true, "restart"], [1000, true, true, "restart"],
+  [1006, true, true, "crash"], [1011, true, true, "crash"], [1013, true, true, "busy"],
+  [1008, true, true, "refused"],
+  [1006, false, true, "network"], [1012, true, false, "network"],
+]) assert.equal(whyClosed(code, opened, online), kind, `${code} ${opened} ${online}`);
+assert.equal(backoff(0, () => 0.5), BACKOFF_MS[0]);
+assert.equal(backoff(99, () => 0.5), BACKOFF_MS.at(-1));
+// Camera errors in words, with this browser's fix.
+const chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+  + "Chrome/120.0 Safari/537.36";
+const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
+assert.equal(explain({ name: "NotAllowedError" }, chrome).kind, "denied");
+assert.match(explain({ name: "NotAllowedError" }, chrome).steps[0], /address bar/);
+assert.match(explain({ name: "NotAllowedError" }, firefox).steps[0], /crossed-out camera/);
+assert.equal(explain({ name: "NotFoundError" }, chrome).kind, "missing");
+assert.equal(explain({ name: "NotReadableError" }, chrome).kind, "busy");
+assert.equal(explain({ name: "insecure" }, chrome).kind, "insecure");
+// The stop summary, one line, says whether it was saved.
+const track = (d, s) => ({ duration_ms: d, shares: s });
+const msg = { people: 2, track_count: 3, session_id: 7,
+  tracks: [track(3000, { neutral: 0.5, happy: 0.5 }), track(1000, { neutral: 1 })] };
+assert.equal(stopLine(msg, 66000, { recording: true, history: true }),
+  "Stopped after 1.1 min · 2 people (3 tracks) · mostly neutral 63%, happy 38% · saved as session 7.");
+assert.equal(saved({}, { recording: false, history: true }), "not saved (Record history was off)");
+assert.match(saved({}, { recording: false, history: false }), /keeps no history/);
+assert.match(saved({ session_id: 3, history_error: "sqlite:////home/ann/h.db is locked" }, {}),
+  /the server's log says why/);
+assert.equal(stopLine({ people: 0, track_count: 0, tracks: [] }, 2000, { recording: false, history: true }),
+  "Stopped after 2.0 s · 0 people (0 tracks) · no face seen · not saved (Record history was off).");
+assert.equal(glance(66000, 5, { neutral: 0.49, happy: 0.31, sad: 0.2 }),
+  "1.1 min · 5 people · mostly neutral 49%, happy 31%");
+assert.equal(topShares(pooledShares([])), "");
+// Ink on every colour reaches 4.5:1; nothing names a place on the server.
+for (const colour of Object.values(PALETTE)) assert.ok(contrast(colour, inkOn(colour)) >= 4.5, colour);
+assert.equal(safeMessage("no session 7", "x"), "no session 7");
+assert.equal(safeMessage("cannot open /var/lib/moodlens/history.sqlite3", "x"), "x");
+console.log("ok");
+"""
+
+
+def test_the_pages_modules_under_node(tmp_path: Path) -> None:
+    """Table-driven checks of the page modules that hold rules (static/*.js, ES modules): why a
+    socket closed and the back-off, the camera's errors in words for each browser, the one-line stop
+    summary and whether it says saved, the glance line, ink contrast, no server path in a message."""
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not found: these checks need Node.js >= 20.19 (ES modules in .js files)")
+    found = re.match(
+        r"v(\d+)\.(\d+)",
+        subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout,
+    )
+    if found is None or (int(found.group(1)), int(found.group(2))) < (20, 19):
+        pytest.skip("Node.js >= 20.19 is needed (ES modules in .js files without a package.json)")
+    script = tmp_path / "units.mjs"
+    script.write_text(_PAGE_UNITS, encoding="utf-8")
+    done = subprocess.run(
+        [node, str(script), STATIC.as_uri()], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr

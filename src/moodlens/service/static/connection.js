@@ -6,7 +6,7 @@
 // Waits between attempts (ms), the last one repeated; after GIVE_UP attempts the page stops trying
 // on its own (about two minutes) and offers Retry.
 export const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
-export const GIVE_UP = 10;
+export const GIVE_UP = 8;
 
 // Why a socket closed, from its close code (RFC 6455), whether it had opened and whether the
 // browser is online: "restart" (the server said goodbye: 1000, 1001 going away, 1012 restart),

@@ -24,7 +24,7 @@ const SHORT_MS = 1000;
 const say = announcer($("announce"), $("alert"));
 // people: the visible people (a person is one track or tracks merged); everyone: hidden ones too.
 const state = { labels: [], info: null, intervals: [], people: [], everyone: [], unfolded: false,
-  sort: { key: "time", direction: "descending" }, lanes: null, remember: {} };
+  sort: { key: "person", direction: "ascending" }, lanes: null, remember: {} };
 const cross = crosshair();
 const tip = tooltip(document.querySelector(".plot-wrap"));
 const banner = connectionBanner($("connection"), { onRetry: () => start() });

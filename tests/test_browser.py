@@ -830,7 +830,7 @@ def test_the_page_tells_a_restart_a_crash_and_a_network_loss_and_reconnects(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=20)
         wait.until(lambda d: banner() == "crash")
-        _shot(driver, "live-error-server-crash.png")
+        check_state(driver, "live-error-server-crash")
         proc = _serve(port, db)
         wait.until(lambda d: f"session {second} was saved" in status())
         assert f"session {second} was saved up to the break (marked interrupted)" in status(), status()
@@ -842,7 +842,7 @@ def test_the_page_tells_a_restart_a_crash_and_a_network_loss_and_reconnects(
         before = status()
         driver.set_network_conditions(offline=True, **conditions)  # type: ignore[attr-defined]
         wait.until(lambda d: banner() == "network")
-        _shot(driver, "live-error-offline.png")
+        check_state(driver, "live-error-offline")
         driver.set_network_conditions(offline=False, **conditions)  # type: ignore[attr-defined]
         wait.until(lambda d: "Reconnected" in status() and status() != before)
         running()

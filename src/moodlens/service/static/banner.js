@@ -57,10 +57,8 @@ export function connectionBanner(root, { onRetry }) {
       return what.title;
     },
     waiting: countdown,
-    gaveUp() {
-      clearInterval(ticker);
-      next.textContent = "The page stopped trying on its own; press Retry when the server is back.";
-    },
+    gaveUp() { this.note("The page stopped trying on its own; press Retry when the server is back."); },
+    note(text) { clearInterval(ticker); next.textContent = text; },
     hide() {
       clearInterval(ticker);
       root.classList.add("hidden");

@@ -43,8 +43,7 @@ function length(s) {
 function failed(err, where) {
   if (err.status === 0) {
     say.error(banner.down("network"));
-    banner.waiting(0, 1);
-    $("connection").querySelector(".banner-next").textContent = "Press Retry when it is back.";
+    banner.note("Press Retry when it is back; the page also tries when this computer comes back online.");
   } else {
     where.textContent = err.message;
   }

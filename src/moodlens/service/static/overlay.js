@@ -57,11 +57,12 @@ export function drawOverlay(canvas, picture, result, faces, labels, { panels = t
     ctx.font = chipFont;
     const tw = ctx.measureText(text).width + 8 * k;
     const top = Math.max(0, y1 - tag[1]);
+    const left = Math.max(0, Math.min(x1, result.width - tw));  // the whole chip inside the picture
     ctx.fillStyle = colour;
-    ctx.fillRect(x1, top, tw, tag[1]);
+    ctx.fillRect(left, top, tw, tag[1]);
     ctx.fillStyle = inkOn(colour);
     ctx.textBaseline = "middle";
-    ctx.fillText(text, x1 + 4 * k, top + tag[1] / 2);
+    ctx.fillText(text, left + 4 * k, top + tag[1] / 2);
     drawn.push({ track_id: face.track_id, box: face.box, label });
     const place = places[index];
     if (!place) return;  // no room beside this face, or a narrow screen: the chip alone

@@ -38,6 +38,10 @@ export function blockWords(person, i) {
 // ``onChoose(person)``: Enter on a block; ``remember``: the block focused last ({person, start}).
 export function drawLanes(box, { people, intervals, end, cross, tip, onChoose, remember }) {
   box.textContent = "";
+  if (!people.length) {
+    box.textContent = "No one to show: nothing was recorded, or every track is hidden.";
+    return { destroy() {} };
+  }
   const width = Math.max(280, box.clientWidth || 600);
   const left = Math.round(Math.min(160, Math.max(72, width * 0.2)));
   const fit = (text, px) => { const room = Math.max(4, Math.floor((left - 8) / px)); return text.length > room ? `${text.slice(0, room - 1)}…` : text; };

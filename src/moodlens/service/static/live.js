@@ -179,7 +179,7 @@ connection.addEventListener("down", (event) => {
   frames.refused();
   const line = banner.down(event.detail.kind);
   say.error(line);
-  say.status("Paused: nothing is analysed until the server answers again.");
+  say.status(state.stream ? "Paused: nothing is analysed until the server answers again." : "Waiting for the server…");
 });
 
 connection.addEventListener("waiting", (event) => banner.waiting(event.detail.inMs, event.detail.attempt));

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -127,26 +127,43 @@ def create_app(
     app = FastAPI(
         title="moodlens",
         version=__version__,
-        description="Local recognition of apparent facial expressions. Frames are processed in memory "
-        "and never stored; only labels and probabilities over time are kept, with consent.",
+        description=_DESCRIPTION,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
     )
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    from moodlens.service import contract
+
+    contract.install(app, settings)
     from moodlens.service.api import router
+    from moodlens.service.history import router as history_router
     from moodlens.service.models_route import router as models_router
     from moodlens.service.people import router as people_router
     from moodlens.service.profiles import router as profiles_router
     from moodlens.service.stream import router as stream_router
 
     app.include_router(router)
+    app.include_router(history_router)
     app.include_router(people_router)
     app.include_router(profiles_router)
     app.include_router(stream_router)
     app.include_router(models_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _mount_docs(app)
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> JSONResponse:
+        # The live stream's protocol, beside /openapi.json (which cannot describe a WebSocket).
+        from moodlens.service.asyncapi import asyncapi_document
+
+        return JSONResponse(asyncapi_document())
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> FileResponse:
+        # ReDoc from static/vendor/redoc (npm, with its licences), on a page of our own: a language,
+        # a main landmark, colours with enough contrast, no fonts from elsewhere.
+        return FileResponse(STATIC / "redoc.html", headers=_NO_STORE)
 
     @app.get("/", include_in_schema=False)
     async def live_page() -> FileResponse:
@@ -175,13 +192,26 @@ def create_app(
 
 
 _NO_STORE = {"cache-control": "no-store"}
+_DESCRIPTION = """\
+Local recognition of apparent facial expressions. Frames are processed in memory and never stored;
+only labels and probabilities over time are kept, with consent.
+
+- **The live stream** (`/api/v1/stream`, a WebSocket) is described by an AsyncAPI 3.0 document:
+  [/asyncapi.json](/asyncapi.json), every message of each side with its JSON Schema.
+- **Errors** are `{"error": "..."}`, one sentence for a person; a refused parameter or body is a 422
+  with the failed inputs in `detail`. No error names a file or address of the server's machine.
+- **Ids** are 1 to 2^53 - 1 (what a JSON number holds exactly); dates and times are ISO 8601 (without
+  a zone: UTC).
+- Reference pages: [/docs](/docs) (Swagger UI) and [/redoc](/redoc) (ReDoc), served by this server.
+"""
 
 
 def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI (/docs) and ReDoc (/redoc), served from the fastapi-offline wheel: no CDN.
+    """Swagger UI (/docs), served from the fastapi-offline wheel: no CDN (ReDoc, at /redoc, is
+    vendored from npm in static/vendor/redoc).
 
-    fastapi-offline ships Swagger UI 5 and ReDoc 2, which read the OpenAPI 3.1 that FastAPI emits
-    (the swagger-ui-bundle wheel stopped at Swagger UI 4, which cannot render 3.1).
+    fastapi-offline ships Swagger UI 5, which reads the OpenAPI 3.1 that FastAPI emits (the
+    swagger-ui-bundle wheel stopped at Swagger UI 4, which cannot render 3.1).
     """
     try:
         import fastapi_offline
@@ -202,16 +232,6 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_ui_parameters={"deepLinking": False},
         )
         return HTMLResponse(_accessible_docs(bytes(page.body).decode()))
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title="moodlens API",
-            redoc_js_url="/docs-assets/redoc.standalone.js",
-            redoc_favicon_url="/static/favicon.svg",
-            with_google_fonts=False,
-        )
 
 
 def _accessible_docs(html: str) -> str:

@@ -8,44 +8,75 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from moodlens.service.api import (
-    _NO_HISTORY,
-    ErrorOut,
-    IncludeHidden,
-    PersonOut,
-    SessionId,
-    _call,
-    _store,
-    error,
-)
+from moodlens.service.api import _NO_HISTORY, IncludeHidden, SessionId, _call, _store, error, link
+from moodlens.service.schemas import MAX_TRACK, ErrorOut, JsonTrack, PersonOut
 
 router = APIRouter(prefix="/api/v1/sessions/{session_id}")
 
-#: Track ids and person numbers are 32-bit, as the tracker writes them.
-MAX_TRACK = 2**31 - 1
-#: The most tracks one merge names (a long crowd recording may have thousands).
-MAX_MERGE = 10_000
+#: The most tracks one merge names (a long crowd recording may have thousands): 5,000 ids of up to
+#: 10 digits fit the 64 KiB a JSON body may have (a longer list would be a 413, not a 422).
+MAX_MERGE = 5_000
 Track = Annotated[int, Path(ge=0, le=MAX_TRACK, description="a track id (a tracked face)")]
 Number = Annotated[int, Path(ge=0, le=MAX_TRACK, description="a person's number (its lowest track id)")]
+#: A nickname: 1-64 characters, not only spaces, no control characters or line breaks
+#: (``moodlens.store.people.check_nickname``). The classes (Cc, Zl, Zp; Zs) are spelled as code
+#: points: ECMA-262, Python, Rust (Pydantic) and schemathesis all read those alike.
+_NOT_CONTROL = r"\u0000-\u001f\u007f-\u009f\u2028\u2029"
+_NOT_SPACE = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+NICKNAME_PATTERN = f"^[^{_NOT_CONTROL}]*[^{_NOT_CONTROL}{_NOT_SPACE}][^{_NOT_CONTROL}]*$"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "bad input: fewer than two tracks, no consent, a bad nickname"},
+    400: {"model": ErrorOut, "description": "bad input: tracks named twice, a nickname without consent"},
     404: {"model": ErrorOut, "description": "history is off, or no such session, track or person"},
     503: {"model": ErrorOut, "description": "the history database is unavailable"},
 }
 
 
+def _person_links(session: str, number: str, track: str) -> dict[str, Any]:
+    """Where a person of an answer leads: its first track split or hidden, the person named."""
+    return {
+        "SplitTrack": link("splitTrack", "the person's first track", session_id=session, track_id=track),
+        "HideTrack": link("hideTrack", "the person's first track", session_id=session, track_id=track),
+        "UnhideTrack": link("unhideTrack", "the person's first track", session_id=session, track_id=track),
+        "RenamePerson": link("renamePerson", "the person", session_id=session, number=number),
+    }
+
+
+def _answers(at: str) -> dict[int | str, dict[str, Any]]:
+    """The errors, and the links of a person (``at``: the JSON pointer of the person)."""
+    links = _person_links(
+        "$request.path.session_id", f"$response.body#{at}/number", f"$response.body#{at}/track_id"
+    )
+    return {**_ERRORS, 200: {"links": links}}
+
+
 class Merge(BaseModel):
-    track_ids: list[Annotated[int, Field(ge=0, le=MAX_TRACK)]] = Field(
-        min_length=2, max_length=MAX_MERGE, description="the tracks of one person (two or more)"
+    track_ids: list[JsonTrack] = Field(
+        min_length=2,
+        max_length=MAX_MERGE,
+        json_schema_extra={"uniqueItems": True},
+        description="the tracks of one person (two or more, each once)",
     )
 
 
 class Nickname(BaseModel):
+    """A nickname is stored only with the person's consent: a string needs ``consent: true``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"nickname": {"type": "null"}}},
+                {"properties": {"consent": {"const": True}}, "required": ["consent"]},
+            ]
+        }
+    )
     nickname: str | None = Field(
-        max_length=1000, description="1-64 characters; null removes the nickname (no consent needed)"
+        max_length=64,
+        pattern=NICKNAME_PATTERN,
+        description="1-64 characters, no control characters or line breaks; null removes the nickname "
+        "(no consent needed)",
     )
     #: Only JSON true counts as consent (not "yes" or 1).
     consent: StrictBool = Field(
@@ -64,9 +95,10 @@ async def _person(request: Request, method: str, session_id: int, *args: Any, **
 
 @router.get(
     "/people",
+    operation_id="listPeople",
     summary="The people of a session: tracks grouped, nicknames, summaries",
     response_model=list[PersonOut],
-    responses=_ERRORS,
+    responses=_answers("/0"),
 )
 async def people(request: Request, session_id: SessionId, include_hidden: IncludeHidden = False) -> Any:
     """Each person by number (its lowest track id), with its tracks and how it looked over the
@@ -80,9 +112,10 @@ async def people(request: Request, session_id: SessionId, include_hidden: Includ
 
 @router.post(
     "/people/merge",
+    operation_id="mergePeople",
     summary="Merge tracks (and the people they belong to) into one person",
     response_model=PersonOut,
-    responses=_ERRORS,
+    responses=_answers(""),
 )
 async def merge(request: Request, session_id: SessionId, body: Merge) -> Any:
     """Idempotent: tracks already one person stay so. The person takes the lowest track's number
@@ -92,9 +125,10 @@ async def merge(request: Request, session_id: SessionId, body: Merge) -> Any:
 
 @router.post(
     "/tracks/{track_id}/split",
+    operation_id="splitTrack",
     summary="Undo a merge: the track becomes its own person again",
     response_model=PersonOut,
-    responses=_ERRORS,
+    responses=_answers(""),
 )
 async def split(request: Request, session_id: SessionId, track_id: Track) -> Any:
     return await _person(request, "split_track", session_id, track_id)
@@ -102,9 +136,10 @@ async def split(request: Request, session_id: SessionId, track_id: Track) -> Any
 
 @router.put(
     "/people/{number}/nickname",
+    operation_id="renamePerson",
     summary="Name a person (their consent required) or remove the name",
     response_model=PersonOut,
-    responses=_ERRORS,
+    responses=_answers(""),
 )
 async def rename(request: Request, session_id: SessionId, number: Number, body: Nickname) -> Any:
     """The nickname is stored in this history database, with the session (and deleted with it),
@@ -114,9 +149,10 @@ async def rename(request: Request, session_id: SessionId, number: Number, body: 
 
 @router.post(
     "/tracks/{track_id}/hide",
+    operation_id="hideTrack",
     summary="Hide a track from the people, summaries and exports (a poster, a reflection)",
     response_model=PersonOut,
-    responses=_ERRORS,
+    responses=_answers(""),
 )
 async def hide(request: Request, session_id: SessionId, track_id: Track) -> Any:
     return await _person(request, "hide_track", session_id, track_id, True)
@@ -124,9 +160,10 @@ async def hide(request: Request, session_id: SessionId, track_id: Track) -> Any:
 
 @router.post(
     "/tracks/{track_id}/unhide",
+    operation_id="unhideTrack",
     summary="Show a hidden track again",
     response_model=PersonOut,
-    responses=_ERRORS,
+    responses=_answers(""),
 )
 async def unhide(request: Request, session_id: SessionId, track_id: Track) -> Any:
     return await _person(request, "hide_track", session_id, track_id, False)

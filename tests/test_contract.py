@@ -674,12 +674,6 @@ def test_the_api_reference_loads_nothing_from_elsewhere_and_passes_axe(
         driver.quit()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/stream.py sends the recorder's error as written (str(writer.error)), and the "
-    "store's writer errors start with the database's path or URL (store.where); stream.py is not "
-    "this test's module: it should say 'the history database ...' and log the details",
-)
 def test_the_stream_names_no_path_of_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The recorder fails while closing (a full disk): the stop summary says so, without the path."""
     from fastapi.testclient import TestClient

@@ -359,8 +359,9 @@ class _Client:
         try:
             async with self.svc.inference:
                 result = await run_in_threadpool(work)
-        except Exception as exc:  # the stream must survive one bad frame
-            await self.fail("processing_failed", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the stream must survive one bad frame; the log says why
+            log.warning("stream: a frame could not be processed: %s: %s", type(exc).__name__, exc)
+            await self.fail("processing_failed", f"this frame could not be analysed ({type(exc).__name__})")
             return
         self.svc.frames_processed += 1
         if self.profile is not None:
@@ -400,12 +401,20 @@ class _Client:
         if self.writer is not None:
             writer, self.writer = self.writer, None
             summary["session_id"] = writer.session_id
+            # The recorder's messages name the database (its path or URL on this machine): the
+            # client hears what happened, the server's log says where.
             try:
                 await run_in_threadpool(writer.close)
             except Exception as exc:  # the session must end, and the client hear why
-                summary["history_error"] = f"{type(exc).__name__}: {exc}"
+                log.warning("history database: the session could not be closed: %s", exc)
+                summary["history_error"] = (
+                    "the session could not be saved completely; the server's log says why"
+                )
             if writer.error is not None:
-                summary["history_error"] = str(writer.error)
+                log.warning("history database: %s", writer.error)
+                summary["history_error"] = (
+                    "the session could not be saved completely; the server's log says why"
+                )
             elif people:
                 store = writer.store
                 groups = [list(person.track_ids) for person, _ in people]

@@ -57,3 +57,15 @@ def test_contrast_ratio_matches_wcag_reference_values() -> None:
     assert contrast_ratio("#000000") == pytest.approx(21.0)
     assert contrast_ratio("#ffffff") == pytest.approx(1.0)
     assert contrast_ratio("#767676") == pytest.approx(4.54, abs=0.01)  # the classic AA grey
+
+
+def test_chart_colours_are_the_pages_palette() -> None:
+    """One palette: the API's chart colours are the ones the pages draw with (palette.js)."""
+    import re
+    from pathlib import Path
+
+    from moodlens.labels import CHART_COLOURS
+
+    source = (Path(__file__).parents[1] / "src/moodlens/service/static/palette.js").read_text()
+    pages = dict(re.findall(r'^\s*(\w+): "(#[0-9a-f]{6})"', source, flags=re.M))
+    assert {e.label: c for e, c in CHART_COLOURS.items()} == {e.label: pages[e.label] for e in CHART_COLOURS}

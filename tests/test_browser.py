@@ -191,7 +191,7 @@ def test_live_page_to_dashboard_and_delete(server: str, browser: object) -> None
 
     driver = browser
     wait = WebDriverWait(driver, 10)
-    driver.get(f"{server}/")  # type: ignore[attr-defined]
+    driver.get(f"{server}/?mode=server")  # type: ignore[attr-defined]
     find = driver.find_element  # type: ignore[attr-defined]
     assert "prohibited in the EU" in find(By.ID, "consent").text
     assert not find(By.ID, "consent-accept").is_enabled()
@@ -463,7 +463,7 @@ def test_the_drawn_box_sits_on_the_face_in_the_picture_shown(
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
-        driver.get(f"{server}/")
+        driver.get(f"{server}/?mode=server")
         driver.find_element(By.ID, "consent-check").click()
         driver.find_element(By.ID, "consent-accept").click()
         driver.find_element(By.ID, "record").click()  # no history for this one
@@ -532,7 +532,7 @@ def test_the_headline_holds_and_is_read_out_only_when_it_holds(
         f"--use-file-for-fake-video-capture={clip}",
     )
     try:
-        driver.get(f"{server}/")  # type: ignore[attr-defined]
+        driver.get(f"{server}/?mode=server")  # type: ignore[attr-defined]
         find = driver.find_element  # type: ignore[attr-defined]
         find(By.ID, "consent-check").click()
         find(By.ID, "consent-accept").click()
@@ -779,7 +779,7 @@ def test_the_page_tells_a_restart_a_crash_and_a_network_loss_and_reconnects(
     proc = _serve(port)
     try:
         # No database: nothing pretends to record.
-        driver.get(f"{url}/")  # type: ignore[attr-defined]
+        driver.get(f"{url}/?mode=server")  # type: ignore[attr-defined]
         find(By.ID, "consent-check").click()
         find(By.ID, "consent-accept").click()
         wait.until(lambda d: not d.find_element(By.ID, "record").is_enabled())
@@ -808,7 +808,7 @@ def test_the_page_tells_a_restart_a_crash_and_a_network_loss_and_reconnects(
         wait.until(lambda d: "Stopped after" in status())
 
         # Recording, then a clean restart.
-        driver.get(f"{url}/")  # type: ignore[attr-defined]
+        driver.get(f"{url}/?mode=server")  # type: ignore[attr-defined]
         find(By.ID, "consent-check").click()
         find(By.ID, "consent-accept").click()
         wait.until(lambda d: d.find_element(By.ID, "record").is_enabled())

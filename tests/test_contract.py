@@ -496,6 +496,109 @@ def test_the_stream_sends_what_the_asyncapi_document_says(tmp_path: Path) -> Non
         }
 
 
+def _observed(t: float, *faces: tuple[int, str, float]) -> dict[str, Any]:
+    """An observations message: each face (track id, stable label, its probability), the rest of
+    the probability spread evenly over the other labels."""
+    from moodlens.labels import LABELS
+
+    out = []
+    for track_id, label, p in faces:
+        probs = {name: round((1 - p) / 6, 4) for name in LABELS}
+        probs[label] = round(1 - sum(v for name, v in probs.items() if name != label), 4)
+        out.append({"track_id": track_id, "stable_label": label, "smoothed_probabilities": probs})
+    return {"type": "observations", "t": t, "faces": out}
+
+
+def test_a_browser_mode_session_records_observations_and_refuses_frames(tmp_path: Path) -> None:
+    """Browser mode: a record-only session takes what the history keeps (observations), checks
+    every field, refuses frames (never decoded, counted in the summary), and stores a session of
+    the same shape as a server-mode one, which the history routes give back; every message each way
+    validates against the served AsyncAPI document."""
+    from fastapi.testclient import TestClient
+
+    app = _app(tmp_path)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        doc = client.get("/asyncapi.json").json()
+        assert "observations" in doc["channels"]["stream"]["messages"]
+        with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as raw:
+            ws = _Checked(raw, doc)
+            ws.send(_observed(0.0, (1, "happy", 0.8)))
+            assert ws.receive()["code"] == "not_started"
+            raw.send_text(json.dumps({"type": "start", "consent": True, "mode": "phone"}))
+            assert ws.receive()["code"] == "bad_message"
+            ws.send({"type": "start", "consent": True, "mode": "browser", "profile": "ann"})
+            assert ws.receive()["code"] == "bad_message"
+            ws.send({"type": "start", "consent": True, "mode": "browser", "name": "on the device"})
+            started = ws.receive()
+            assert started["mode"] == "browser" and started["recording"] and started["session_id"]
+            ws.send_frame(0.0)
+            assert ws.receive()["code"] == "frames_refused"
+            t = 0.0
+            for step in range(30):  # 3 s: two people, one of them turning sad half-way
+                ws.send(_observed(t, (1, "happy" if step < 15 else "sad", 0.7), (2, "neutral", 0.9)))
+                t += 100.0
+            bad = [
+                _observed(t, (1, "joy", 0.7)),  # not a label
+                _observed(t, (0, "happy", 0.7)),  # track ids start at 1
+                _observed(t, (1, "happy", 0.7), (1, "sad", 0.7)),  # one track twice
+                _observed(t - 500, (1, "happy", 0.7)),  # back in time
+                _observed(float("nan"), (1, "happy", 0.7)),
+                {"type": "observations", "t": t, "faces": "none"},
+                {"type": "observations", "faces": []},
+            ]
+            half = _observed(t, (1, "happy", 0.7))
+            half["faces"][0]["smoothed_probabilities"]["neutral"] += 0.5  # sums to 1.5
+            missing = _observed(t, (1, "happy", 0.7))
+            del missing["faces"][0]["smoothed_probabilities"]["fear"]
+            for message in [*bad, half, missing]:
+                raw.send_text(json.dumps(message))
+                assert ws.receive()["code"] == "bad_observations", message
+            ws.send({"type": "stop"})
+            stopped = ws.receive()
+        assert stopped["type"] == "stopped" and stopped["mode"] == "browser"
+        assert stopped["session_id"] == started["session_id"] and stopped["binary_messages"] == 1
+        assert stopped["frames"] == 30 and stopped["track_count"] == 2 and stopped["people"] == 2
+        first = next(s for s in stopped["tracks"] if s["track_id"] == 1)
+        assert first["shares"]["happy"] == pytest.approx(0.5, abs=0.05)
+        assert first["shares"]["sad"] == pytest.approx(0.5, abs=0.05)
+
+        # Stored as a server-mode session is: the same routes, the same shape.
+        session = client.get(f"/api/v1/sessions/{started['session_id']}").json()
+        errors = [
+            e.message
+            for e in _validator(
+                client.get("/openapi.json").json(),
+                _answer_schema(
+                    client.get("/openapi.json").json(),
+                    "/api/v1/sessions/{session_id}",
+                    "get",
+                    200,
+                    "application/json",
+                ),
+            ).iter_errors(session)
+        ]
+        assert not errors, errors[:3]
+        assert session["name"] == "on the device" and session["ended_at"]
+        assert sorted(p["track_ids"][0] for p in session["people"]) == [1, 2]
+        timeline = client.get(f"/api/v1/sessions/{started['session_id']}/timeline").json()
+        assert timeline and {row["track_id"] for row in timeline} == {1, 2}
+
+
+def test_a_browser_mode_session_needs_the_database(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from moodlens.service import ServiceSettings, create_app
+
+    app = create_app(ServiceSettings(max_fps=1000), analyzer=_analyzer())
+    with (
+        TestClient(app, base_url="http://127.0.0.1") as client,
+        client.websocket_connect("ws://127.0.0.1/api/v1/stream") as raw,
+    ):
+        ws = _Checked(raw, client.get("/asyncapi.json").json())
+        ws.send({"type": "start", "consent": True, "mode": "browser"})
+        assert ws.receive()["code"] == "no_history"
+
+
 def test_every_error_code_the_stream_sends_is_documented() -> None:
     """The codes in stream.py's refusals are the document's (a new one must be described)."""
     from typing import get_args

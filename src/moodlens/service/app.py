@@ -167,7 +167,14 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     async def live_page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers=_NO_STORE)
+        # The page runs the analysis itself by default (static/engine/, WebAssembly with threads):
+        # the engine's policy (WebAssembly compilation, the runtime's workers) and cross-origin
+        # isolation, as for the engine's own pages (models_route.ISOLATION). Everything it loads
+        # is from this server (same origin), so require-corp blocks nothing.
+        from moodlens.service.models_route import ISOLATION, LIVE_CSP
+
+        headers = {**_NO_STORE, **ISOLATION, "content-security-policy": LIVE_CSP}
+        return FileResponse(STATIC / "index.html", headers=headers)
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard_page() -> FileResponse:

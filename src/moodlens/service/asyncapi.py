@@ -50,6 +50,34 @@ class StartIn(BaseModel):
     link_people: bool = Field(
         default=False, description="link the tracks that show one person (a face-embedding model, in memory)"
     )
+    mode: Literal["server", "browser"] = Field(
+        default="server",
+        description="server: the client sends frames and the server analyses them; browser: the page "
+        "analyses its own camera and sends only observations (a record-only session: needs the "
+        "server's database, no profile, no link_people; frames are refused)",
+    )
+
+
+class ObservedFaceIn(BaseModel):
+    """What the history keeps of one confirmed face in one analysed frame (numbers only)."""
+
+    model_config = _TAKEN
+    track_id: int = Field(ge=1, le=2**31 - 1, description="the person's track id (once per message)")
+    stable_label: Label = Field(description="the label shown (the smoothed label, with hysteresis)")
+    smoothed_probabilities: Probabilities = Field(
+        description="the smoothed probabilities, each in [0, 1], summing to 1 (within 0.01)"
+    )
+
+
+class ObservationsIn(BaseModel):
+    """Browser mode: what the history keeps of one frame the page analysed itself (no image).
+    Folded into the session's history as a server-analysed frame is; a refused message gets an
+    ``error`` ``bad_observations`` and is not recorded. No other reply."""
+
+    model_config = _TAKEN
+    type: Literal["observations"]
+    t: float = Field(ge=0, le=MAX_CAPTURE_MS, description="the frame's capture time in ms, never going back")
+    faces: list[ObservedFaceIn] = Field(max_length=64, description="the confirmed faces (a track id)")
 
 
 class StopIn(BaseModel):
@@ -104,6 +132,7 @@ class StartedOut(BaseModel):
     max_fps: float = Field(gt=0, description="frames per second the server takes from this client")
     profile: str | None = Field(description="the profile the main face is read through")
     link_people: bool
+    mode: Literal["server", "browser"] = Field(description="browser: a record-only session (observations)")
 
 
 class HeadlineOut(BaseModel):
@@ -169,6 +198,10 @@ class StoppedOut(BaseModel):
     people_summaries: list[PersonSummaryOut] = absent("with link_people: each person's summary")
     session_id: int = absent("the recorded session")
     history_error: str = absent("the recording could not be completed")
+    mode: Literal["server", "browser"] = Field(description="the session's mode (browser: observations only)")
+    binary_messages: int = Field(
+        ge=0, description="binary messages (frames) the server received in the session: 0 in browser mode"
+    )
 
 
 class PongOut(BaseModel):
@@ -204,6 +237,9 @@ ErrorCode = Literal[
     "no_face",
     "calibration_failed",
     "profile_failed",
+    "no_history",
+    "bad_observations",
+    "frames_refused",
 ]
 
 
@@ -226,6 +262,7 @@ _CLIENT: dict[str, tuple[type[BaseModel], str]] = {
     "calibrate": (CalibrateIn, "Calibrate the profile: a neutral sample"),
     "correct": (CorrectIn, "Correct the profile: what the last second was (not)"),
     "reload_profile": (ReloadProfileIn, "Refit the profile"),
+    "observations": (ObservationsIn, "Browser mode: what the history keeps of one analysed frame"),
 }
 _SERVER: dict[str, tuple[type[BaseModel], str]] = {
     "started": (StartedOut, "The session started"),
@@ -252,12 +289,16 @@ _REPLIES = {
     "calibrate": ["profile", "error"],
     "correct": ["profile", "error"],
     "reload_profile": ["profile", "error"],
+    "observations": ["error"],
     "frame": ["result", "error"],
 }
 _DESCRIPTION = """\
 The live page's WebSocket. Every message is a JSON object with a `type`, except camera frames, which
 are binary. The client sends `start` (with the person's consent) first; then frames, one at a time;
-then `stop`. A message or frame the server refuses gets an `error` (with a `code`) and the stream
+then `stop`. In browser mode (`start` with `"mode": "browser"`) the page analyses its own camera and
+sends, per analysed frame, only `observations` (track ids, shown labels, smoothed probabilities) into
+a record-only session: frames are refused there and the summary counts the binary messages
+received (0). A message or frame the server refuses gets an `error` (with a `code`) and the stream
 goes on. Frames are decoded in memory and never stored; with `record` (and a server started with
 `--db`) only labels and probabilities over time are kept.
 

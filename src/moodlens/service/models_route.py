@@ -43,6 +43,14 @@ ENGINE_CSP = (
     "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+#: The live page's policy: the same, with WebAssembly compilation allowed through ``default-src``
+#: (which ``script-src`` falls back to) rather than a ``script-src`` of its own; scripts stay
+#: ``'self'`` only, never inline.
+LIVE_CSP = (
+    "default-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 #: Cross-origin isolation, for WebAssembly threads (SharedArrayBuffer).
 ISOLATION = {
     "cross-origin-opener-policy": "same-origin",

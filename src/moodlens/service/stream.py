@@ -23,6 +23,18 @@ Protocol, all JSON except frames:
   reading of the last second as a correction. Both refit the profile at once and reply
   ``{"type": "profile", "event": ..., "sample_id": ..., "profile": {...}}``; only those 7 numbers
   per sample are kept.
+- browser mode (the live page analyses the camera itself, frames stay on the device):
+  ``{"type": "start", "consent": true, "mode": "browser", "name": "..."}`` starts a *record-only*
+  session (it needs the server's database; no profile, no linking: those need frames). The client
+  then sends, per analysed frame, what the history keeps:
+  ``{"type": "observations", "t": ..., "faces": [{"track_id": 3, "stable_label": "happy",
+  "smoothed_probabilities": {...7 labels...}}]}`` (confirmed faces only; capture times in ms that
+  never go back; each face's probabilities the 7 labels, each in [0, 1], summing to 1; track ids
+  whole numbers, each once). It is folded into the same ``HistoryWriter`` as a server-mode frame, so
+  the stored session has the same shape; a refused message gets ``bad_observations`` and is not
+  recorded. No reply otherwise (at most ``max_fps`` a second, as frames). A binary message (a frame)
+  is refused in this mode (``frames_refused``) and never decoded; ``stopped`` counts the binary
+  messages the server received (``binary_messages``: 0 in a browser-mode session).
 - any malformed message gets ``{"type": "error", "code": ..., "message": ...}``; the stream goes on.
 
 Frames are decoded in memory and dropped after use; they are never written anywhere.
@@ -45,10 +57,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from moodlens.errors import ImageError
 from moodlens.images import decode_image
+from moodlens.labels import LABELS, Expression
 from moodlens.pipeline.headline import HeadlineTracker
 from moodlens.pipeline.stream import StreamAnalyzer
-from moodlens.results import FrameResult
+from moodlens.results import Box, Detection, Face, FrameResult
 from moodlens.service.app import Services, services
+from moodlens.summary import ExpressionSummary, PersonTimeline, ScreenTime
 
 log = logging.getLogger("moodlens.service")
 router = APIRouter()
@@ -56,6 +70,88 @@ _HEADER = struct.Struct("<d")
 #: Capture times are milliseconds on the client's clock (``performance.now()``): from 0 to about
 #: 115 days. Anything else, or a time before the previous frame's, is refused as a bad frame.
 MAX_CAPTURE_MS = 1e10
+#: An observations message: at most this many faces, and track ids up to 2**31 - 1.
+MAX_OBSERVED_FACES = 64
+MAX_TRACK_ID = 2**31 - 1
+#: How far a face's 7 probabilities may sum from 1 (the page rounds each to 4 digits).
+SUM_TOLERANCE = 0.01
+#: Where a record-only session's faces are: nowhere the server knows (it never sees the frame).
+_NOWHERE = Detection(Box(0.0, 0.0, 1.0, 1.0), 1.0)
+
+
+class ObservationError(ValueError):
+    """An observations message the server refuses (the reason is for the client)."""
+
+
+def parse_observations(message: dict[str, Any], last_t: float) -> tuple[float, list[Face]]:
+    """The capture time and the faces (as the history writer reads them) of an observations
+    message, every field checked; raises ObservationError."""
+    t = message.get("t")
+    if (
+        isinstance(t, bool)
+        or not isinstance(t, int | float)
+        or not math.isfinite(t)
+        or not 0 <= t <= MAX_CAPTURE_MS
+    ):
+        raise ObservationError(f"t must be a capture time in ms from 0 to {MAX_CAPTURE_MS:.0e}")
+    if t < last_t:
+        raise ObservationError("the capture time went backwards: observations must come in order")
+    faces = message.get("faces")
+    if not isinstance(faces, list) or len(faces) > MAX_OBSERVED_FACES:
+        raise ObservationError(f"faces must be a list of at most {MAX_OBSERVED_FACES} faces")
+    out: list[Face] = []
+    seen: set[int] = set()
+    for i, face in enumerate(faces):
+        if not isinstance(face, dict):
+            raise ObservationError(f"faces[{i}] must be an object")
+        track_id = face.get("track_id")
+        if isinstance(track_id, bool) or not isinstance(track_id, int) or not 1 <= track_id <= MAX_TRACK_ID:
+            raise ObservationError(f"faces[{i}].track_id must be a whole number from 1 to {MAX_TRACK_ID}")
+        if track_id in seen:
+            raise ObservationError(f"faces[{i}].track_id {track_id} appears twice")
+        seen.add(track_id)
+        label = face.get("stable_label")
+        if label not in LABELS:
+            raise ObservationError(f"faces[{i}].stable_label must be one of {', '.join(LABELS)}")
+        probs = face.get("smoothed_probabilities")
+        if not isinstance(probs, dict) or set(probs) != set(LABELS):
+            raise ObservationError(f"faces[{i}].smoothed_probabilities must have the 7 labels, no more")
+        values = [probs[name] for name in LABELS]
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+            for v in values
+        ):
+            raise ObservationError(f"faces[{i}].smoothed_probabilities must each lie in [0, 1]")
+        total = float(sum(values))
+        if abs(total - 1.0) > SUM_TOLERANCE:
+            raise ObservationError(f"faces[{i}].smoothed_probabilities must sum to 1 (got {total:.4f})")
+        smoothed = np.asarray(values, dtype=np.float32) / np.float32(total)
+        stable = Expression.from_label(label)
+        out.append(Face(_NOWHERE, smoothed, track_id=track_id, smoothed=smoothed, stable=stable))
+    return float(t), out
+
+
+class _Observed:
+    """A record-only session (browser mode): the page analyses, the server keeps the numbers.
+    Per track, the same timeline and time on screen as ``StreamAnalyzer`` keeps for its summaries."""
+
+    def __init__(self) -> None:
+        self.timelines: dict[int, PersonTimeline] = {}
+        self.screens: dict[int, ScreenTime] = {}
+
+    def add(self, t: float, faces: list[Face]) -> None:
+        for face in faces:
+            assert face.track_id is not None and face.stable is not None and face.smoothed is not None
+            self.timelines.setdefault(face.track_id, PersonTimeline()).add(t, int(face.stable), face.smoothed)
+            self.screens.setdefault(face.track_id, ScreenTime()).add(t)
+
+    def summaries(self) -> list[ExpressionSummary]:
+        out = []
+        for track_id in sorted(self.timelines):
+            tally = self.timelines[track_id].snapshot()
+            if tally is not None:
+                out.append(ExpressionSummary.from_tally(track_id, tally, self.screens.get(track_id)))
+        return out
 
 
 class _RateLimiter:
@@ -95,6 +191,10 @@ class _Client:
         self.recent: deque[tuple[float, Any]] = deque()
         #: A calibration in progress: seconds asked, first capture time, readings so far.
         self.calibration: dict[str, Any] | None = None
+        #: A record-only session (browser mode), instead of ``stream``.
+        self.observed: _Observed | None = None
+        #: Binary messages (frames) received in the current session, refused ones included.
+        self.binary = 0
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
@@ -126,6 +226,8 @@ class _Client:
             await self.calibrate(message)
         elif kind == "correct":
             await self.correct(message)
+        elif kind == "observations":
+            await self.observe(message)
         else:
             await self.fail("bad_message", f"unknown message type {kind!r}")
 
@@ -133,7 +235,14 @@ class _Client:
         if message.get("consent") is not True:
             await self.fail("consent_required", "the person in front of the camera must consent first")
             return
-        if self.stream is not None:
+        mode = message.get("mode", "server")
+        if mode not in ("server", "browser"):
+            await self.fail("bad_message", "start: mode must be server or browser")
+            return
+        if mode == "browser":
+            await self.start_observing(message)
+            return
+        if self.stream is not None or self.observed is not None:
             await self.finish()
         profile_name = message.get("profile")
         profile = None
@@ -151,7 +260,7 @@ class _Client:
             linker = PeopleLinker(await run_in_threadpool(self.svc.face_embedder))
         self.stream = StreamAnalyzer(self.svc.analyzer, profile=profile, linker=linker)
         self.headline = HeadlineTracker()
-        self.frames, self.dropped, self.last_t = 0, 0, -math.inf
+        self.frames, self.dropped, self.last_t, self.binary = 0, 0, -math.inf, 0
         recording = bool(message.get("record", True)) and self.svc.store is not None
         session_id = None
         if recording:
@@ -177,8 +286,80 @@ class _Client:
                 "max_fps": self.svc.settings.max_fps,
                 "profile": self.profile,
                 "link_people": linker is not None,
+                "mode": "server",
             }
         )
+
+    async def start_observing(self, message: dict[str, Any]) -> None:
+        """A record-only session: the page analyses its own camera and sends observations."""
+        if self.svc.store is None:
+            await self.fail(
+                "no_history", "a browser-mode session only records: this server keeps no database (--db)"
+            )
+            return
+        if message.get("record", True) is not True:
+            await self.fail(
+                "bad_message", "start: a browser-mode session records (record: true) or is not needed"
+            )
+            return
+        if message.get("profile") is not None or message.get("link_people") is True:
+            await self.fail("bad_message", "start: profiles and linking people need frames (mode: server)")
+            return
+        if self.stream is not None or self.observed is not None:
+            await self.finish()
+        from moodlens.service.profiles import model_id
+        from moodlens.store import HistoryWriter
+
+        store = self.svc.store
+        name = str(message.get("name", ""))[:200]
+        model = model_id(self.svc)
+        self.writer = await run_in_threadpool(
+            lambda: HistoryWriter.start(
+                store, name=name, source="browser camera (analysed in the browser)", consent=True, model=model
+            )
+        )
+        self.observed = _Observed()
+        self.profile = None
+        self.recent.clear()
+        self.calibration = None
+        self.frames, self.dropped, self.last_t, self.binary = 0, 0, -math.inf, 0
+        self.limiter = _RateLimiter(self.svc.settings.max_fps)
+        await self.send(
+            {
+                "type": "started",
+                "session_id": self.writer.session_id,
+                "recording": True,
+                "max_fps": self.svc.settings.max_fps,
+                "profile": None,
+                "link_people": False,
+                "mode": "browser",
+            }
+        )
+
+    async def observe(self, message: dict[str, Any]) -> None:
+        """One analysed frame's observations, into the history as a server-mode frame would go."""
+        observed, writer = self.observed, self.writer
+        if observed is None or writer is None:
+            await self.fail("not_started", "send a start message with mode browser before observations")
+            return
+        if not self.limiter.allow():
+            self.dropped += 1
+            await self.fail("rate_limited", f"over {self.svc.settings.max_fps:g} observations per second")
+            return
+        try:
+            t, faces = parse_observations(message, self.last_t)
+        except ObservationError as exc:
+            await self.fail("bad_observations", f"observations: {exc}")
+            return
+        self.last_t = t
+        index = self.frames
+        self.frames += 1
+        observed.add(t, faces)
+        result = FrameResult(tuple(faces), 1, 1, timestamp_ms=t, frame_index=index)
+        try:
+            await run_in_threadpool(writer.write, result)
+        except Exception as exc:  # the session goes on; the summary says it was not saved in full
+            log.warning("history database: observations not recorded: %s", exc)
 
     async def load_profile(self, name: Any) -> Any:
         """The profile fitted for the server's model (empty until calibrated), or None after an error."""
@@ -303,6 +484,12 @@ class _Client:
 
     async def on_frame(self, data: bytes) -> None:
         settings = self.svc.settings
+        self.binary += 1
+        if self.observed is not None:
+            await self.fail(
+                "frames_refused", "this session records observations only: frames stay on the device"
+            )
+            return
         if self.stream is None:
             await self.fail("not_started", "send a start message (with consent) before frames")
             return
@@ -387,6 +574,9 @@ class _Client:
             self.busy = None
         summary: dict[str, Any] = {"frames": self.frames, "dropped": self.dropped, "tracks": []}
         people: list[Any] = []
+        summary["mode"] = "browser" if self.observed is not None else "server"
+        if self.observed is not None:
+            summary["tracks"] = [s.to_dict() for s in self.observed.summaries()]
         if self.stream is not None:
             summary["tracks"] = [s.to_dict() for s in self.stream.summaries()]
             if self.stream.linker is not None:
@@ -398,6 +588,7 @@ class _Client:
                 ]
         summary["track_count"] = len(summary["tracks"])
         summary["people"] = len(people) if people else len(summary["tracks"])
+        summary["binary_messages"] = self.binary
         if self.writer is not None:
             writer, self.writer = self.writer, None
             summary["session_id"] = writer.session_id
@@ -424,6 +615,7 @@ class _Client:
                     log.warning("history database: people not recorded: %s", exc)
                     summary["history_error"] = "people not recorded; the server's log says why"
         self.stream = None
+        self.observed = None
         return summary
 
 

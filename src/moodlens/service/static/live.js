@@ -1,7 +1,13 @@
-// moodlens live page: the wiring. Consent, then Start: a connection to the server (connection.js,
-// which reconnects by itself), the camera (camera.js), frames sent one at a time (frames.js), each
-// result drawn on the picture it belongs to (overlay.js), a headline read out once it holds, and a
-// one-line summary at Stop (summary.js). Status is announced politely, errors assertively, once.
+// moodlens live page: the wiring. Consent, then Start. Where the analysis runs is a choice:
+// - on this device (the default where the browser can run it): the engine in the page (local.js,
+//   engine/) analyses the camera's frames, which never leave the device; with Record history a
+//   connection to the server (connection.js) carries only what the history keeps of each frame
+//   ("observations": track ids, shown labels, smoothed probabilities) into a record-only session;
+// - on the server (the choice, and the fallback when the engine cannot load, said why): the
+//   connection carries the frames, one at a time (frames.js).
+// Either way each result is drawn on the picture it belongs to (overlay.js), a headline is read
+// out once it holds, and Stop gives a one-line summary (summary.js). Status is announced
+// politely, errors assertively, once.
 
 import { announcer } from "./announce.js";
 import { connectionBanner } from "./banner.js";
@@ -9,6 +15,7 @@ import { openCamera } from "./camera.js";
 import { Connection } from "./connection.js";
 import { $, el } from "./dom.js";
 import { FrameSender } from "./frames.js";
+import { LocalAnalysis, LocalTally, observations } from "./local.js";
 import { drawOverlay, faceLabel, faceProbs } from "./overlay.js";
 import { paint } from "./patterns.js";
 import { profilePanel } from "./profile.js";
@@ -29,11 +36,14 @@ const state = {
   labels: [], health: {}, stream: null, running: false, wanted: false, results: [],
   held: new Map(), headline: "", headlineSince: 0, announced: "", announceTimer: null, lastAnnounce: -Infinity,
   startedAt: 0, sessions: [], options: null, stopping: false,
+  // "browser" (this device) or "server": chosen at Start; the fallback's reason, once it happened.
+  mode: "browser", fallback: null, tally: null, maxFps: 15, lastObservation: -Infinity, lastStopped: null,
 };
 let profile = null;
 
 const connection = new Connection(STREAM_URL);
 const banner = connectionBanner($("connection"), { onRetry: retry });
+const local = new LocalAnalysis($("video"), { onResult: onLocalResult });
 const frames = new FrameSender($("video"), {
   canSend: () => state.running && connection.open,
   send: (data) => connection.send(data),
@@ -81,7 +91,64 @@ $("consent-accept").addEventListener("click", () => {
   $("consent").classList.add("hidden");
   $("live").classList.remove("hidden");
   $("session-name").focus();  // the next control: focus never falls back to the page
+  if (chosenMode() === "browser") loadEngine();
 });
+
+// --- where the analysis runs ----------------------------------------------------------------------
+
+function chosenMode() { return $("mode-server").checked ? "server" : "browser"; }
+
+const WHERE = {
+  browser: [el("b", {}, "Your camera frames stay on this device:"),
+    " the analysis runs in this browser; with Record history, only labels and probabilities are sent to the server. Link people and personal profiles need the analysis on the server."],
+  server: [el("b", {}, "Camera frames are sent to the server:"), " it analyses them in memory and never stores them."],
+};
+
+function showMode() {
+  const mode = chosenMode();
+  const where = [...WHERE[mode]].map((part) => (typeof part === "string" ? part : part.cloneNode(true)));
+  if (mode === "server" && state.fallback) {
+    where.unshift(`Analysing on the server: this browser could not run the analysis itself (${state.fallback}). `);
+  }
+  $("where").replaceChildren(...where);
+  $("where").dataset.mode = mode;
+  $("where").dataset.fallback = state.fallback && mode === "server" ? "true" : "false";
+  $("profile-panel").classList.toggle("hidden", mode === "browser");
+  setRunningControls(!!state.wanted);
+}
+
+function loadEngine() {
+  // The runtime and the models, fetched once (then from the browser's cache): said while it lasts.
+  if (local.engine) return Promise.resolve(local.engine);
+  say.status("Loading the model…");
+  return local.load().then(
+    (engine) => {
+      if (!state.wanted) say.status("Model ready: the analysis runs on this device.");
+      return engine;
+    },
+    (error) => { fallBack(error); return null; },
+  );
+}
+
+function fallBack(error) {
+  // The engine could not load: the server analyses instead, and the page says why.
+  const reason = /import|fetch|load/i.test(String(error && error.message))
+    ? "its analysis engine could not be loaded"
+    : String((error && error.message) || error).slice(0, 120);
+  console.warn("moodlens: the in-browser engine could not load", error);
+  state.fallback = reason;
+  $("mode-server").checked = true;
+  showMode();
+  say.status(`Analysing on the server: this browser could not run the analysis itself (${reason}).`);
+}
+
+for (const id of ["mode-device", "mode-server"]) {
+  $(id).addEventListener("change", () => {
+    if (chosenMode() === "browser") state.fallback = null;
+    showMode();
+    if (chosenMode() === "browser") loadEngine();
+  });
+}
 
 async function loadServer() {
   const [labels, health] = await Promise.all([
@@ -98,6 +165,7 @@ async function loadServer() {
     $("record-help").classList.remove("hidden");
   }
   profile = profilePanel(health);
+  showMode();
 }
 
 // --- start, stop, and the connection between ---------------------------------------------------------
@@ -105,7 +173,8 @@ async function loadServer() {
 function setRunningControls(on) {
   $("start").disabled = on;
   $("stop").disabled = !on;
-  for (const id of ["session-name", "link-people"]) $(id).disabled = on;
+  for (const id of ["session-name", "mode-device", "mode-server"]) $(id).disabled = on;
+  $("link-people").disabled = on || chosenMode() === "browser";
   $("record").disabled = on || state.health.history === false;
 }
 
@@ -116,19 +185,38 @@ function showCameraHelp(problem) {
   $("camera-help").dataset.kind = problem.kind;
 }
 
-function start() {
-  // The server first: the camera turns on only once the server answers.
+async function start() {
+  // Server mode, or browser mode with recording: the server first; the camera turns on only once
+  // it answers. Browser mode without recording needs no server at all.
   state.wanted = true;
   state.sessions = [];
+  state.mode = chosenMode();
+  const browser = state.mode === "browser";
   state.options = {
-    name: $("session-name").value, record: $("record").checked, link_people: $("link-people").checked,
-    profile: profile ? profile.chosen() : null,
+    name: $("session-name").value, record: $("record").checked && state.health.history !== false,
+    link_people: !browser && $("link-people").checked, profile: !browser && profile ? profile.chosen() : null,
   };
   $("camera-help").classList.add("hidden");
   say.clearError();
   setRunningControls(true);
   $("stop").focus();
-  say.status("Connecting to the server…");
+  if (browser && !(await loadEngine())) {
+    if (!state.wanted) return;
+    state.mode = "server";  // fallBack said why
+    state.options.link_people = $("link-people").checked;
+    state.options.profile = profile ? profile.chosen() : null;
+  }
+  if (!state.wanted) return;  // stopped while the model loaded
+  state.tally = new LocalTally();
+  state.lastObservation = -Infinity;
+  if (state.mode === "browser" && !state.options.record) {
+    if (!(await cameraOn())) return;
+    state.startedAt = performance.now();
+    local.start();
+    say.status("Camera on: analysing on this device, not recording.");
+    return;
+  }
+  say.status(state.mode === "browser" ? "Connecting to the server to record…" : "Connecting to the server…");
   connection.connect();
 }
 
@@ -158,6 +246,11 @@ async function cameraOn() {
 
 function sendStart() {
   const o = state.options;
+  if (state.mode === "browser") {
+    // A record-only session: the server gets what the history keeps, never a frame.
+    connection.send(JSON.stringify({ type: "start", consent: true, name: o.name, record: true, mode: "browser" }));
+    return;
+  }
   connection.send(JSON.stringify({
     type: "start", consent: true, name: o.name, record: o.record, link_people: o.link_people, ...(o.profile ? { profile: o.profile } : {}),
   }));
@@ -179,13 +272,18 @@ connection.addEventListener("down", (event) => {
   frames.refused();
   const line = banner.down(event.detail.kind);
   say.error(line);
-  say.status(state.stream ? "Paused: nothing is analysed until the server answers again." : "Waiting for the server…");
+  if (local.running) say.status("Recording paused: the analysis goes on on this device; nothing is recorded until the server answers again.");
+  else say.status(state.stream ? "Paused: nothing is analysed until the server answers again." : "Waiting for the server…");
 });
 
 connection.addEventListener("waiting", (event) => banner.waiting(event.detail.inMs, event.detail.attempt));
 
 connection.addEventListener("gaveup", () => {
   banner.gaveUp();
+  if (local.running) {
+    say.status("Not recording: the server did not come back. The analysis goes on on this device.");
+    return;
+  }
   say.status("Stopped: the server did not come back.");
   quit();
   $("retry").focus();
@@ -197,6 +295,7 @@ function retry() {
     return;
   }
   if (connection.wanted) { connection.retryNow(); return; }
+  if (local.running) { connection.connect(); return; }  // browser mode: recording again
   start();
 }
 
@@ -222,7 +321,9 @@ async function onMessage(msg) {
     const before = state.sessions[state.sessions.length - 1];
     if (msg.session_id) state.sessions.push(msg.session_id);
     if (profile) profile.started(msg.profile, (message) => connection.send(JSON.stringify(message)));
-    const now = msg.recording ? `recording session ${msg.session_id} (labels only)` : "not recording";
+    if (msg.max_fps) state.maxFps = msg.max_fps;
+    const here = state.mode === "browser" ? "analysing on this device, " : "";
+    const now = here + (msg.recording ? `recording session ${msg.session_id} (labels only)` : "not recording");
     if (state.reconnected) {
       state.reconnected = false;
       const kept = before ? `; ${await savedState(before)}` : "";
@@ -230,31 +331,25 @@ async function onMessage(msg) {
     } else {
       say.status(`Camera on: ${now}.`);
     }
+    if (state.mode === "browser") {
+      if (!local.running) { state.startedAt = performance.now(); local.start(); }
+      return;
+    }
     frames.next();
   } else if (msg.type === "result") {
-    const picture = frames.received(msg);
-    const faces = withHeld(msg);
-    if (picture) {
-      const drawn = drawOverlay($("view"), picture, msg, faces, state.labels, { panels: $("panels").checked });
-      // For tests and assistive tools: what is drawn, on which analysed picture.
-      window.moodlensView = { t: msg.t, frame: msg.frame, width: msg.width, height: msg.height, faces: drawn.faces, panels: drawn.panels, scale: drawn.scale };
-    }
-    showHeadline(msg.headline);
-    $("fps").textContent = `${frames.fps.toFixed(1)} FPS`;
-    $("latency").textContent = `latency ${Math.round(frames.latency)} ms`;
-    $("faces").textContent = `${faces.length} face${faces.length === 1 ? "" : "s"}`;
-    $("resolution").textContent = frames.size;
-    listFaces(faces);
+    render(msg, frames.received(msg), frames);
     if (profile) profile.result(msg.faces);
     frames.next();
   } else if (msg.type === "error") {
-    if (["busy", "rate_limited", "bad_frame", "processing_failed"].includes(msg.code)) {
+    if (["busy", "rate_limited", "bad_frame", "processing_failed", "bad_observations"].includes(msg.code)) {
       frames.refused();
       frames.next();
       return;  // the next frame goes; nothing to tell
     }
     say.error(`The server says: ${msg.message}`);
   } else if (msg.type === "stopped") {
+    state.lastStopped = msg;
+    window.moodlensStopped = msg;  // for tests: the server's own account of the session
     const line = stopLine(msg, performance.now() - state.startedAt,
       { recording: state.options && state.options.record, history: state.health.history !== false });
     const extra = [];
@@ -264,6 +359,34 @@ async function onMessage(msg) {
     }
     say.status(line, ...extra);
     connection.close();
+  }
+}
+
+function render(msg, picture, stats) {
+  // One result, from the server or from the engine in this page (the same shape), drawn on the
+  // picture it belongs to.
+  const faces = withHeld(msg);
+  if (picture) {
+    const drawn = drawOverlay($("view"), picture, msg, faces, state.labels, { panels: $("panels").checked });
+    // For tests and assistive tools: what is drawn, on which analysed picture.
+    window.moodlensView = { t: msg.t, frame: msg.frame, width: msg.width, height: msg.height, faces: drawn.faces, panels: drawn.panels, scale: drawn.scale, mode: state.mode };
+  }
+  showHeadline(msg.headline);
+  $("fps").textContent = `${stats.fps.toFixed(1)} FPS`;
+  $("latency").textContent = `latency ${Math.round(stats.latency)} ms`;
+  $("faces").textContent = `${faces.length} face${faces.length === 1 ? "" : "s"}`;
+  $("resolution").textContent = stats.size;
+  listFaces(faces);
+}
+
+function onLocalResult(result, picture) {
+  if (!state.wanted) return;
+  render(result, picture, local);
+  state.tally.add(result);
+  // Recording: what the history keeps of this frame, at most the server's frame rate.
+  if (state.running && connection.open && result.t - state.lastObservation >= 1000 / state.maxFps) {
+    state.lastObservation = result.t;
+    connection.send(JSON.stringify(observations(result)));
   }
 }
 
@@ -311,6 +434,7 @@ function cameraOff() {
 function quit() {
   state.wanted = false;
   state.running = false;
+  local.stop();
   if (profile) profile.stopped();
   cameraOff();
   frames.reset();
@@ -332,6 +456,15 @@ function quit() {
 }
 
 function stop() {
+  if (state.mode === "browser" && !state.options.record) {
+    // Nothing was sent anywhere: the summary is counted here.
+    const msg = state.tally ? state.tally.summary() : { tracks: [], people: 0, track_count: 0 };
+    say.status(stopLine(msg, performance.now() - state.startedAt, { recording: false, history: state.health.history !== false }));
+    connection.close();
+    quit();
+    $("start").focus();
+    return;
+  }
   const open = connection.open && state.running;
   if (open) {
     connection.send(JSON.stringify({ type: "stop" }));
@@ -347,6 +480,11 @@ function stop() {
   $("start").focus();
 }
 
+// Analyse on this device by default; ?mode=server (or a profile, which applies on the server) starts
+// with the server chosen.
+const params = new URLSearchParams(location.search);
+if (params.get("mode") === "server" || params.get("profile")) $("mode-server").checked = true;
+showMode();
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
 loadServer().catch(() => say.error(banner.down("network")));

@@ -232,7 +232,8 @@ def report_run(
 
     if people:
         count = sum(len(p.track_ids) for p, _ in people)
-        print(f"{len(people)} {'person' if len(people) == 1 else 'people'} ({count} tracks)")
+        who = "person" if len(people) == 1 else "people"
+        print(f"{len(people)} {who} ({count} track{'' if count == 1 else 's'})")
         for person, summary in people:
             print(describe_person(person, summary))
     else:

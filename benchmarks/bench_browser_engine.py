@@ -3,11 +3,13 @@ per second on the 640x360 singer clip and the 1080p street clip, WebAssembly wit
 threads, and the time from Start to the first label (camera and model load included; the models
 and the runtime cached by the browser after a first visit, as a person's second visit has them).
 
-    python benchmarks/bench_browser_engine.py [--seconds 20] [--threads 1 2]
+    python benchmarks/bench_browser_engine.py [--seconds 20] [--threads 1 2] [--detect-every 1 2]
 
 Each run: ``moodlens serve`` on a free loopback port; Chromium's fake camera plays the clip's first
 frames (Y4M, looped); the engine's speed page (/engine/bench) is opened once to fill the cache,
-then again to measure. Targets (issue 31): >= 25 frames/s singer, >= 10 street, first label <= 1 s.
+then again to measure. ``--detect-every``: 1 detects on every frame, 2 (the engine's default, as the
+server's) follows faces between detections. Targets (issue 31): >= 25 frames/s singer, >= 10
+street, first label <= 1 s.
 """
 
 from __future__ import annotations
@@ -118,10 +120,12 @@ def visit(driver: Any, url: str, timeout: float) -> dict[str, Any]:
     raise TimeoutError(f"{url}: no result in {timeout:.0f} s")
 
 
-def measure(url: str, y4m: Path, size: tuple[int, int], threads: int, seconds: float) -> dict[str, Any]:
+def measure(
+    url: str, y4m: Path, size: tuple[int, int], threads: int, seconds: float, *, detect_every: int
+) -> dict[str, Any]:
     driver = browser(y4m)
     try:
-        query = f"threads={threads}&width={size[0]}&height={size[1]}"
+        query = f"threads={threads}&width={size[0]}&height={size[1]}&detect_every={detect_every}"
         visit(driver, f"{url}/engine/bench?{query}&seconds=1", 120)  # the first visit fills the cache
         return visit(driver, f"{url}/engine/bench?{query}&seconds={seconds}", seconds + 120)
     finally:
@@ -134,6 +138,16 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="WASM threads to try")
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="detect every Nth frame (default: 1 and 2)",
+    )
+    parser.add_argument(
+        "--clips", nargs="+", default=[c for c, _, _ in CLIPS], help="which clips (default: both)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not (MEDIA / "short_hamilton_clip.mp4").is_file():
@@ -143,30 +157,33 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for clip, frames, target in CLIPS:
+                if clip not in args.clips:
+                    continue
                 y4m = Path(tmp) / f"{Path(clip).stem}.y4m"
                 w, h, fps = to_y4m(MEDIA / clip, y4m, frames)
                 for threads in args.threads:
-                    load = os.getloadavg()[0]
-                    result = measure(url, y4m, (w, h), threads, args.seconds)
-                    rows.append(
-                        {
-                            "clip": clip,
-                            "size": f"{w}x{h}",
-                            "clip_fps": fps,
-                            "target": target,
-                            "load": load,
-                            **result,
-                        }
-                    )
-                    print(json.dumps(rows[-1]), file=sys.stderr)
+                    for every in args.detect_every:
+                        load = os.getloadavg()[0]
+                        result = measure(url, y4m, (w, h), threads, args.seconds, detect_every=every)
+                        rows.append(
+                            {
+                                "clip": clip,
+                                "size": f"{w}x{h}",
+                                "clip_fps": fps,
+                                "target": target,
+                                "load": load,
+                                **result,
+                            }
+                        )
+                        print(json.dumps(rows[-1]), file=sys.stderr)
                 y4m.unlink()
     finally:
         proc.terminate()
         proc.wait(timeout=20)
     print(
-        "| clip | WASM | analysed frames/s | target | ms per frame (detect / track / classify) | faces per frame | first label | first headline | heap MB (start, end) |"
+        "| clip | WASM | detect every | analysed frames/s | target | ms per frame (detect / follow / track / classify) | faces per frame | first label | first headline | heap MB (start, end) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         info = r["info"]
         mode = f"SIMD, {info['threads']} thread{'s' if info['threads'] > 1 else ''}"
@@ -175,8 +192,10 @@ def main() -> None:
         ms = r["mean_ms"]
         heap = ", ".join("-" if v is None else f"{v:.0f}" for v in r["heap_mb"])
         print(
-            f"| `{r['clip']}` ({r['size']}, camera {r['camera_fps']:.0f} FPS) | {mode} | **{r['fps']:.1f}** | {r['target']:.0f} "
-            f"| {ms.get('total', 0):.1f} ({ms.get('detect', 0):.1f} / {ms.get('track', 0):.1f} / {ms.get('classify', 0):.1f}) "
+            f"| `{r['clip']}` ({r['size']}, camera {r['camera_fps']:.0f} FPS) | {mode} | {r['detect_every']} "
+            f"| **{r['fps']:.1f}** | {r['target']:.0f} "
+            f"| {ms.get('total', 0):.1f} ({ms.get('detect', 0):.1f} / {ms.get('follow', 0):.1f} / "
+            f"{ms.get('track', 0):.1f} / {ms.get('classify', 0):.1f}) "
             f"| {r['faces_per_frame']:.2f} | {r['first_label_ms']:.0f} ms | {r['first_headline_ms']:.0f} ms | {heap} |"
         )
     loads = ", ".join(f"{r['load']:.2f}" for r in rows)

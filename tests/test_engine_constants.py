@@ -118,6 +118,16 @@ def test_rescue_literals_are_the_json_values() -> None:
         assert fragment in source, f"stream._rescue no longer contains {fragment!r}: update the JSON"
 
 
+def test_follow_constants_are_the_json_values() -> None:
+    """Following faces between detections (StreamAnalyzer._follow, engine/follow.js)."""
+    follow = SHARED["stream"]["follow"]
+    assert follow["side"] == stream._FOLLOW_SIDE
+    assert follow["min_score"] == stream._FOLLOW_MIN_SCORE
+    assert follow["min_contrast"] == stream._FOLLOW_MIN_CONTRAST
+    source = inspect.getsource(stream.StreamAnalyzer._follow)
+    assert f"margin = {follow['margin']} * max(box.width, box.height)" in source
+
+
 def test_an_installed_package_carries_the_engine() -> None:
     """pyproject's package-data globs reach every file the page needs: the engine's modules and
     pages, the vendored runtime with its licence, the shared constants and the models."""
@@ -188,3 +198,42 @@ def test_the_server_serves_the_engine_what_it_needs() -> None:
             "'wasm-unsafe-eval'", ""
         )
         assert client.get("/engine/nothing").status_code == 404
+
+
+def test_the_live_page_may_run_the_engine_with_threads() -> None:
+    """The live page analyses in the browser by default: it is cross-origin isolated (WebAssembly
+    threads need SharedArrayBuffer) and its policy allows compiling WebAssembly and the runtime's
+    worker threads, and nothing else that evaluates code or runs inline script; every file it loads
+    is its own server's (same origin, so require-corp blocks none)."""
+    pytest.importorskip("fastapi", reason="the web app needs the [serve] extra")
+    import re
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from moodlens import Analyzer, FakeClassifier, FakeDetector
+    from moodlens.service import ServiceSettings, create_app
+
+    app = create_app(ServiceSettings(), analyzer=Analyzer(FakeDetector([]), FakeClassifier()))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        page = client.get("/")
+        headers = page.headers
+        assert headers["cross-origin-opener-policy"] == "same-origin"
+        assert headers["cross-origin-embedder-policy"] == "require-corp"
+        assert headers["cache-control"] == "no-store"
+        policy = headers["content-security-policy"]
+        assert "'wasm-unsafe-eval'" in policy and "worker-src 'self' blob:" in policy
+        assert "'unsafe-eval'" not in policy.replace("'wasm-unsafe-eval'", "")
+        assert "'unsafe-inline'" not in policy.replace("style-src 'self' 'unsafe-inline'", "")
+        assert "frame-ancestors 'none'" in policy
+        # What the page and its modules load: all from this server.
+        static = Path(__file__).resolve().parents[1] / "src" / "moodlens" / "service" / "static"
+        loaded = set(re.findall(r'(?:src|href)="(/[^"]*)"', page.text))
+        for module in [*static.glob("*.js"), *(static / "engine").glob("*.js")]:
+            loaded |= {
+                m for m in re.findall(r'"(/(?:static|engine|models|api)/[^"`$]*)"', module.read_text())
+            }
+        assert not [u for u in re.findall(r'(?:src|href)="([^"]*)"', page.text) if "//" in u]
+        for url in sorted(loaded):
+            if url.startswith("/static/"):
+                assert client.get(url).status_code == 200, url

@@ -4,9 +4,10 @@ app) give the same faces: boxes within 2 px, probabilities within 0.02, the same
 shown labels, and the same headline.
 
 Frames come from ../shared/media (decoded here with OpenCV, handed to the page as PNG, which it
-decodes losslessly); the Python side is ``StreamAnalyzer`` with the engine's one deliberate
-difference, detection on every frame (``detect_every=1``). The largest differences seen are written
-to ``artifacts/engine_parity.json`` (or ``$MOODLENS_ARTIFACTS``).
+decodes losslessly); both sides run ``StreamAnalyzer``'s rules with the same ``detect_every``: 1
+(detection on every frame) and the default 2 (faces followed by template matching between
+detections, engine/follow.js against ``StreamAnalyzer._follow``). The largest differences seen are
+written to ``artifacts/engine_parity.json`` (or ``$MOODLENS_ARTIFACTS``).
 
 The rescue (a confirmed person the detector misses is looked for again at a low score in a window
 around where they were expected) chains each frame's box into the next frame's window. The WASM and
@@ -17,6 +18,9 @@ over ten frames, in Python's own pipeline as much as in the page (it is the wind
 not a difference of rules). So with the rescue on, every face the detector itself found is held to
 the tolerances and rescued faces (score under the detector's threshold) to the same count, ids,
 shown labels and headline; with the rescue off on both sides, every face is held to them.
+Following between detections carries a rescued box on into the next frame too, so on the singer
+clip with both on the drift reaches whether the turned face is rescued at all (two frames of 90):
+that case is an expected failure; following itself agrees to 0.05 px on both clips.
 """
 
 from __future__ import annotations
@@ -45,12 +49,25 @@ CHROMEDRIVER = os.environ.get("MOODLENS_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARTIFACTS = Path(os.environ.get("MOODLENS_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
 BOX_PX = 2.0
 PROBABILITY = 0.02
-#: (clip, frames compared, rescue on): 3 s of the singer clip (with and without the rescue: it
-#: rescues a turned face there), 2 s of the street clip.
+#: (clip, frames compared, rescue on, detect_every): 3 s of the singer clip (with and without the
+#: rescue: it rescues a turned face there), 2 s of the street clip; detecting every frame, and
+#: every 2nd with the faces followed in between (the default on both sides).
 CLIPS = [
-    ("short_hamilton_clip.mp4", 90, True),
-    ("short_hamilton_clip.mp4", 90, False),
-    ("pedestrians_1080p.mp4", 50, True),
+    ("short_hamilton_clip.mp4", 90, True, 1),
+    ("short_hamilton_clip.mp4", 90, False, 1),
+    ("pedestrians_1080p.mp4", 50, True, 1),
+    pytest.param(
+        ("short_hamilton_clip.mp4", 90, True, 2),
+        marks=pytest.mark.xfail(
+            reason="the rescue's chained window (see above), carried on by following: the turned face's "
+            "rescued box drifts by up to 36 px, and at frames 52-53 Python rescues it once more where "
+            "the engine does not, and the headline differs at frame 81 (following alone agrees to 0.05 px: "
+            "the case without the rescue)",
+            strict=False,
+        ),
+    ),
+    ("short_hamilton_clip.mp4", 90, False, 2),
+    ("pedestrians_1080p.mp4", 50, True, 2),
 ]
 
 
@@ -127,13 +144,15 @@ def frames_of(path: Path, count: int) -> tuple[list[np.ndarray], float]:
     return frames, fps
 
 
-def python_results(frames: list[np.ndarray], fps: float, rescue: bool = True) -> list[dict[str, Any]]:
+def python_results(
+    frames: list[np.ndarray], fps: float, rescue: bool = True, detect_every: int = 1
+) -> list[dict[str, Any]]:
     from moodlens.pipeline.analyzer import Analyzer
     from moodlens.pipeline.headline import HeadlineTracker
     from moodlens.pipeline.stream import StreamAnalyzer, StreamSettings
 
     stream = StreamAnalyzer(
-        Analyzer(), StreamSettings(detect_every=1, rescue_threshold=0.3 if rescue else None)
+        Analyzer(), StreamSettings(detect_every=detect_every, rescue_threshold=0.3 if rescue else None)
     )
     headline = HeadlineTracker()
     out = []
@@ -161,12 +180,15 @@ def python_results(frames: list[np.ndarray], fps: float, rescue: bool = True) ->
 
 
 def engine_results(
-    page: Any, frames: list[np.ndarray], fps: float, rescue: bool = True
+    page: Any, frames: list[np.ndarray], fps: float, rescue: bool = True, detect_every: int = 1
 ) -> list[dict[str, Any]]:
+    settings: dict[str, Any] = {"detect_every": detect_every}
+    if not rescue:
+        settings["rescue_threshold"] = None
     info = page.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "window.engineTest.start(arguments[0]).then(done, (e) => done({error: String(e)}));",
-        {"threads": 1, "settings": {} if rescue else {"rescue_threshold": None}},
+        {"threads": 1, "settings": settings},
     )
     assert "error" not in info, info["error"]
     out = []
@@ -251,23 +273,25 @@ def compare(python: list[dict[str, Any]], browser: list[dict[str, Any]], thresho
     return {"worst": worst, "faces": faces, "rescued": rescued, "frames": len(python), "problems": problems}
 
 
-@pytest.mark.parametrize(
-    ("clip", "count", "rescue"), CLIPS, ids=[f"{c}-{'rescue' if r else 'no-rescue'}" for c, _, r in CLIPS]
-)
-def test_engine_matches_the_python_pipeline(
-    media: Path, page: Any, clip: str, count: int, rescue: bool
-) -> None:
+def _case_id(case: Any) -> str:
+    clip, _, rescue, every = case.values[0] if hasattr(case, "values") else case
+    return f"{clip}-{'rescue' if rescue else 'no-rescue'}-detect-every-{every}"
+
+
+@pytest.mark.parametrize("case", CLIPS, ids=[_case_id(c) for c in CLIPS])
+def test_engine_matches_the_python_pipeline(media: Path, page: Any, case: tuple[str, int, bool, int]) -> None:
+    clip, count, rescue, detect_every = case
     from moodlens.detection import DEFAULT_THRESHOLDS
 
     frames, fps = frames_of(media / clip, count)
     assert frames, f"{clip}: no frames decoded"
-    python = python_results(frames, fps, rescue)
-    browser = engine_results(page, frames, fps, rescue)
+    python = python_results(frames, fps, rescue, detect_every)
+    browser = engine_results(page, frames, fps, rescue, detect_every)
     report = compare(python, browser, DEFAULT_THRESHOLDS["yunet"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTIFACTS / "engine_parity.json"
     everything = json.loads(target.read_text()) if target.is_file() else {}
-    everything[f"{clip} rescue {'on' if rescue else 'off'}"] = report
+    everything[f"{clip} rescue {'on' if rescue else 'off'} detect_every {detect_every}"] = report
     target.write_text(json.dumps(everything, indent=2) + "\n")
     assert report["faces"] > 0, f"{clip}: no faces to compare"
     assert not report["problems"], f"{clip}: " + "; ".join(report["problems"][:10])

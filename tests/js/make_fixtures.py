@@ -370,6 +370,57 @@ def cuts_fixture(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
+def follow_fixture(rng: np.random.Generator) -> dict[str, Any]:
+    """StreamAnalyzer._follow on a textured frame and the same frame moved: faces followed (and
+    the flat one, the tiny one and the one whose patch left the frame not), OpenCV's grey levels,
+    and matchTemplate's best score and place."""
+    from moodlens.pipeline.stream import StreamAnalyzer
+
+    a = smooth_image(rng, 120, 160)
+    a[75:100, 10:35] = 120  # a flat patch: not followed
+    b = np.roll(a, (-3, 5), axis=(0, 1))
+    boxes = [
+        (50.4, 30.2, 80.7, 71.9),  # shrunk to 32 px high
+        (100.0, 10.0, 113.5, 24.0),  # small: at its own size
+        (12.0, 77.0, 32.0, 97.0),  # flat
+        (5.0, 5.0, 7.5, 8.0),  # too small
+        (140.0, 90.0, 159.0, 119.0),  # at the edge
+    ]
+    marks = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]], np.float32)
+    previous = {}
+    for key, (x1, y1, x2, y2) in enumerate(boxes):
+        landmarks = marks * np.array([x2 - x1, y2 - y1], np.float32) + np.array([x1, y1], np.float32)
+        previous[key + 10] = Detection(Box(x1, y1, x2, y2), 0.9, landmarks)
+    stream = object.__new__(StreamAnalyzer)
+    stream._previous_gray = np.asarray(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    stream._previous = previous
+    followed = stream._follow(np.asarray(cv2.cvtColor(b, cv2.COLOR_BGR2GRAY), dtype=np.uint8))
+    grey_a = np.asarray(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    region = cv2.resize(grey_a[20:75, 40:90], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    patch = region[5:15, 6:18].copy()
+    scores = cv2.matchTemplate(region, patch, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+    return {
+        "previous": rgba(a),
+        "frame": rgba(b),
+        "grey": b64(grey_a),
+        "boxes": [list(box) for box in boxes],
+        "landmarks": [previous[k].landmarks.tolist() for k in sorted(previous)],
+        "followed": [
+            {"key": key, "box": [d.box.x1, d.box.y1, d.box.x2, d.box.y2], "landmarks": d.landmarks.tolist()}
+            for key, d in followed
+        ],
+        "match": {
+            "region": b64(region),
+            "region_size": [region.shape[1], region.shape[0]],
+            "patch": b64(patch),
+            "patch_size": [patch.shape[1], patch.shape[0]],
+            "score": float(best),
+            "at": [int(bx), int(by)],
+        },
+    }
+
+
 #: In this order, from one generator seeded with 31 (tests/test_engine_js.py regenerates them).
 FIXTURES = [
     ("resize", resize_fixture),
@@ -380,6 +431,7 @@ FIXTURES = [
     ("headline", headline_fixture),
     ("classify", classify_fixture),
     ("cuts", cuts_fixture),
+    ("follow", follow_fixture),
 ]
 
 

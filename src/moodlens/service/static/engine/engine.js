@@ -11,14 +11,17 @@
 // shown_label, uncertain; and the headline. Frames stay on this device: they are read into
 // memory for one call and dropped; nothing is sent anywhere.
 //
-// Differences from the server's defaults, on purpose: faces are detected on every frame (the
-// server detects every 2nd frame and follows faces in between by template matching), so
-// `detect_every` is 1 here; everything else follows the shared constants.
+// As the server does by default, faces are detected every `detect_every`-th frame (2), at every
+// shot cut and whenever the tracker is not confident (a face not yet confirmed as a person, or
+// nothing to follow), and followed in between by template matching (follow.js); a face that
+// cannot be followed makes the engine detect at once. `settings.detect_every: 1` detects every
+// frame. Everything follows the shared constants.
 
 import { cropFaces } from "./align.js";
 import { Classifier, parseMetadata } from "./classify.js";
 import { ShotCutDetector } from "./cuts.js";
 import { YuNet } from "./detect.js";
+import { follow } from "./follow.js";
 import { HeadlineTracker } from "./headline.js";
 import { iou } from "./look.js";
 import { cropFrame, resizeArea } from "./resize.js";
@@ -91,6 +94,7 @@ export class Engine {
     this.cuts = this.settings.cuts ? new ShotCutDetector(this.settings.cuts) : null;
     this.ids = new Map(); // tracker key -> person id, once confirmed
     this.previous = new Map(); // tracker key -> last frame's detection
+    this.previousFrame = null; // the last frame analysed (for following faces into the next)
     this.frames = 0;
   }
 
@@ -109,11 +113,24 @@ export class Engine {
     const started = performance.now();
     const timings = {};
     const cut = this.cuts ? this.cuts.update(frame, t) : false;
-    let detections = await this.detector.detect(frame);
-    const found = detections.length;
-    if (!cut) detections = detections.concat(await this.rescue(frame, detections, t));
-    timings.detect = performance.now() - started;
-    const learn = detections.map((_, i) => i < found);
+    // StreamAnalyzer.prepare's schedule, then _detect_or_follow.
+    let detections = null;
+    let detectedNow = true;
+    if (!cut && this.frames % this.settings.detect_every !== 0) {
+      const tentative = [...this.tracker.tracks.values()].some((track) => track.id === null);
+      if (this.previous.size && !tentative) {
+        const followed = follow(this.previousFrame, frame, this.previous, this.constants.stream.follow);
+        if (followed.length === this.previous.size) {
+          detections = followed.map(([, d]) => d);
+          detectedNow = false;
+        }
+      }
+    }
+    if (detections === null) detections = await this.detector.detect(frame);
+    const found = detectedNow ? detections.length : 0;
+    if (detectedNow && !cut) detections = detections.concat(await this.rescue(frame, detections, t));
+    timings[detectedNow ? "detect" : "follow"] = performance.now() - started;
+    const learn = detectedNow ? detections.map((_, i) => i < found) : null;
     const tracked = performance.now();
     const ids = this.tracker.update(
       detections.map((d) => d.box),
@@ -134,6 +151,7 @@ export class Engine {
     });
     for (const key of this.smoother.keys()) if (!this.tracker.tracks.has(key)) this.smoother.forget(key);
     this.previous = new Map(keys.map((k, i) => [k, detections[i]]));
+    this.previousFrame = frame;
     const headline = this.headline.update({
       timestamp_ms: t,
       cut,
@@ -259,7 +277,8 @@ export class Engine {
  * threads (WebAssembly threads: 1, or more where the page is cross-origin isolated),
  * constants (the shared constants object, or the URL of shared_constants.json as the server serves it),
  * settings (overrides: detector {threshold, min_face, max_side}, tracker, smoothing, headline,
- * cuts (null: off), rescue_threshold (null: off), appearance (false: no look cue)). */
+ * cuts (null: off), rescue_threshold (null: off), appearance (false: no look cue), detect_every
+ * (1: detect on every frame; the default follows faces in between, as the server does)). */
 export async function createEngine({
   modelBase = "/models/",
   wasmPaths = "/engine/ort/",
@@ -295,6 +314,7 @@ export async function createEngine({
     cuts: settings.cuts === null ? null : { ...shared.cuts, ...(settings.cuts ?? {}) },
     rescue_threshold: settings.rescue_threshold === undefined ? shared.stream.rescue_threshold : settings.rescue_threshold,
     appearance: settings.appearance ?? true,
+    detect_every: settings.detect_every ?? shared.stream.detect_every,
   };
   return new Engine({
     ort,

@@ -1,4 +1,5 @@
-// The speed page (benchmarks/bench_browser_engine.py): ?threads=N&seconds=S&width=W&height=H.
+// The speed page (benchmarks/bench_browser_engine.py): ?threads=N&seconds=S&width=W&height=H
+// (&detect_every=K: 1 detects on every frame; the default follows faces between detections).
 // From "start" (camera asked for and engine created at once) to the first result that shows a
 // label, then S seconds of the camera's frames, each analysed once (requestVideoFrameCallback)
 // or skipped while the engine is busy. The result lands in window.benchResult.
@@ -9,6 +10,7 @@ const threads = Number(params.get("threads") ?? 1);
 const seconds = Number(params.get("seconds") ?? 10);
 const width = Number(params.get("width") ?? 640);
 const height = Number(params.get("height") ?? 360);
+const detectEvery = params.get("detect_every");
 const status = document.getElementById("status");
 const video = document.getElementById("camera");
 
@@ -20,7 +22,12 @@ async function run() {
   const started = performance.now();
   const [stream, engine] = await Promise.all([
     navigator.mediaDevices.getUserMedia({ video: { width, height } }),
-    createEngine({ modelBase: "/models/", wasmPaths: "/engine/ort/", threads }),
+    createEngine({
+      modelBase: "/models/",
+      wasmPaths: "/engine/ort/",
+      threads,
+      settings: detectEvery ? { detect_every: Number(detectEvery) } : {},
+    }),
   ]);
   video.srcObject = stream;
   await video.play();
@@ -56,6 +63,7 @@ async function run() {
   await engine.dispose();
   return {
     info: engine.info,
+    detect_every: engine.settings.detect_every,
     video: [video.videoWidth, video.videoHeight],
     camera_fps: presented !== null ? (presented - firstPresented) / elapsed : null,
     ready_ms: ready - started,

@@ -104,10 +104,16 @@ def test_browser_mode_records_a_session_without_sending_a_frame(server: str, cam
         assert not find(By.ID, "link-people").is_enabled()  # it needs frames on the server
         wait.until(lambda d: "Model ready" in d.find_element(By.ID, "status").text)
         find(By.ID, "session-name").send_keys("on this device")
-        find(By.ID, "start").click()
+        # From Start to the first face listed (the model was loaded while the consent was read).
+        driver.execute_script(
+            "new MutationObserver((_, o) => { window.firstFace = performance.now(); o.disconnect(); })"
+            ".observe(document.getElementById('face-list'), {childList: true});"
+            "window.startedAt = performance.now(); document.getElementById('start').click();"
+        )
         face = "const li = document.querySelector('#face-list li'); return li ? li.textContent : '';"
         wait.until(lambda d: re.search("apparent|uncertain", d.execute_script(face)))
         wait.until(lambda d: "Apparent expression of #" in d.find_element(By.ID, "headline").text)
+        first_label_ms = driver.execute_script("return window.firstFace - window.startedAt")
         status = find(By.ID, "status").text
         assert re.search(r"analysing on this device, recording session \d+", status), status
         view = driver.execute_script("return window.moodlensView")
@@ -139,7 +145,10 @@ def test_browser_mode_records_a_session_without_sending_a_frame(server: str, cam
         link.click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#lanes svg rect"))
         assert "on this device" in find(By.ID, "sessions").text
-        print(f"browser mode: {fps}, {stopped['frames']} observations; {time.monotonic() - started:.0f} s")
+        print(
+            f"browser mode: first label {first_label_ms:.0f} ms after Start, {fps},"
+            f" {stopped['frames']} observations; {time.monotonic() - started:.0f} s"
+        )
     finally:
         driver.quit()
 
@@ -173,5 +182,37 @@ def test_the_page_falls_back_to_the_server_when_the_engine_cannot_load(server: s
         assert stopped["mode"] == "server" and stopped["binary_messages"] > 0, stopped
         sent = driver.execute_script("return window.sentLog.binary")
         assert 0 <= sent - stopped["binary_messages"] <= 1, (sent, stopped)  # one may cross the stop
+    finally:
+        driver.quit()
+
+
+def test_browser_mode_runs_with_the_network_cut_once_loaded(server: str, camera: Path) -> None:
+    """Once the model has loaded, the page needs no network: offline, without Record history, it
+    analyses the camera and counts the stop summary itself (nothing was sent anywhere)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _camera_chrome(camera)
+    wait = WebDriverWait(driver, 20)
+    find = driver.find_element
+    try:
+        driver.get(f"{server}/")
+        driver.execute_script(_WATCH_SOCKET)
+        _consent(driver)
+        wait.until(lambda d: "Model ready" in d.find_element(By.ID, "status").text)
+        find(By.ID, "record").click()  # not recording: no server needed
+        conditions = {"latency": 0, "download_throughput": 1 << 20, "upload_throughput": 1 << 20}
+        driver.set_network_conditions(offline=True, **conditions)
+        find(By.ID, "start").click()
+        wait.until(lambda d: "Apparent expression of #" in d.find_element(By.ID, "headline").text)
+        assert "analysing on this device, not recording" in find(By.ID, "status").text
+        time.sleep(1)
+        find(By.ID, "stop").click()
+        wait.until(lambda d: "Stopped after" in d.find_element(By.ID, "status").text)
+        summary = find(By.ID, "status").text
+        assert re.search(r"\d+ (person|people) \(\d+ tracks?\) · mostly \w+ \d+%", summary), summary
+        assert "not saved (Record history was off)" in summary
+        assert driver.execute_script("return window.sentLog") == {"binary": 0, "text": {}}
+        assert not find(By.ID, "connection").is_displayed()  # no server was needed: no banner
     finally:
         driver.quit()

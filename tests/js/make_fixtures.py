@@ -421,6 +421,35 @@ def follow_fixture(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
+def tally_fixture(rng: np.random.Generator) -> dict[str, Any]:
+    """The live page's own stop summary (static/local.js, browser mode without recording) against
+    moodlens.summary: per track, the shares of time of the shown labels and the time analysed."""
+    from moodlens.summary import ExpressionSummary, PersonTimeline
+
+    results = []
+    timelines: dict[int, PersonTimeline] = {}
+    t = 0.0
+    for _ in range(120):
+        t += float(rng.choice([33.0, 40.0, 66.7, 700.0], p=[0.5, 0.3, 0.15, 0.05]))
+        faces = []
+        for track_id in (1, 2, 3):
+            if rng.random() < 0.25:
+                continue  # not in this frame
+            label = LABELS[int(rng.integers(0, 3))] if track_id != 2 else "neutral"
+            faces.append({"track_id": track_id, "stable_label": label})
+            probs = np.full(len(LABELS), 0.1)
+            timelines.setdefault(track_id, PersonTimeline()).add(t, LABELS.index(label), probs / probs.sum())
+        faces.append({"track_id": None, "stable_label": "happy"})  # tentative: not counted
+        results.append({"t": t, "faces": faces})
+    summaries = {}
+    for track_id, timeline in timelines.items():
+        tally = timeline.snapshot()
+        assert tally is not None
+        summary = ExpressionSummary.from_tally(track_id, tally)
+        summaries[str(track_id)] = {"duration_ms": summary.duration_ms, "shares": summary.shares}
+    return {"results": results, "summaries": summaries}
+
+
 #: In this order, from one generator seeded with 31 (tests/test_engine_js.py regenerates them).
 FIXTURES = [
     ("resize", resize_fixture),
@@ -432,6 +461,7 @@ FIXTURES = [
     ("classify", classify_fixture),
     ("cuts", cuts_fixture),
     ("follow", follow_fixture),
+    ("tally", tally_fixture),
 ]
 
 

@@ -337,6 +337,9 @@ async function onMessage(msg) {
     }
     frames.next();
   } else if (msg.type === "result") {
+    // A result still in flight when Stop was pressed belongs to the stopped session: the page
+    // was reset, and must stay so.
+    if (!state.running) return;
     render(msg, frames.received(msg), frames);
     if (profile) profile.result(msg.faces);
     frames.next();

@@ -237,3 +237,13 @@ def test_the_live_page_may_run_the_engine_with_threads() -> None:
         for url in sorted(loaded):
             if url.startswith("/static/"):
                 assert client.get(url).status_code == 200, url
+
+
+def test_a_browser_mode_session_is_recorded_with_the_engines_model() -> None:
+    """The engine runs the shipped default classifier: its id is the one the server gives that
+    classifier (what a session and a profile record), whatever model the server itself runs."""
+    from moodlens.classification import default_classifier
+    from moodlens.personal import model_id
+    from moodlens.service.models_route import engine_model_id
+
+    assert engine_model_id() == model_id(default_classifier())

@@ -100,6 +100,18 @@ def shipped_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(folder.iterdir()) if p.suffix in (".onnx", ".json") and p.is_file()}
 
 
+def engine_model_id() -> str:
+    """The classifier the in-browser engine runs (the shared constants' shipped model), named as
+    ``personal.model_id`` names a classifier: its metadata's name and its file's sha256 prefix. A
+    browser-mode session's history is recorded with it."""
+    import json
+
+    shared = json.loads(resources.files("moodlens").joinpath("shared_constants.json").read_text("utf-8"))
+    models = shipped_models()
+    name = json.loads(models[shared["classifier"]["metadata"]].read_text("utf-8"))["name"]
+    return f"{name}:{_describe(models[shared['classifier']['model']]).sha256[:12]}"
+
+
 def _send(request: Request, path: Path, cache: str, *, extra: dict[str, str] | None = None) -> Response:
     """``path`` with its content type, ETag (304 when the browser has it) and ``cache``."""
     described = _describe(path)

@@ -307,12 +307,13 @@ class _Client:
             return
         if self.stream is not None or self.observed is not None:
             await self.finish()
-        from moodlens.service.profiles import model_id
+        from moodlens.service.models_route import engine_model_id
         from moodlens.store import HistoryWriter
 
         store = self.svc.store
         name = str(message.get("name", ""))[:200]
-        model = model_id(self.svc)
+        # The page's engine runs the shipped default classifier, whatever the server runs.
+        model = await run_in_threadpool(engine_model_id)
         self.writer = await run_in_threadpool(
             lambda: HistoryWriter.start(
                 store, name=name, source="browser camera (analysed in the browser)", consent=True, model=model

@@ -490,3 +490,14 @@ def test_decoder_bombs_are_refused_before_decoding(client: TestClient) -> None:
 def test_parameters_never_cause_a_server_error(client: TestClient, path: str) -> None:
     reply = client.get(path)
     assert reply.status_code < 500, reply.text
+
+
+def test_serve_takes_a_client_limit() -> None:
+    from moodlens.cli.main import build_parser
+
+    args = build_parser().parse_args(["serve", "--max-clients", "40"])
+    assert args.max_clients == 40
+    assert build_parser().parse_args(["serve"]).max_clients == ServiceSettings().max_clients
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["serve", "--max-clients", "0"])
+    assert refused.value.code == 2

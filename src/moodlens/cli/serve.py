@@ -43,6 +43,14 @@ def register(sub: Any) -> None:
         "--max-fps", type=number(0.1, 1000), default=30.0, help="per-client frame limit (default 30)"
     )
     parser.add_argument(
+        "--max-clients",
+        type=integer(1, 10_000),
+        default=16,
+        metavar="N",
+        help="live clients at once (default 16); a browser-mode client costs the server little, a "
+        "server-mode one a share of a core",
+    )
+    parser.add_argument(
         "--retention-days",
         type=DAYS,
         default=30.0,
@@ -132,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             token=token,
             cors_origins=tuple(args.cors_origin),
             max_fps=args.max_fps,
+            max_clients=args.max_clients,
             retention_days=args.retention_days,
             profile=args.profile,
         )

@@ -35,6 +35,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench_service import frames_from_clip, rss_mib
 from common import MEDIA, machine, require
 
@@ -63,7 +65,9 @@ def observed_faces(count: int = 90) -> list[list[dict[str, Any]]]:
         ok, image = capture.read()
         if not ok:
             break
-        result = stream.process(image, timestamp_ms=index * 1000 / 30, frame_index=index)
+        result = stream.process(
+            np.asarray(image, np.uint8), timestamp_ms=index * 1000 / 30, frame_index=index
+        )
         index += 1
         faces = []
         for face in result.faces:

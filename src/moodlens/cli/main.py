@@ -19,6 +19,7 @@ _COMMANDS = (
     "calibrate",
     "batch",
     "export",
+    "export-web",
     "history",
     "profile",
     "serve",
@@ -53,9 +54,9 @@ def _optional_command(name: str) -> Any:
     import importlib
 
     try:
-        return importlib.import_module(f"moodlens.cli.{name}")
+        return importlib.import_module(f"moodlens.cli.{name.replace('-', '_')}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"moodlens.cli.{name}":
+        if exc.name == f"moodlens.cli.{name.replace('-', '_')}":
             return None
         raise
 

@@ -8,6 +8,10 @@
 // Either way each result is drawn on the picture it belongs to (overlay.js), a headline is read
 // out once it holds, and Stop gives a one-line summary (summary.js). Status is announced
 // politely, errors assertively, once.
+//
+// Exported as static files (moodlens export-web: <meta name="moodlens-mode" content="static">),
+// there is no server: the analysis runs on this device only, nothing opens a connection or calls
+// /api/, and Record history keeps the observations in this browser (local-history.js).
 
 import { announcer } from "./announce.js";
 import { connectionBanner } from "./banner.js";
@@ -15,6 +19,7 @@ import { openCamera } from "./camera.js";
 import { Connection } from "./connection.js";
 import { $, el } from "./dom.js";
 import { FrameSender } from "./frames.js";
+import { KEEP_PER_SECOND, LocalHistory } from "./local-history.js";
 import { LocalAnalysis, LocalTally, observations } from "./local.js";
 import { drawOverlay, faceLabel, faceProbs } from "./overlay.js";
 import { paint } from "./patterns.js";
@@ -29,6 +34,8 @@ const HOLD_MS = 250;
 // people (a shot cut, a newcomer not yet confirmed) from being read out.
 const ANNOUNCE_HOLD_MS = 1000;
 const NOBODY = "Apparent expression: –";
+const STATIC = document.querySelector('meta[name="moodlens-mode"]')?.content === "static";
+const browserHistory = STATIC ? new LocalHistory() : null;
 const STREAM_URL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/stream`;
 
 const say = announcer($("status"), $("alert"));
@@ -102,11 +109,13 @@ const WHERE = {
   browser: [el("b", {}, "Your camera frames stay on this device:"),
     " the analysis runs in this browser; with Record history, only labels and probabilities are sent to the server. Link people and personal profiles need the analysis on the server."],
   server: [el("b", {}, "Camera frames are sent to the server:"), " it analyses them in memory and never stores them."],
+  static: [el("b", {}, "No server: your frames and results stay in this browser."),
+    " The analysis runs here; with Record history, labels and probabilities are kept in this browser's storage, which you can export or delete below."],
 };
 
 function showMode() {
   const mode = chosenMode();
-  const where = [...WHERE[mode]].map((part) => (typeof part === "string" ? part : part.cloneNode(true)));
+  const where = [...WHERE[STATIC ? "static" : mode]].map((part) => (typeof part === "string" ? part : part.cloneNode(true)));
   if (mode === "server" && state.fallback) {
     where.unshift(`Analysing on the server: this browser could not run the analysis itself (${state.fallback}). `);
   }
@@ -136,6 +145,10 @@ function fallBack(error) {
     ? "its analysis engine could not be loaded"
     : String((error && error.message) || error).slice(0, 120);
   console.warn("moodlens: the in-browser engine could not load", error);
+  if (STATIC) {  // no server to fall back to
+    say.error(`This browser could not run the analysis (${reason}), and this page has no server to do it.`);
+    return;
+  }
   state.fallback = reason;
   $("mode-server").checked = true;
   showMode();
@@ -202,6 +215,7 @@ async function start() {
   $("stop").focus();
   if (browser && !(await loadEngine())) {
     if (!state.wanted) return;
+    if (STATIC) { quit(); $("start").focus(); return; }  // fallBack said why
     state.mode = "server";  // fallBack said why
     state.options.link_people = $("link-people").checked;
     state.options.profile = profile ? profile.chosen() : null;
@@ -209,11 +223,14 @@ async function start() {
   if (!state.wanted) return;  // stopped while the model loaded
   state.tally = new LocalTally();
   state.lastObservation = -Infinity;
-  if (state.mode === "browser" && !state.options.record) {
+  if (state.mode === "browser" && (STATIC || !state.options.record)) {
     if (!(await cameraOn())) return;
     state.startedAt = performance.now();
+    if (STATIC && state.options.record) browserHistory.begin(state.options.name, state.engineModel);
     local.start();
-    say.status("Camera on: analysing on this device, not recording.");
+    say.status(STATIC && state.options.record
+      ? "Camera on: analysing on this device, recording in this browser (labels only)."
+      : "Camera on: analysing on this device, not recording.");
     return;
   }
   say.status(state.mode === "browser" ? "Connecting to the server to record…" : "Connecting to the server…");
@@ -386,6 +403,11 @@ function onLocalResult(result, picture) {
   if (!state.wanted) return;
   render(result, picture, local);
   state.tally.add(result);
+  if (STATIC && state.options.record && result.t - state.lastObservation >= 1000 / KEEP_PER_SECOND) {
+    state.lastObservation = result.t;
+    browserHistory.add(observations(result));
+    return;
+  }
   // Recording: what the history keeps of this frame, at most the server's frame rate.
   if (state.running && connection.open && result.t - state.lastObservation >= 1000 / state.maxFps) {
     state.lastObservation = result.t;
@@ -459,6 +481,21 @@ function quit() {
 }
 
 function stop() {
+  if (STATIC) {
+    // No server: the summary is counted here, and the history kept in this browser.
+    const msg = state.tally ? state.tally.summary() : { tracks: [], people: 0, track_count: 0 };
+    const recording = !!(state.options && state.options.record);
+    let line = stopLine(msg, performance.now() - state.startedAt, { recording, history: true });
+    if (recording) {
+      const saved = browserHistory.end();
+      line = line.replace(/not saved\.$/, saved ? "kept in this browser's history." : "not kept: this browser's storage is full.");
+      showBrowserHistory();
+    }
+    say.status(line);
+    quit();
+    $("start").focus();
+    return;
+  }
   if (state.mode === "browser" && !state.options.record) {
     // Nothing was sent anywhere: the summary is counted here.
     const msg = state.tally ? state.tally.summary() : { tracks: [], people: 0, track_count: 0 };
@@ -483,11 +520,52 @@ function stop() {
   $("start").focus();
 }
 
+// --- the static export: no server --------------------------------------------------------------------
+
+function showBrowserHistory() {
+  const sessions = browserHistory.sessions();
+  const count = sessions.length;
+  $("browser-history-state").textContent = count
+    ? `${count} session${count === 1 ? "" : "s"} kept in this browser (labels and probabilities over time, no picture).`
+    : "Nothing kept in this browser.";
+  $("browser-history-export").disabled = !count;
+  $("browser-history-delete").disabled = !count;
+}
+
+async function loadStatic() {
+  // What the server would say, from the files beside the page: the labels, and that there is no
+  // server to choose, to link people on, or to keep profiles.
+  // No server settings: the engine's detector keeps the shared constants' (set before any await,
+  // so that the engine, loading as soon as the consent is given, never asks a server).
+  state.health = { history: true, settings: {} };
+  const shared = await fetch("/engine/constants.json").then((r) => r.json());
+  state.labels = shared.labels.map((label) => ({ label }));
+  state.engineModel = shared.classifier.model;
+  $("mode").classList.add("hidden");
+  $("record").parentElement.lastChild.textContent = " Record history in this browser (labels only)";
+  $("browser-history").classList.remove("hidden");
+  $("browser-history-export").addEventListener("click", () => {
+    const a = el("a", { href: browserHistory.exportUrl(), download: "moodlens-history.json" });
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  });
+  $("browser-history-delete").addEventListener("click", () => {
+    browserHistory.clear();
+    showBrowserHistory();
+    say.status("The history kept in this browser was deleted.");
+    $("start").focus();
+  });
+  showBrowserHistory();
+  showMode();
+}
+
 // Analyse on this device by default; ?mode=server (or a profile, which applies on the server) starts
 // with the server chosen.
 const params = new URLSearchParams(location.search);
-if (params.get("mode") === "server" || params.get("profile")) $("mode-server").checked = true;
+if (!STATIC && (params.get("mode") === "server" || params.get("profile"))) $("mode-server").checked = true;
 showMode();
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
-loadServer().catch(() => say.error(banner.down("network")));
+if (STATIC) loadStatic().catch((error) => say.error(`The page's files could not be read (${error.message}).`));
+else loadServer().catch(() => say.error(banner.down("network")));

@@ -187,6 +187,8 @@ def test_the_export_runs_from_a_static_host(static_host: str, media: Path, tmp_p
             "window.sockets = 0; const WS = WebSocket;"
             "window.WebSocket = function (...a) { window.sockets++; return new WS(...a); };"
         )
+        assert "There is no server" in find(By.ID, "consent-where").text
+        assert "this browser's own storage" in find(By.ID, "consent-record").text
         find(By.ID, "consent-check").click()
         find(By.ID, "consent-accept").click()
         wait.until(lambda d: "Model ready" in d.find_element(By.ID, "status").text)

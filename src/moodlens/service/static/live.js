@@ -538,6 +538,9 @@ async function loadStatic() {
   // No server settings: the engine's detector keeps the shared constants' (set before any await,
   // so that the engine, loading as soon as the consent is given, never asks a server).
   state.health = { history: true, settings: {} };
+  $("consent-where").replaceChildren("There is no server: the analysis runs ", el("b", {}, "in this browser"),
+    ", and your camera frames and results ", el("b", {}, "stay in this browser"), "; frames are never stored.");
+  $("consent-record").textContent = "If you choose to record the session, only the labels and probabilities over time are kept, in this browser's own storage (no image, no face); you can export or delete them on this page at any time.";
   const shared = await fetch("/engine/constants.json").then((r) => r.json());
   state.labels = shared.labels.map((label) => ({ label }));
   state.engineModel = shared.classifier.model;

@@ -8,7 +8,10 @@ and the runtime cached by the browser after a first visit, as a person's second 
 Each run: ``moodlens serve`` on a free loopback port; Chromium's fake camera plays the clip's first
 frames (Y4M, looped); the engine's speed page (/engine/bench) is opened once to fill the cache,
 then again to measure. ``--detect-every``: 1 detects on every frame, 2 (the engine's default, as the
-server's) follows faces between detections. Targets (issue 31): >= 25 frames/s singer, >= 10
+server's) follows faces between detections. The engine detects with the live page's settings in
+browser mode: the server's, from /api/v1/health (``moodlens serve``'s camera defaults: faces >= 40 px,
+frames scanned at <= 480 px, threshold 0.87), as the live page in server mode does; the table says
+which. Targets (issue 31): >= 25 frames/s singer, >= 10
 street, first label <= 1 s.
 """
 
@@ -198,6 +201,8 @@ def main() -> None:
             f"{ms.get('track', 0):.1f} / {ms.get('classify', 0):.1f}) "
             f"| {r['faces_per_frame']:.2f} | {r['first_label_ms']:.0f} ms | {r['first_headline_ms']:.0f} ms | {heap} |"
         )
+    detectors = {json.dumps(r.get("detector"), sort_keys=True) for r in rows}
+    print(f"\ndetector settings (the live page's, from /api/v1/health): {', '.join(sorted(detectors))}")
     loads = ", ".join(f"{r['load']:.2f}" for r in rows)
     print(f"\nload average before each run: {loads}; {os.cpu_count()} cores")
     if args.json:

@@ -145,14 +145,21 @@ def frames_of(path: Path, count: int) -> tuple[list[np.ndarray], float]:
 
 
 def python_results(
-    frames: list[np.ndarray], fps: float, rescue: bool = True, detect_every: int = 1
+    frames: list[np.ndarray],
+    fps: float,
+    rescue: bool = True,
+    detect_every: int = 1,
+    *,
+    detector: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
+    from moodlens.detection import create_detector
     from moodlens.pipeline.analyzer import Analyzer
     from moodlens.pipeline.headline import HeadlineTracker
     from moodlens.pipeline.stream import StreamAnalyzer, StreamSettings
 
+    analyzer = Analyzer(create_detector(**detector)) if detector else Analyzer()
     stream = StreamAnalyzer(
-        Analyzer(), StreamSettings(detect_every=detect_every, rescue_threshold=0.3 if rescue else None)
+        analyzer, StreamSettings(detect_every=detect_every, rescue_threshold=0.3 if rescue else None)
     )
     headline = HeadlineTracker()
     out = []
@@ -180,9 +187,17 @@ def python_results(
 
 
 def engine_results(
-    page: Any, frames: list[np.ndarray], fps: float, rescue: bool = True, detect_every: int = 1
+    page: Any,
+    frames: list[np.ndarray],
+    fps: float,
+    rescue: bool = True,
+    detect_every: int = 1,
+    *,
+    detector: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     settings: dict[str, Any] = {"detect_every": detect_every}
+    if detector:
+        settings["detector"] = detector
     if not rescue:
         settings["rescue_threshold"] = None
     info = page.execute_async_script(
@@ -295,3 +310,32 @@ def test_engine_matches_the_python_pipeline(media: Path, page: Any, case: tuple[
     target.write_text(json.dumps(everything, indent=2) + "\n")
     assert report["faces"] > 0, f"{clip}: no faces to compare"
     assert not report["problems"], f"{clip}: " + "; ".join(report["problems"][:10])
+
+
+def live_page_detector() -> dict[str, Any]:
+    """The detector settings ``moodlens serve`` reports in /api/v1/health, which the live page's
+    engine uses in browser mode (its parser's defaults: faces >= 40 px, scanned at <= 480 px)."""
+    import argparse
+
+    from moodlens.cli import serve
+    from moodlens.detection import DEFAULT_THRESHOLDS
+
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    args = parser.parse_args(["serve"])
+    threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLDS["yunet"]
+    return {"min_face": args.min_face, "max_side": args.max_side, "threshold": threshold}
+
+
+def test_engine_matches_the_python_pipeline_with_the_live_page_settings(media: Path, page: Any) -> None:
+    """The live page in browser mode detects with the server's settings (engine.js
+    serverDetectorSettings): the same settings on both sides, on the 1080p clip (scanned at 576x324)."""
+    detector = live_page_detector()
+    assert (detector["min_face"], detector["max_side"]) == (40, 480)
+    frames, fps = frames_of(media / "pedestrians_1080p.mp4", 50)
+    assert frames
+    python = python_results(frames, fps, True, 1, detector=detector)
+    browser = engine_results(page, frames, fps, True, 1, detector=detector)
+    report = compare(python, browser, detector["threshold"])
+    assert report["faces"] > 0, "no faces to compare"
+    assert not report["problems"], "; ".join(report["problems"][:10])

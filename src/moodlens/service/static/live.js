@@ -19,6 +19,7 @@ import { openCamera } from "./camera.js";
 import { Connection } from "./connection.js";
 import { $, el } from "./dom.js";
 import { FrameSender } from "./frames.js";
+import { serverDetectorSettings } from "./engine/engine.js";
 import { KEEP_PER_SECOND, LocalHistory } from "./local-history.js";
 import { LocalAnalysis, LocalTally, observations } from "./local.js";
 import { drawOverlay, faceLabel, faceProbs } from "./overlay.js";
@@ -130,13 +131,23 @@ function loadEngine() {
   // The runtime and the models, fetched once (then from the browser's cache): said while it lasts.
   if (local.engine) return Promise.resolve(local.engine);
   say.status("Loading the model…");
-  return local.load().then(
+  return local.load(engineSettings()).then(
     (engine) => {
       if (!state.wanted) say.status("Model ready: the analysis runs on this device.");
       return engine;
     },
     (error) => { fallBack(error); return null; },
   );
+}
+
+function engineSettings() {
+  // The engine detects as the server does for this page in server mode (its detector settings in
+  // /api/v1/health: faces >= 40 px, frames scanned at <= 480 px), so both modes read a camera
+  // alike; shared_constants.json's camera settings (else its detector's) where the server says none.
+  const health = state.health && state.health.settings
+    ? Promise.resolve(state.health)
+    : fetch("/api/v1/health").then((r) => r.json()).catch(() => ({}));
+  return health.then((h) => ({ detector: (shared) => serverDetectorSettings(h, shared.camera ?? shared.detector) }));
 }
 
 function fallBack(error) {

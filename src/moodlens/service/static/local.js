@@ -37,13 +37,15 @@ export class LocalAnalysis {
     this.latency = null;
   }
 
-  /** Load the runtime and the models once (the browser caches them for the next visit). */
-  load() {
+  /** Load the runtime and the models once (the browser caches them for the next visit).
+   * settings: createEngine's (or a promise of them): the live page passes the server's detector
+   * settings. */
+  load(settings = {}) {
     if (!this.loading) {
       const why = unsupported();
       this.loading = why
         ? Promise.reject(new Error(why))
-        : createEngine({ modelBase: "/models/", wasmPaths: "/engine/ort/", threads: threadsFor() }).then((engine) => {
+        : Promise.resolve(settings).then((s) => createEngine({ modelBase: "/models/", wasmPaths: "/engine/ort/", threads: threadsFor(), settings: s })).then((engine) => {
           this.engine = engine;
           return engine;
         });

@@ -272,11 +272,27 @@ export class Engine {
   }
 }
 
+/** The detector settings the server analyses its live camera with, for the live page's engine in
+ * browser mode, so that both modes read a camera alike: /api/v1/health's `settings` (threshold,
+ * min_face, max_side; `moodlens serve` starts with faces >= 40 px scanned at <= 480 px), each one
+ * the health answer lacks taken from `fallback` (shared_constants.json's camera settings where it
+ * has them). Returns createEngine's `settings.detector`. */
+export function serverDetectorSettings(health, fallback = {}) {
+  const reported = (health && health.settings) || {};
+  const out = {};
+  for (const key of ["threshold", "min_face", "max_side"]) {
+    const value = typeof reported[key] === "number" ? reported[key] : fallback[key];
+    if (typeof value === "number") out[key] = value;
+  }
+  return out;
+}
+
 /** Load the runtime and both models; resolves to an Engine.
  * options: modelBase (where /models/ is served), wasmPaths (the onnxruntime-web folder),
  * threads (WebAssembly threads: 1, or more where the page is cross-origin isolated),
  * constants (the shared constants object, or the URL of shared_constants.json as the server serves it),
- * settings (overrides: detector {threshold, min_face, max_side}, tracker, smoothing, headline,
+ * settings (overrides: detector {threshold, min_face, max_side} (the live page passes the server's,
+ * serverDetectorSettings; a function gets the shared constants and returns them), tracker, smoothing, headline,
  * cuts (null: off), rescue_threshold (null: off), appearance (false: no look cue), detect_every
  * (1: detect on every frame; the default follows faces in between, as the server does)). */
 export async function createEngine({
@@ -307,6 +323,8 @@ export async function createEngine({
   }
   const detectorSession = await ort.InferenceSession.create(detectorBytes, options);
   const classifierSession = await ort.InferenceSession.create(classifierBytes, options);
+  const detectorSettings =
+    typeof settings.detector === "function" ? settings.detector(shared) : settings.detector ?? {};
   const merged = {
     tracker: { ...shared.tracker, ...(settings.tracker ?? {}) },
     smoothing: { ...shared.smoothing, ...(settings.smoothing ?? {}) },
@@ -315,10 +333,11 @@ export async function createEngine({
     rescue_threshold: settings.rescue_threshold === undefined ? shared.stream.rescue_threshold : settings.rescue_threshold,
     appearance: settings.appearance ?? true,
     detect_every: settings.detect_every ?? shared.stream.detect_every,
+    detector: { threshold: shared.detector.threshold, min_face: shared.detector.min_face, max_side: shared.detector.max_side, ...detectorSettings },
   };
   return new Engine({
     ort,
-    detector: new YuNet(ort, detectorSession, shared.detector, settings.detector ?? {}),
+    detector: new YuNet(ort, detectorSession, shared.detector, detectorSettings),
     classifier: new Classifier(ort, classifierSession, meta),
     constants: shared,
     settings: merged,

@@ -3,7 +3,8 @@
 // From "start" (camera asked for and engine created at once) to the first result that shows a
 // label, then S seconds of the camera's frames, each analysed once (requestVideoFrameCallback)
 // or skipped while the engine is busy. The result lands in window.benchResult.
-import { createEngine } from "./engine.js";
+// The detector runs with the live page's settings: the server's, from /api/v1/health (as live.js).
+import { createEngine, serverDetectorSettings } from "./engine.js";
 
 const params = new URLSearchParams(location.search);
 const threads = Number(params.get("threads") ?? 1);
@@ -19,6 +20,8 @@ function nextFrame() {
 }
 
 async function run() {
+  const health = await fetch("/api/v1/health").then((r) => r.json()).catch(() => ({}));
+  const detector = (shared) => serverDetectorSettings(health, shared.camera ?? shared.detector);
   const started = performance.now();
   const [stream, engine] = await Promise.all([
     navigator.mediaDevices.getUserMedia({ video: { width, height } }),
@@ -26,7 +29,7 @@ async function run() {
       modelBase: "/models/",
       wasmPaths: "/engine/ort/",
       threads,
-      settings: detectEvery ? { detect_every: Number(detectEvery) } : {},
+      settings: detectEvery ? { detector, detect_every: Number(detectEvery) } : { detector },
     }),
   ]);
   video.srcObject = stream;
@@ -64,6 +67,7 @@ async function run() {
   return {
     info: engine.info,
     detect_every: engine.settings.detect_every,
+    detector: engine.settings.detector,
     video: [video.videoWidth, video.videoHeight],
     camera_fps: presented !== null ? (presented - firstPresented) / elapsed : null,
     ready_ms: ready - started,

@@ -28,8 +28,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -41,11 +39,10 @@ import numpy as np
 import pytest
 
 from conftest import wait_until_serving
+from test_browser import _free_port, _requirements, chrome
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.media]
 
-CHROMIUM = os.environ.get("MOODLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("MOODLENS_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARTIFACTS = Path(os.environ.get("MOODLENS_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
 BOX_PX = 2.0
 PROBABILITY = 0.02
@@ -71,20 +68,6 @@ CLIPS = [
 ]
 
 
-def _requirements() -> None:
-    pytest.importorskip("selenium", reason="browser tests need selenium ([dev] extra)")
-    pytest.importorskip("fastapi", reason="the web app needs the [serve] extra")
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not shutil.which(path):
-            pytest.skip(f"{path} not found: install Debian's chromium and chromium-driver")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     _requirements()
@@ -105,25 +88,9 @@ def server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Any]:
     """Headless Chromium on the engine's test page, offline (no proxy, no background traffic)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--no-proxy-server",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver: Any = chrome(1280, 800, "--no-proxy-server")
     driver.set_script_timeout(300)
     driver.get(f"{server}/engine/test")
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return !!window.engineTest"))

@@ -102,17 +102,8 @@ class Probabilities(BaseModel):
     neutral: float = Field(ge=0, le=1)
 
 
-class Shares(BaseModel):
+class Shares(Probabilities):
     """The share of time each expression was shown (0 to 1)."""
-
-    model_config = EXACT
-    angry: float = Field(ge=0, le=1)
-    disgust: float = Field(ge=0, le=1)
-    fear: float = Field(ge=0, le=1)
-    happy: float = Field(ge=0, le=1)
-    sad: float = Field(ge=0, le=1)
-    surprise: float = Field(ge=0, le=1)
-    neutral: float = Field(ge=0, le=1)
 
 
 class LabelMs(BaseModel):

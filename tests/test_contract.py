@@ -356,6 +356,15 @@ def test_real_answers_validate_against_the_document(client: Any) -> None:
         ("post", "/profiles", "/profiles", {"json": {"name": "cy", "consent": False}}),
         ("get", "/profiles/{name}", "/profiles/ann", {}),
         ("get", "/profiles/{name}/export", "/profiles/ann/export", {}),
+        ("get", "/profiles/{name}/fit", "/profiles/ann/fit", {}),
+        ("get", "/profiles/{name}/fit", "/profiles/ann/fit?reader=browser", {}),
+        ("get", "/profiles/{name}/fit", "/profiles/nobody/fit", {}),
+        ("post", "/profiles/{name}/samples", "/profiles/ann/samples",
+         {"json": {"kind": "neutral", "readings": [[0.1, 0, 0, 0.2, 0.1, 0, 0.6]]}}),
+        ("post", "/profiles/{name}/samples", "/profiles/ann/samples",
+         {"json": {"kind": "correction", "readings": [[0.1, 0, 0, 0.2, 0.1, 0, 0.6]]}}),
+        ("post", "/profiles/{name}/samples", "/profiles/ann/samples",
+         {"json": {"kind": "neutral", "readings": [[0.1, 0, 0, 0.2]]}}),
         ("delete", "/profiles/{name}/samples/{sample_id}", f"/profiles/ann/samples/{sample}", {}),
         ("post", "/profiles/{name}/reset", "/profiles/ann/reset", {}),
         ("get", "/profiles/{name}", "/profiles/nobody", {}),
@@ -526,7 +535,9 @@ def test_a_browser_mode_session_records_observations_and_refuses_frames(tmp_path
             assert ws.receive()["code"] == "not_started"
             raw.send_text(json.dumps({"type": "start", "consent": True, "mode": "phone"}))
             assert ws.receive()["code"] == "bad_message"
-            ws.send({"type": "start", "consent": True, "mode": "browser", "profile": "ann"})
+            ws.send({"type": "start", "consent": True, "mode": "browser", "profile": "nobody"})
+            assert ws.receive()["code"] == "unknown_profile"
+            ws.send({"type": "start", "consent": True, "mode": "browser", "link_people": True})
             assert ws.receive()["code"] == "bad_message"
             ws.send({"type": "start", "consent": True, "mode": "browser", "name": "on the device"})
             started = ws.receive()
@@ -801,3 +812,109 @@ def test_the_stream_names_no_path_of_the_server(tmp_path: Path, monkeypatch: pyt
         stopped = ws.receive_json()
     assert "history_error" in stopped
     assert "private-folder" not in json.dumps(stopped), stopped["history_error"]
+
+
+def test_a_browser_mode_session_with_a_profile(tmp_path: Path) -> None:
+    """Browser mode with a profile: the page adds its own engine's readings as samples over REST
+    (kept under the engine's model, apart from the server's), gets back the fit it applies, and
+    records a session in which the one face read through the profile carries the model's reading,
+    which the history keeps; calibrate and correct over the stream are refused with what to do."""
+    from fastapi.testclient import TestClient
+
+    from moodlens.labels import LABELS
+    from moodlens.personal import Profile, Sample, mean_reading
+    from moodlens.service.models_route import engine_model_id
+
+    app = _app(tmp_path)
+    engine = engine_model_id()
+    rest = [0.02, 0.02, 0.03, 0.03, 0.5, 0.02, 0.38]  # a resting face the model reads as sad
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        base = "/api/v1/profiles/ann"
+        before = client.get(f"{base}/fit?reader=browser").json()
+        assert before["model"] == engine and before["reader"] == "browser"
+        assert not before["fitted"]["baseline_set"]  # the seeded samples are another model's
+        readings = [rest, [0.03, 0.02, 0.03, 0.02, 0.45, 0.02, 0.43]]
+        added = client.post(f"{base}/samples", json={"kind": "neutral", "readings": readings})
+        assert added.status_code == 201, added.text
+        body = added.json()
+        stored = next(s for s in body["profile"]["samples"] if s["id"] == body["sample_id"])
+        assert stored["model"] == engine and stored["kind"] == "neutral"
+        assert [stored["probabilities"][n] for n in LABELS] == pytest.approx(mean_reading(readings), abs=1e-6)
+        assert "2 frame(s)" in stored["source"] and "browser" in stored["source"]
+        fitted = Profile.fit("ann", [Sample("neutral", mean_reading(readings))])
+        numbers, expected = body["fit"]["numbers"], fitted.wire()
+        assert numbers["shift"] == pytest.approx(expected.pop("shift"), abs=1e-6)
+        assert {k: v for k, v in numbers.items() if k != "shift"} == expected
+        assert body["fit"]["fitted"]["baseline_set"] and body["profile"]["model"] == engine
+        assert client.get(f"{base}/fit?reader=browser").json() == body["fit"]
+        # The server's own model has no baseline from the page's readings.
+        assert not client.get(f"{base}/fit").json()["fitted"]["baseline_set"]
+        corrected = client.post(
+            f"{base}/samples", json={"kind": "correction", "readings": [rest], "not_label": "sad"}
+        )
+        assert corrected.status_code == 201 and corrected.json()["fit"]["fitted"]["corrections"] == 1
+        refused = [
+            {"kind": "neutral", "readings": [rest], "label": "happy"},
+            {"kind": "correction", "readings": [rest]},
+            {"kind": "correction", "readings": [rest], "label": "happy", "not_label": "sad"},
+            {"kind": "neutral", "readings": [[0.5] * 7]},
+        ]
+        for sent in refused:
+            assert client.post(f"{base}/samples", json=sent).status_code == 400, sent
+        for sent in [
+            {"kind": "neutral", "readings": []},
+            {"kind": "neutral", "readings": [rest[:6]]},
+            {"kind": "neutral", "readings": [rest], "reader": "phone"},
+            {"kind": "happy", "readings": [rest]},
+            {"kind": "neutral", "readings": [rest] * 301},
+            {"kind": "neutral", "readings": [rest], "image": "..."},
+        ]:
+            assert client.post(f"{base}/samples", json=sent).status_code == 422, sent
+        assert (
+            client.post(
+                "/api/v1/profiles/nobody/samples", json={"kind": "neutral", "readings": [rest]}
+            ).status_code
+            == 404
+        )
+
+        with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as raw:
+            ws = _Checked(raw, client.get("/asyncapi.json").json())
+            ws.send({"type": "start", "consent": True, "mode": "browser", "name": "ann", "profile": "ann"})
+            started = ws.receive()
+            assert started["profile"] == "ann" and started["mode"] == "browser"
+            for what in ({"type": "calibrate", "seconds": 3}, {"type": "correct", "label": "happy"}):
+                ws.send(what)
+                error = ws.receive()
+                assert error["code"] == "bad_message" and "/samples" in error["message"]
+            model = {n: v for n, v in zip(LABELS, rest, strict=True)}
+            t = 0.0
+            for _ in range(20):
+                message = _observed(t, (1, "neutral", 0.8), (2, "happy", 0.9))
+                message["faces"][0]["model_probabilities"] = model
+                ws.send(message)
+                t += 100.0
+            twice = _observed(t, (1, "neutral", 0.8), (2, "happy", 0.9))
+            for face in twice["faces"]:
+                face["model_probabilities"] = model
+            raw.send_text(json.dumps(twice))
+            assert ws.receive()["code"] == "bad_observations"
+            ws.send({"type": "stop"})
+            stopped = ws.receive()
+        assert stopped["frames"] == 20
+        session = client.get(f"/api/v1/sessions/{started['session_id']}").json()
+        assert session["profile"] == "ann"
+        # The history keeps the model's own reading of the profiled face (sad), the shown one of the other.
+        timeline = client.get(f"/api/v1/sessions/{started['session_id']}/timeline").json()
+        first = [row for row in timeline if row["track_id"] == 1]
+        assert first and all(row["dominant"] == "sad" for row in first)
+        assert all(row["dominant"] == "happy" for row in timeline if row["track_id"] == 2)
+
+        # Without a profile, no face may carry the model's reading.
+        with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as raw:
+            ws = _Checked(raw, client.get("/asyncapi.json").json())
+            ws.send({"type": "start", "consent": True, "mode": "browser"})
+            assert ws.receive()["profile"] is None
+            message = _observed(0.0, (1, "neutral", 0.8))
+            message["faces"][0]["model_probabilities"] = model
+            ws.send(message)
+            assert ws.receive()["code"] == "bad_observations"

@@ -75,6 +75,16 @@ def check_probabilities(values: npt.ArrayLike, where: str = "probabilities") -> 
     return p
 
 
+def mean_reading(readings: Sequence[npt.ArrayLike]) -> npt.NDArray[np.float64]:
+    """One sample's probabilities from a stretch of readings (a calibration's seconds, a
+    correction's last second): their geometric mean, renormalised, as the fit works in
+    log-probabilities."""
+    stack = np.stack([check_probabilities(r, f"readings[{i}]") for i, r in enumerate(readings)])
+    mean: npt.NDArray[np.float64] = np.exp(np.log(np.clip(stack, _FLOOR, 1.0)).mean(axis=0))
+    out: npt.NDArray[np.float64] = mean / mean.sum()
+    return out
+
+
 @dataclass(frozen=True)
 class Sample:
     """One thing a person said about one reading of their face: 7 probabilities and a label."""
@@ -248,6 +258,27 @@ class Profile:
             closest = near[:, self.negative_labels == k].max(axis=1)
             terms[:, k] = -self.settings.max_bonus * closest
         return terms
+
+    def wire(self) -> dict[str, Any]:
+        """The numbers :meth:`apply` uses, as JSON for the live page's engine (browser mode reads a
+        face through the profile in the page: ``static/engine/personal.js`` applies exactly these).
+        Label-space numbers only: the baseline's shift and the prototypes' log-probabilities."""
+
+        def rows(values: npt.NDArray[np.float64]) -> list[list[float]]:
+            return [[float(v) for v in row] for row in values]
+
+        return {
+            "name": self.name,
+            "floor": _FLOOR,
+            "width": self.settings.width,
+            "max_bonus": self.settings.max_bonus,
+            "unseen": self.settings.unseen,
+            "shift": [float(v) for v in self.shift()],
+            "prototypes": rows(self.prototypes),
+            "prototype_labels": [int(v) for v in self.prototype_labels],
+            "negatives": rows(self.negatives),
+            "negative_labels": [int(v) for v in self.negative_labels],
+        }
 
     def state(self) -> dict[str, Any]:
         """What the profile holds, for ``profile show`` (label-space numbers only)."""

@@ -54,7 +54,7 @@ class StartIn(BaseModel):
         default="server",
         description="server: the client sends frames and the server analyses them; browser: the page "
         "analyses its own camera and sends only observations (a record-only session: needs the "
-        "server's database, no profile, no link_people; frames are refused)",
+        "server's database, no link_people; with a profile the page applies it itself; frames are refused)",
     )
 
 
@@ -66,6 +66,10 @@ class ObservedFaceIn(BaseModel):
     stable_label: Label = Field(description="the label shown (the smoothed label, with hysteresis)")
     smoothed_probabilities: Probabilities = Field(
         description="the smoothed probabilities, each in [0, 1], summing to 1 (within 0.01)"
+    )
+    model_probabilities: Probabilities = absent(
+        "in a session started with a profile, on the one face the page reads through it: the "
+        "model's own reading of this frame (the history keeps it)"
     )
 
 

@@ -1,19 +1,29 @@
 """Profiles over REST (``/api/v1/profiles``): list, create (with consent), show, reset, delete,
 remove one sample, export. The live stream's calibrate and correct messages (service/stream.py)
-add samples; these routes read and undo them. Numbers in label space only, as in the store."""
+add samples in server mode; in browser mode the live page analyses its own camera, adds samples
+with ``POST /{name}/samples`` (the readings of its own engine) and reads the fit it applies in
+the page with ``GET /{name}/fit?reader=browser``. Numbers in label space only, as in the store."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from moodlens.service.api import link
 from moodlens.service.app import Services, services, store_failure
-from moodlens.service.schemas import MAX_ID, ErrorOut, ProfileInfoOut, ProfileOut
+from moodlens.service.schemas import (
+    MAX_ID,
+    ErrorOut,
+    Label,
+    ProfileFitOut,
+    ProfileInfoOut,
+    ProfileOut,
+    SampleAddedOut,
+)
 
 router = APIRouter(prefix="/api/v1/profiles")
 
@@ -79,6 +89,42 @@ async def _call(svc: Services, method: str, *args: Any, **kwargs: Any) -> Any:
         return _error(400, str(exc))
     except StoreError as exc:
         return _error(*store_failure(exc))
+
+
+#: Whose readings a sample holds, and which fit is wanted: the server's classifier, or the live
+#: page's in-browser engine (browser mode runs the shipped default model whatever the server runs).
+Reader = Literal["server", "browser"]
+ReaderQuery = Annotated[
+    Reader,
+    Query(description="whose readings: this server's classifier, or the live page's in-browser engine"),
+]
+#: A sample's readings: up to 10 s of a camera at 30 frames/s.
+MAX_READINGS = 300
+#: How far a reading's 7 probabilities may sum from 1 (a page rounds each to 6 digits).
+SUM_TOLERANCE = 1e-3
+
+
+async def reader_model(svc: Services, reader: Reader) -> str:
+    """The model id samples of ``reader`` are stored under."""
+    if reader == "browser":
+        from moodlens.service.models_route import engine_model_id
+
+        return await run_in_threadpool(engine_model_id)
+    return model_id(svc)
+
+
+def fit_of(name: str, samples: list[Any], model: str, reader: Reader) -> dict[str, Any]:
+    """The profile fitted from ``model``'s samples: its state and the numbers the page applies."""
+    from moodlens.personal import Profile, Sample
+
+    fitted = Profile.fit(name, [Sample.of(s) for s in samples if s.model == model])
+    return {
+        "name": name,
+        "reader": reader,
+        "model": model,
+        "fitted": fitted.state(),
+        "numbers": fitted.wire(),
+    }
 
 
 def describe(info: Any, samples: list[Any], model: str) -> dict[str, Any]:
@@ -252,3 +298,112 @@ async def export(request: Request, name: ProfileName) -> Response:
         f"filename*=UTF-8''moodlens-profile-{quote(name, safe='')}.json"
     }
     return Response(text, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/{name}/fit",
+    operation_id="getProfileFit",
+    summary="The profile fitted for a model: what the live page applies in browser mode",
+    response_model=ProfileFitOut,
+    responses=_ERRORS,
+)
+async def fit(request: Request, name: ProfileName, reader: ReaderQuery = "server") -> Any:
+    svc = services(request.app)
+    info = await _call(svc, "get_profile", name)
+    if isinstance(info, Response):
+        return info
+    samples = await _call(svc, "profile_samples", name)
+    if isinstance(samples, Response):
+        return samples
+    return fit_of(info.name, samples, await reader_model(svc, reader), reader)
+
+
+Reading = Annotated[
+    list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]],
+    Field(min_length=7, max_length=7, description="7 probabilities in canonical label order, summing to 1"),
+]
+
+
+class NewReadings(BaseModel):
+    """Readings of one person's face to keep as one sample (their geometric mean): ``neutral``
+    (the face at rest; no label) or a ``correction`` naming what it was (``label``) or was not
+    (``not_label``), exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["neutral", "correction"]
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS)
+    label: Label | None = Field(default=None, description="a correction: what it was")
+    not_label: Label | None = Field(default=None, description="a correction: what it was not")
+    reader: Reader = Field(default="browser", description="whose readings these are")
+    source: str = Field(default="", max_length=200, description="where they came from, in words")
+
+
+@router.post(
+    "/{name}/samples",
+    operation_id="addProfileSample",
+    status_code=201,
+    summary="Keep readings of the person's face as a neutral sample or a correction",
+    response_model=SampleAddedOut,
+    responses={
+        **_ERRORS,
+        400: {
+            "model": ErrorOut,
+            "description": "a reading that does not sum to 1, a neutral sample with a label, or a "
+            "correction without exactly one of label and not_label",
+        },
+        201: {
+            "links": {
+                "RemoveSample": link(
+                    "removeSample",
+                    "undo it",
+                    name="$request.path.name",
+                    sample_id="$response.body#/sample_id",
+                ),
+                "GetProfileFit": link("getProfileFit", "the new fit", name="$request.path.name"),
+            }
+        },
+    },
+)
+async def add_sample(request: Request, name: ProfileName, body: NewReadings) -> Any:
+    """Browser mode's calibrate and correct: the page's engine read the face, the server keeps the
+    7 numbers (never a picture)."""
+    from moodlens.personal import mean_reading
+    from moodlens.store.profiles import NewSample
+
+    if body.kind == "neutral" and (body.label is not None or body.not_label is not None):
+        return _error(400, "a neutral sample is the face at rest: give no label or not_label")
+    if body.kind == "correction" and (body.label is None) == (body.not_label is None):
+        return _error(400, "a correction gives either label (what it was) or not_label (what it was not)")
+    for i, reading in enumerate(body.readings):
+        if abs(sum(reading) - 1.0) > SUM_TOLERANCE:
+            return _error(
+                400, f"readings[{i}] sums to {sum(reading):.4f}: each reading is 7 probabilities summing to 1"
+            )
+    svc = services(request.app)
+    model = await reader_model(svc, body.reader)
+    said = "neutral" if body.kind == "neutral" else body.label or f"not {body.not_label}"
+    source = body.source or (
+        "live page, analysed in the browser" if body.reader == "browser" else "live page"
+    )
+    sample = NewSample(
+        kind=body.kind,
+        probabilities=mean_reading([[v / sum(r) for v in r] for r in body.readings]),
+        model=model,
+        label=body.label,
+        not_label=body.not_label,
+        source=f"{source}: {said}, {len(body.readings)} frame(s)",
+    )
+    added = await _call(svc, "add_profile_samples", name, [sample])
+    if isinstance(added, Response):
+        return added
+    info = await _call(svc, "get_profile", name)
+    if isinstance(info, Response):
+        return info
+    samples = await _call(svc, "profile_samples", name)
+    if isinstance(samples, Response):
+        return samples
+    return {
+        "sample_id": added[0],
+        "profile": describe(info, samples, model),
+        "fit": fit_of(info.name, samples, model, body.reader),
+    }

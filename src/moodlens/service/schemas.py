@@ -427,6 +427,50 @@ class ProfileOut(ProfileInfoOut):
     samples: list[SampleOut]
 
 
+#: Seven numbers, one per expression in canonical order (moodlens.labels.LABELS).
+Row7 = Annotated[list[float], Field(min_length=7, max_length=7)]
+
+
+class ProfileNumbersOut(_Out):
+    """What the live page's engine needs to read a face through a profile
+    (``moodlens.personal.Profile.wire``; ``static/engine/personal.js`` applies them): the baseline's
+    shift and the prototypes' log-probabilities, in label space only."""
+
+    name: str
+    floor: float = Field(gt=0, lt=1, description="probabilities are floored here before the log")
+    width: float = Field(gt=0, description="a prototype's reach, in log-probability units")
+    max_bonus: float = Field(gt=0, description="the most one term moves a log-probability")
+    unseen: float = Field(gt=0, description="how far a correction pulls expressions without prototypes")
+    shift: Row7 = Field(description="the baseline's shift of each expression's log-probability")
+    prototypes: list[Row7] = Field(description="log-probabilities of the labelled samples")
+    prototype_labels: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        description="each prototype's expression (an index into the canonical labels)"
+    )
+    negatives: list[Row7] = Field(description='log-probabilities of the "it was not X" samples')
+    negative_labels: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        description="each negative's expression (an index into the canonical labels)"
+    )
+
+
+class ProfileFitOut(_Out):
+    """A profile fitted for one reader's model: the server's classifier, or the live page's
+    in-browser engine (the shipped default model), whose samples are kept apart."""
+
+    name: str
+    reader: Literal["server", "browser"]
+    model: str = Field(description="the model the fit is for (its name and sha256 prefix)")
+    fitted: ProfileStateOut
+    numbers: ProfileNumbersOut
+
+
+class SampleAddedOut(_Out):
+    """A sample stored: its id (to undo it), the profile as the page shows it, and the new fit."""
+
+    sample_id: int = Field(ge=1, le=MAX_ID)
+    profile: ProfileOut
+    fit: ProfileFitOut
+
+
 class ProfileExportOut(_Out):
     profile: ProfileInfoOut
     samples: list[SampleOut]

@@ -25,8 +25,8 @@ Protocol, all JSON except frames:
   per sample are kept.
 - browser mode (the live page analyses the camera itself, frames stay on the device):
   ``{"type": "start", "consent": true, "mode": "browser", "name": "..."}`` starts a *record-only*
-  session (it needs the server's database; no profile, no linking: those need frames). The client
-  then sends, per analysed frame, what the history keeps:
+  session (it needs the server's database; no linking: that needs frames). The client then sends,
+  per analysed frame, what the history keeps:
   ``{"type": "observations", "t": ..., "faces": [{"track_id": 3, "stable_label": "happy",
   "smoothed_probabilities": {...7 labels...}}]}`` (confirmed faces only; capture times in ms that
   never go back; each face's probabilities the 7 labels, each in [0, 1], summing to 1; track ids
@@ -35,6 +35,11 @@ Protocol, all JSON except frames:
   recorded. No reply otherwise (at most ``max_fps`` a second, as frames). A binary message (a frame)
   is refused in this mode (``frames_refused``) and never decoded; ``stopped`` counts the binary
   messages the server received (``binary_messages``: 0 in a browser-mode session).
+  With ``"profile": "NAME"`` in a browser-mode start, the page reads the main face through the
+  profile itself (``GET /api/v1/profiles/NAME/fit?reader=browser``), that face's observation
+  carries ``model_probabilities`` too (the model's own reading, which the history keeps, as for a
+  server-mode face read through a profile), and calibrate and correct are REST calls
+  (``POST /api/v1/profiles/NAME/samples`` with the page's readings), not stream messages.
 - any malformed message gets ``{"type": "error", "code": ..., "message": ...}``; the stream goes on.
 
 Frames are decoded in memory and dropped after use; they are never written anywhere.
@@ -83,9 +88,29 @@ class ObservationError(ValueError):
     """An observations message the server refuses (the reason is for the client)."""
 
 
-def parse_observations(message: dict[str, Any], last_t: float) -> tuple[float, list[Face]]:
+def _probabilities(value: Any, where: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Seven labelled probabilities of an observation, checked; raises ObservationError."""
+    if not isinstance(value, dict) or set(value) != set(LABELS):
+        raise ObservationError(f"{where} must have the 7 labels, no more")
+    values = [value[name] for name in LABELS]
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+        for v in values
+    ):
+        raise ObservationError(f"{where} must each lie in [0, 1]")
+    total = float(sum(values))
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ObservationError(f"{where} must sum to 1 (got {total:.4f})")
+    return np.asarray(values, dtype=np.float32) / np.float32(total)
+
+
+def parse_observations(
+    message: dict[str, Any], last_t: float, profile: str | None = None
+) -> tuple[float, list[Face]]:
     """The capture time and the faces (as the history writer reads them) of an observations
-    message, every field checked; raises ObservationError."""
+    message, every field checked; raises ObservationError. In a session started with a
+    ``profile``, one face (the one the page reads through it) may carry its ``model_probabilities``:
+    the history keeps those, as it does for a server-mode face read through a profile."""
     t = message.get("t")
     if (
         isinstance(t, bool)
@@ -113,21 +138,30 @@ def parse_observations(message: dict[str, Any], last_t: float) -> tuple[float, l
         label = face.get("stable_label")
         if label not in LABELS:
             raise ObservationError(f"faces[{i}].stable_label must be one of {', '.join(LABELS)}")
-        probs = face.get("smoothed_probabilities")
-        if not isinstance(probs, dict) or set(probs) != set(LABELS):
-            raise ObservationError(f"faces[{i}].smoothed_probabilities must have the 7 labels, no more")
-        values = [probs[name] for name in LABELS]
-        if not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
-            for v in values
-        ):
-            raise ObservationError(f"faces[{i}].smoothed_probabilities must each lie in [0, 1]")
-        total = float(sum(values))
-        if abs(total - 1.0) > SUM_TOLERANCE:
-            raise ObservationError(f"faces[{i}].smoothed_probabilities must sum to 1 (got {total:.4f})")
-        smoothed = np.asarray(values, dtype=np.float32) / np.float32(total)
+        smoothed = _probabilities(face.get("smoothed_probabilities"), f"faces[{i}].smoothed_probabilities")
         stable = Expression.from_label(label)
-        out.append(Face(_NOWHERE, smoothed, track_id=track_id, smoothed=smoothed, stable=stable))
+        model = face.get("model_probabilities")
+        if model is not None:
+            if profile is None:
+                raise ObservationError(
+                    f"faces[{i}].model_probabilities: only a session started with a profile sends them"
+                )
+            if any(f.profile is not None for f in out):
+                raise ObservationError(
+                    f"faces[{i}].model_probabilities: one face is read through the profile"
+                )
+            model = _probabilities(model, f"faces[{i}].model_probabilities")
+        out.append(
+            Face(
+                _NOWHERE,
+                smoothed,
+                track_id=track_id,
+                smoothed=smoothed,
+                stable=stable,
+                model_probabilities=model,
+                profile=None if model is None else profile,
+            )
+        )
     return float(t), out
 
 
@@ -302,25 +336,39 @@ class _Client:
                 "bad_message", "start: a browser-mode session records (record: true) or is not needed"
             )
             return
-        if message.get("profile") is not None or message.get("link_people") is True:
-            await self.fail("bad_message", "start: profiles and linking people need frames (mode: server)")
+        if message.get("link_people") is True:
+            await self.fail("bad_message", "start: linking people needs frames (mode: server)")
             return
+        store = self.svc.store
+        profile = message.get("profile")
+        if profile is not None:
+            # The page reads the face through the profile itself (GET /api/v1/profiles/NAME/fit);
+            # the session records the name, and the model's own readings of that face.
+            try:
+                profile = (await run_in_threadpool(store.get_profile, str(profile)[:64])).name
+            except (KeyError, ValueError) as exc:
+                await self.fail("unknown_profile", str(exc.args[0] if exc.args else exc))
+                return
         if self.stream is not None or self.observed is not None:
             await self.finish()
         from moodlens.service.models_route import engine_model_id
         from moodlens.store import HistoryWriter
 
-        store = self.svc.store
         name = str(message.get("name", ""))[:200]
         # The page's engine runs the shipped default classifier, whatever the server runs.
         model = await run_in_threadpool(engine_model_id)
         self.writer = await run_in_threadpool(
             lambda: HistoryWriter.start(
-                store, name=name, source="browser camera (analysed in the browser)", consent=True, model=model
+                store,
+                name=name,
+                source="browser camera (analysed in the browser)",
+                consent=True,
+                profile=profile,
+                model=model,
             )
         )
         self.observed = _Observed()
-        self.profile = None
+        self.profile = profile
         self.recent.clear()
         self.calibration = None
         self.frames, self.dropped, self.last_t, self.binary = 0, 0, -math.inf, 0
@@ -331,7 +379,7 @@ class _Client:
                 "session_id": self.writer.session_id,
                 "recording": True,
                 "max_fps": self.svc.settings.max_fps,
-                "profile": None,
+                "profile": profile,
                 "link_people": False,
                 "mode": "browser",
             }
@@ -348,7 +396,7 @@ class _Client:
             await self.fail("rate_limited", f"over {self.svc.settings.max_fps:g} observations per second")
             return
         try:
-            t, faces = parse_observations(message, self.last_t)
+            t, faces = parse_observations(message, self.last_t, self.profile)
         except ObservationError as exc:
             await self.fail("bad_observations", f"observations: {exc}")
             return
@@ -381,7 +429,20 @@ class _Client:
             return None
         return Profile.fit(str(name)[:64], [Sample.of(s) for s in samples])
 
+    async def _in_browser_mode(self, what: str) -> bool:
+        """Browser mode has no frames here: the page adds its own readings over REST."""
+        if self.observed is None:
+            return False
+        await self.fail(
+            "bad_message",
+            f"{what}: in browser mode the page reads the face itself and adds the sample with "
+            "POST /api/v1/profiles/NAME/samples",
+        )
+        return True
+
     async def calibrate(self, message: dict[str, Any]) -> None:
+        if await self._in_browser_mode("calibrate"):
+            return
         if self.stream is None or self.profile is None:
             await self.fail("no_profile", "start the camera with a profile to calibrate it")
             return
@@ -394,6 +455,8 @@ class _Client:
     async def correct(self, message: dict[str, Any]) -> None:
         from moodlens.labels import Expression
 
+        if await self._in_browser_mode("correct"):
+            return
         if self.stream is None or self.profile is None:
             await self.fail("no_profile", "start the camera with a profile to teach it")
             return
@@ -424,15 +487,15 @@ class _Client:
 
     async def add_sample(self, kind: str, readings: list[Any], source: str, **labels: Any) -> None:
         """Store the mean reading (geometric, as the fit works in log-probabilities), refit, reply."""
+        from moodlens.personal import mean_reading
         from moodlens.service.profiles import describe, model_id
         from moodlens.store.profiles import NewSample
 
         store, name = self.svc.store, self.profile
         assert store is not None and name is not None
-        mean = np.exp(np.mean(np.log(np.clip(np.stack(readings), 1e-4, 1.0)), axis=0))
         sample = NewSample(
             kind=kind,
-            probabilities=mean / mean.sum(),
+            probabilities=mean_reading(readings),
             model=model_id(self.svc),
             source=f"{source}, {len(readings)} frame(s)",
             **labels,

@@ -262,16 +262,21 @@ def _json(url: str, body: dict | None = None, method: str | None = None) -> obje
     return json.loads(text) if text else None
 
 
-def test_live_page_calibrates_a_profile_and_takes_a_correction(server: str, browser: object) -> None:
+@pytest.mark.parametrize("mode", ["server", "browser"])
+def test_live_page_calibrates_a_profile_and_takes_a_correction(server: str, browser: object, mode: str) -> None:
     """Calibrate (3 s countdown) and a one-click correction of the headline feed the profile at
-    once; undo takes the correction back. Only 7 numbers per sample reach the database."""
+    once; undo takes the correction back. Only 7 numbers per sample reach the database. In
+    browser mode the page's own engine reads the face through the profile and sends its readings
+    (kept under the engine's model); no frame leaves the page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
+    from moodlens.service.models_route import engine_model_id
+
     _json(f"{server}/api/v1/profiles", {"name": "tester", "consent": True})
     driver = browser
-    wait = WebDriverWait(driver, 15)
-    driver.get(f"{server}/?profile=tester")  # type: ignore[attr-defined]
+    wait = WebDriverWait(driver, 30 if mode == "browser" else 15)
+    driver.get(f"{server}/?profile=tester" + ("&mode=server" if mode == "server" else ""))  # type: ignore[attr-defined]
     find = driver.find_element  # type: ignore[attr-defined]
     find(By.ID, "consent-check").click()
     find(By.ID, "consent-accept").click()
@@ -286,12 +291,15 @@ def test_live_page_calibrates_a_profile_and_takes_a_correction(server: str, brow
 
     find(By.ID, "calibrate").click()
     wait.until(lambda d: "neutral face" in d.find_element(By.ID, "countdown").text)
-    _shot(driver, "5-calibrating.png")
+    _shot(driver, f"5-calibrating-{mode}.png" if mode == "browser" else "5-calibrating.png")
     wait.until(lambda d: "baseline set" in d.find_element(By.ID, "profile-state").text)
     profile = _json(f"{server}/api/v1/profiles/tester")
     assert isinstance(profile, dict)
     (neutral,) = profile["samples"]
     assert neutral["kind"] == "neutral" and profile["fitted"]["baseline_set"]
+    assert driver.execute_script("return window.moodlensView.mode") == mode  # type: ignore[attr-defined]
+    if mode == "browser":
+        assert neutral["model"] == engine_model_id() and "browser" in neutral["source"]
 
     # "Not <label>? It was: ..." — one click on another label.
     wait.until(lambda d: d.find_element(By.ID, "correct-row").is_displayed())

@@ -33,6 +33,23 @@ test("observations carry what the history keeps, of confirmed faces only", () =>
   });
 });
 
+test("the face read through a profile also carries the model's own reading, which the history keeps", () => {
+  const even = Object.fromEntries(labels.map((l) => [l, 1 / 7]));
+  const model = Object.fromEntries(labels.map((l) => [l, l === "sad" ? 0.4 : 0.1]));
+  const face = { box: [1, 2, 3, 4], score: 0.9, label: "neutral", probabilities: even, stable_label: "neutral", smoothed_probabilities: even };
+  const message = observations({
+    t: 10,
+    faces: [
+      { ...face, track_id: 1, profile: "ann", model_label: "sad", model_probabilities: model },
+      { ...face, track_id: 2 },
+    ],
+  });
+  assert.deepEqual(message.faces, [
+    { track_id: 1, stable_label: "neutral", smoothed_probabilities: even, model_probabilities: model },
+    { track_id: 2, stable_label: "neutral", smoothed_probabilities: even },
+  ]);
+});
+
 test("WebAssembly threads: half the cores, 1 to 4, and 1 where the page is not isolated", () => {
   assert.equal(threadsFor(2, true), 1);
   assert.equal(threadsFor(8, true), 4);

@@ -450,6 +450,47 @@ def tally_fixture(rng: np.random.Generator) -> dict[str, Any]:
     return {"results": results, "summaries": summaries}
 
 
+def personal_fixture(rng: np.random.Generator) -> dict[str, Any]:
+    """Profiles (a baseline alone; with corrections; "not" corrections only; contradictory ones;
+    none) as the server sends them (Profile.wire), and what Profile.apply makes of readings: random
+    ones, the samples themselves, near-certain ones and zeros (the floor)."""
+    from moodlens.personal import Profile, Sample
+
+    def reading(top: int, strength: float) -> np.ndarray:
+        p = rng.dirichlet(np.ones(len(LABELS)))
+        p = (1 - strength) * p
+        p[top] += strength
+        return p
+
+    rest = reading(4, 0.5)
+    smile, shock, frown = reading(3, 0.6), reading(5, 0.5), reading(0, 0.4)
+    profiles = {
+        "baseline": [Sample("neutral", rest), Sample("neutral", reading(6, 0.3))],
+        "corrections": [
+            Sample("neutral", rest),
+            Sample("correction", smile, label="surprise"),
+            Sample("correction", shock, label="happy"),
+            Sample("correction", frown, label="neutral"),
+        ],
+        "negatives": [Sample("correction", frown, not_label="angry"), Sample("correction", rest, not_label="sad")],
+        "contradictory": [Sample("correction", smile, label="happy"), Sample("correction", smile, label="sad")],
+        "empty": [],
+    }
+    inputs = [rng.dirichlet(np.ones(len(LABELS)) * a) for a in (0.3, 1.0, 3.0) for _ in range(6)]
+    inputs += [rest, smile, shock, frown, np.eye(len(LABELS))[3], np.full(len(LABELS), 1 / len(LABELS))]
+    cases = []
+    for name, samples in profiles.items():
+        profile = Profile.fit(name, samples)
+        cases.append(
+            {
+                "numbers": profile.wire(),
+                "inputs": [x.tolist() for x in inputs],
+                "outputs": [profile.apply(x).astype(np.float64).tolist() for x in inputs],
+            }
+        )
+    return {"cases": cases}
+
+
 #: In this order, from one generator seeded with 31 (tests/test_engine_js.py regenerates them).
 FIXTURES = [
     ("resize", resize_fixture),
@@ -462,6 +503,7 @@ FIXTURES = [
     ("cuts", cuts_fixture),
     ("follow", follow_fixture),
     ("tally", tally_fixture),
+    ("personal", personal_fixture),
 ]
 
 

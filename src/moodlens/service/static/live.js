@@ -108,7 +108,7 @@ function chosenMode() { return $("mode-server").checked ? "server" : "browser"; 
 
 const WHERE = {
   browser: [el("b", {}, "Your camera frames stay on this device:"),
-    " the analysis runs in this browser; with Record history, only labels and probabilities are sent to the server. Link people and personal profiles need the analysis on the server."],
+    " the analysis runs in this browser; with Record history or a profile, only labels and probabilities are sent to the server. Link people needs the analysis on the server."],
   server: [el("b", {}, "Camera frames are sent to the server:"), " it analyses them in memory and never stores them."],
   static: [el("b", {}, "No server: your frames and results stay in this browser."),
     " The analysis runs here; with Record history, labels and probabilities are kept in this browser's storage, which you can export or delete below."],
@@ -123,7 +123,7 @@ function showMode() {
   $("where").replaceChildren(...where);
   $("where").dataset.mode = mode;
   $("where").dataset.fallback = state.fallback && mode === "server" ? "true" : "false";
-  $("profile-panel").classList.toggle("hidden", mode === "browser");
+  $("profile-panel").classList.toggle("hidden", STATIC);  // no server keeps profiles
   setRunningControls(!!state.wanted);
 }
 
@@ -218,7 +218,7 @@ async function start() {
   const browser = state.mode === "browser";
   state.options = {
     name: $("session-name").value, record: $("record").checked && state.health.history !== false,
-    link_people: !browser && $("link-people").checked, profile: !browser && profile ? profile.chosen() : null,
+    link_people: !browser && $("link-people").checked, profile: profile ? profile.chosen() : null,
   };
   $("camera-help").classList.add("hidden");
   say.clearError();
@@ -229,9 +229,13 @@ async function start() {
     if (STATIC) { quit(); $("start").focus(); return; }  // fallBack said why
     state.mode = "server";  // fallBack said why
     state.options.link_people = $("link-people").checked;
-    state.options.profile = profile ? profile.chosen() : null;
   }
   if (!state.wanted) return;  // stopped while the model loaded
+  if (state.mode === "browser" && state.options.profile) {
+    // The engine reads the main face through the profile's fit for its own model.
+    if (!(await profile.prepareLocal(state.options.profile, local.engine))) state.options.profile = null;
+    if (!state.wanted) return;
+  }
   state.tally = new LocalTally();
   state.lastObservation = -Infinity;
   if (state.mode === "browser" && (STATIC || !state.options.record)) {
@@ -239,6 +243,7 @@ async function start() {
     state.startedAt = performance.now();
     if (STATIC && state.options.record) browserHistory.begin(state.options.name, state.engineModel);
     local.start();
+    if (profile && state.options.profile) profile.startedLocal(state.options.profile);
     say.status(STATIC && state.options.record
       ? "Camera on: analysing on this device, recording in this browser (labels only)."
       : "Camera on: analysing on this device, not recording.");
@@ -276,7 +281,9 @@ function sendStart() {
   const o = state.options;
   if (state.mode === "browser") {
     // A record-only session: the server gets what the history keeps, never a frame.
-    connection.send(JSON.stringify({ type: "start", consent: true, name: o.name, record: true, mode: "browser" }));
+    connection.send(JSON.stringify({
+      type: "start", consent: true, name: o.name, record: true, mode: "browser", ...(o.profile ? { profile: o.profile } : {}),
+    }));
     return;
   }
   connection.send(JSON.stringify({
@@ -348,7 +355,11 @@ async function onMessage(msg) {
     if (!state.sessions.length) state.startedAt = performance.now();
     const before = state.sessions[state.sessions.length - 1];
     if (msg.session_id) state.sessions.push(msg.session_id);
-    if (profile) profile.started(msg.profile, (message) => connection.send(JSON.stringify(message)));
+    if (profile && state.mode === "browser") {
+      if (msg.profile) profile.startedLocal(msg.profile);
+    } else if (profile) {
+      profile.started(msg.profile, (message) => connection.send(JSON.stringify(message)));
+    }
     if (msg.max_fps) state.maxFps = msg.max_fps;
     const here = state.mode === "browser" ? "analysing on this device, " : "";
     const now = here + (msg.recording ? `recording session ${msg.session_id} (labels only)` : "not recording");
@@ -413,6 +424,7 @@ function render(msg, picture, stats) {
 function onLocalResult(result, picture) {
   if (!state.wanted) return;
   render(result, picture, local);
+  if (profile) profile.result(result.faces, result.t);
   state.tally.add(result);
   if (STATIC && state.options.record && result.t - state.lastObservation >= 1000 / KEEP_PER_SECOND) {
     state.lastObservation = result.t;
@@ -574,10 +586,10 @@ async function loadStatic() {
   showMode();
 }
 
-// Analyse on this device by default; ?mode=server (or a profile, which applies on the server) starts
-// with the server chosen.
+// Analyse on this device by default (a profile applies in either mode); ?mode=server starts with
+// the server chosen.
 const params = new URLSearchParams(location.search);
-if (!STATIC && (params.get("mode") === "server" || params.get("profile"))) $("mode-server").checked = true;
+if (!STATIC && params.get("mode") === "server") $("mode-server").checked = true;
 showMode();
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);

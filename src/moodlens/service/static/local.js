@@ -107,7 +107,8 @@ export class LocalAnalysis {
 }
 
 /** What the history keeps of one result: the confirmed faces (a track id), each with its shown
- * label and smoothed probabilities. Numbers in label space only. */
+ * label and smoothed probabilities, and for the face read through a profile the model's own
+ * reading (which the history keeps for it). Numbers in label space only. */
 export function observations(result) {
   return {
     type: "observations",
@@ -116,6 +117,7 @@ export function observations(result) {
       track_id: f.track_id,
       stable_label: f.stable_label,
       smoothed_probabilities: f.smoothed_probabilities,
+      ...(f.profile && f.model_probabilities ? { model_probabilities: f.model_probabilities } : {}),
     })),
   };
 }

@@ -2,6 +2,11 @@
 // baseline (3 s countdown), correct the headline in one click, undo, reset. The server keeps the
 // profile as 7 numbers per sample (no picture); this file only talks to /api/v1/profiles and
 // through the live page's WebSocket (live.js calls the hooks of the panel it creates).
+//
+// In browser mode the page's own engine reads the face: the panel fetches the profile's fit for
+// the engine's model (GET /api/v1/profiles/NAME/fit?reader=browser) and hands its numbers to the
+// engine, keeps the main face's model readings of the last seconds, and calibrates and corrects
+// by sending those readings (POST /api/v1/profiles/NAME/samples), never a picture.
 
 import { $ } from "./dom.js";
 
@@ -13,7 +18,14 @@ export function profilePanel(health) {
     enabled: false, running: false, send: null, mainLabel: null, lastSample: null, timer: null,
     // The profile the stream was started with (the select may not change while it runs).
     active: null,
+    // Browser mode: the engine reading through the profile, and its main face's model readings
+    // ([capture time, 7 probabilities]) of the last seconds; a calibration in progress.
+    engine: null, readings: [], calibration: null,
   };
+  const KEEP_MS = 3000;
+  const CORRECT_MS = 1000;
+  // POST /samples takes at most 300 readings: a calibration keeps every reading up to that.
+  const MAX_READINGS = 300;
 
   function say(text) { $("profile-state").textContent = text; }
 
@@ -138,6 +150,56 @@ export function profilePanel(health) {
     }
   }
 
+  // Browser mode: what the stream does with these messages in server mode, done in the page.
+  async function fitEngine(name) {
+    const fit = await api(`/${encodeURIComponent(name)}/fit?reader=browser`);
+    if (panel.engine) panel.engine.setProfile(fit.numbers);
+    return fit;
+  }
+
+  async function addSample(kind, readings, said = {}) {
+    const name = panel.active;
+    const round = (v) => Math.round(v * 1e6) / 1e6;
+    const body = { kind, readings: readings.map((r) => r.map(round)), reader: "browser", ...said };
+    const added = await api(`/${encodeURIComponent(name)}/samples`, { method: "POST", body: JSON.stringify(body) });
+    if (panel.engine && panel.active === name) panel.engine.setProfile(added.fit.numbers);
+    const event = kind === "neutral" ? "calibrated" : "corrected";
+    hooks.message({ type: "profile", event, sample_id: added.sample_id, profile: added.profile });
+  }
+
+  function failed(code, message) { hooks.message({ type: "error", code, message }); }
+
+  function localSend(message) {
+    if (message.type === "calibrate") {
+      panel.calibration = { seconds: message.seconds, start: null, readings: [] };
+    } else if (message.type === "correct") {
+      const latest = panel.readings.length ? panel.readings[panel.readings.length - 1][0] : null;
+      const recent = panel.readings.filter(([t]) => latest !== null && t >= latest - CORRECT_MS).map(([, p]) => p);
+      if (!recent.length) { failed("no_face", "no reading of the main face in the last second to correct"); return; }
+      addSample("correction", recent, { label: message.label }).catch((e) => failed("profile_failed", e.message));
+    } else if (message.type === "reload_profile") {
+      if (panel.active) fitEngine(panel.active).catch((e) => failed("profile_failed", e.message));
+    }
+  }
+
+  function collect(faces, t) {
+    const main = faces.find((f) => f.profile && f.model_probabilities);
+    if (main) panel.readings.push([t, LABELS.map((l) => main.model_probabilities[l])]);
+    while (panel.readings.length && panel.readings[0][0] < t - KEEP_MS) panel.readings.shift();
+    const calibration = panel.calibration;
+    if (!calibration) return;
+    if (calibration.start === null) calibration.start = t;
+    const end = calibration.start + 1000 * calibration.seconds;
+    if (main && t <= end && calibration.readings.length < MAX_READINGS) calibration.readings.push(panel.readings[panel.readings.length - 1][1]);
+    if (t < end) return;
+    panel.calibration = null;
+    if (!calibration.readings.length) {
+      failed("calibration_failed", "no face was seen while calibrating: look at the camera and try again");
+      return;
+    }
+    addSample("neutral", calibration.readings).catch((e) => failed("calibration_failed", e.message));
+  }
+
   const hooks = {
     // The profile to start the stream with (null: none).
     chosen() { return panel.enabled && $("profile").value ? $("profile").value : null; },
@@ -147,7 +209,30 @@ export function profilePanel(health) {
       panel.send = send;
       updateButtons();
     },
+    // Browser mode, before the engine starts: its profile's fit (false, and said, when it failed).
+    async prepareLocal(name, engine) {
+      panel.engine = engine;
+      try {
+        await fitEngine(name);
+        return true;
+      } catch (err) {
+        engine.setProfile(null);
+        panel.engine = null;
+        say(`profile ${name} could not be read (${err.message}): the model alone reads the faces.`);
+        return false;
+      }
+    },
+    // Browser mode: the engine in this page reads through the profile (prepareLocal first).
+    startedLocal(profile) {
+      panel.readings = [];
+      panel.calibration = null;
+      hooks.started(profile, localSend);
+    },
     stopped() {
+      if (panel.engine) panel.engine.setProfile(null);
+      panel.engine = null;
+      panel.readings = [];
+      panel.calibration = null;
       panel.running = false;
       panel.active = null;
       panel.send = null;
@@ -157,8 +242,10 @@ export function profilePanel(health) {
       $("correct-row").classList.add("hidden");
       updateButtons();
     },
-    // Every result: the face read through the profile gets the one-click correction.
-    result(faces) {
+    // Every result: the face read through the profile gets the one-click correction (in browser
+    // mode its model reading is kept for calibrations and corrections; `t` the capture time).
+    result(faces, t) {
+      if (panel.engine && panel.running) collect(faces, t);
       const main = faces.find((f) => f.profile);
       if (!main || !panel.active) { $("correct-row").classList.add("hidden"); return; }
       correctionButtons(main.stable_label || main.label);

@@ -16,6 +16,11 @@
 // nothing to follow), and followed in between by template matching (follow.js); a face that
 // cannot be followed makes the engine detect at once. `settings.detect_every: 1` detects every
 // frame. Everything follows the shared constants.
+//
+// With a person's profile (engine.setProfile(fit.numbers), from GET /api/v1/profiles/NAME/fit?
+// reader=browser), the main stable track (the confirmed person in view seen in most frames, kept
+// while in view) is read through it, smoothed on the personal reading, and its face carries
+// `profile` and the model's own reading (`model_probabilities`), as StreamAnalyzer does.
 
 import { cropFaces } from "./align.js";
 import { Classifier, parseMetadata } from "./classify.js";
@@ -24,6 +29,7 @@ import { YuNet } from "./detect.js";
 import { follow } from "./follow.js";
 import { HeadlineTracker } from "./headline.js";
 import { iou } from "./look.js";
+import { PersonalProfile } from "./personal.js";
 import { cropFrame, resizeArea } from "./resize.js";
 import { ExpressionSmoother, shownLabel } from "./smooth.js";
 import { FaceTracker, predicted } from "./track.js";
@@ -82,6 +88,7 @@ export class Engine {
     this.settings = settings;
     this.info = info;
     this.busy = false;
+    this.profile = null;
     this.reset();
   }
 
@@ -90,12 +97,34 @@ export class Engine {
     const c = this.constants;
     this.tracker = new FaceTracker(this.settings.tracker);
     this.smoother = new ExpressionSmoother(this.settings.smoothing);
+    this.personal = new ExpressionSmoother(this.settings.smoothing); // the main track's personal readings
+    this.framesSeen = new Map(); // tracker key -> frames seen confirmed (for the main track)
+    this.main = null;
     this.headline = new HeadlineTracker(this.settings.headline, c.labels, c.uncertain.label);
     this.cuts = this.settings.cuts ? new ShotCutDetector(this.settings.cuts) : null;
     this.ids = new Map(); // tracker key -> person id, once confirmed
     this.previous = new Map(); // tracker key -> last frame's detection
     this.previousFrame = null; // the last frame analysed (for following faces into the next)
     this.frames = 0;
+  }
+
+  /** Read the main track through a profile (a fit's `numbers`), or through none (null). A new
+   * fit of the same person (after a calibration or a correction) takes effect on the next frame. */
+  setProfile(numbers) {
+    this.profile = numbers ? new PersonalProfile(numbers) : null;
+  }
+
+  /** The main stable track: the confirmed person in view seen in most frames, kept while in view
+   * (StreamAnalyzer._main_key). */
+  mainKey(ids, keys) {
+    if (this.profile === null) return null;
+    const confirmed = keys.filter((_, i) => ids[i] !== null);
+    for (const key of confirmed) this.framesSeen.set(key, (this.framesSeen.get(key) ?? 0) + 1);
+    for (const key of [...this.framesSeen.keys()]) if (!this.tracker.tracks.has(key)) this.framesSeen.delete(key);
+    if (!confirmed.includes(this.main)) {
+      this.main = confirmed.reduce((best, k) => (best === null || this.framesSeen.get(k) > this.framesSeen.get(best) ? k : best), null);
+    }
+    return this.main;
   }
 
   /** Analyse the next frame; `timestampMs` must not go backwards (performance.now() will do). */
@@ -145,11 +174,21 @@ export class Engine {
     const batch = cropFaces(frame, detections, meta.crop, meta.inputSize, this.constants.crop);
     const probabilities = await this.classifier.predict(batch, detections.length);
     timings.classify = performance.now() - classified;
+    const main = this.mainKey(ids, keys);
     const faces = detections.map((det, i) => {
-      const { smoothed, stable } = this.smoother.update(keys[i], probabilities[i], t);
-      return { detection: det, probabilities: probabilities[i], track_id: ids[i], smoothed, stable };
+      let { smoothed, stable } = this.smoother.update(keys[i], probabilities[i], t);
+      const face = { detection: det, probabilities: probabilities[i], track_id: ids[i] };
+      if (keys[i] === main && this.profile !== null) {
+        // Smoothed on the personal reading; the model's own travels beside it (history keeps it).
+        face.model = probabilities[i];
+        face.profile = this.profile.name;
+        face.probabilities = this.profile.apply(probabilities[i]);
+        ({ smoothed, stable } = this.personal.update(keys[i], face.probabilities, t));
+      }
+      return { ...face, smoothed, stable };
     });
     for (const key of this.smoother.keys()) if (!this.tracker.tracks.has(key)) this.smoother.forget(key);
+    for (const key of this.personal.keys()) if (key !== main) this.personal.forget(key);
     this.previous = new Map(keys.map((k, i) => [k, detections[i]]));
     this.previousFrame = frame;
     const headline = this.headline.update({
@@ -198,6 +237,13 @@ export class Engine {
     const shown = face.smoothed[face.stable];
     out.shown_label = shownLabel(labels, uncertain, face.stable, shown);
     out.uncertain = shown < uncertain.below;
+    if (face.model) {
+      const own = argmax(face.model);
+      out.model_label = labels[own];
+      out.model_confidence = round(face.model[own], 4);
+      out.model_probabilities = named(labels, face.model);
+      out.profile = face.profile;
+    }
     return out;
   }
 
@@ -208,6 +254,11 @@ export class Engine {
         this.ids.set(fresh, this.ids.get(old));
         this.ids.delete(old);
       }
+      if (this.framesSeen.has(old)) {
+        this.framesSeen.set(fresh, this.framesSeen.get(old));
+        this.framesSeen.delete(old);
+      }
+      if (this.main === old) this.main = fresh;
     }
     for (const key of events.confirmed) this.ids.set(key, this.tracker.tracks.get(key).id);
     for (const key of events.ended) {

@@ -263,7 +263,9 @@ def _json(url: str, body: dict | None = None, method: str | None = None) -> obje
 
 
 @pytest.mark.parametrize("mode", ["server", "browser"])
-def test_live_page_calibrates_a_profile_and_takes_a_correction(server: str, browser: object, mode: str) -> None:
+def test_live_page_calibrates_a_profile_and_takes_a_correction(
+    server: str, browser: object, mode: str
+) -> None:
     """Calibrate (3 s countdown) and a one-click correction of the headline feed the profile at
     once; undo takes the correction back. Only 7 numbers per sample reach the database. In
     browser mode the page's own engine reads the face through the profile and sends its readings

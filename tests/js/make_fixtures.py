@@ -472,8 +472,14 @@ def personal_fixture(rng: np.random.Generator) -> dict[str, Any]:
             Sample("correction", shock, label="happy"),
             Sample("correction", frown, label="neutral"),
         ],
-        "negatives": [Sample("correction", frown, not_label="angry"), Sample("correction", rest, not_label="sad")],
-        "contradictory": [Sample("correction", smile, label="happy"), Sample("correction", smile, label="sad")],
+        "negatives": [
+            Sample("correction", frown, not_label="angry"),
+            Sample("correction", rest, not_label="sad"),
+        ],
+        "contradictory": [
+            Sample("correction", smile, label="happy"),
+            Sample("correction", smile, label="sad"),
+        ],
         "empty": [],
     }
     inputs = [rng.dirichlet(np.ones(len(LABELS)) * a) for a in (0.3, 1.0, 3.0) for _ in range(6)]

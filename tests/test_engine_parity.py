@@ -118,6 +118,7 @@ def python_results(
     detect_every: int = 1,
     *,
     detector: dict[str, Any] | None = None,
+    profile: Any = None,
 ) -> list[dict[str, Any]]:
     from moodlens.detection import create_detector
     from moodlens.pipeline.analyzer import Analyzer
@@ -126,7 +127,9 @@ def python_results(
 
     analyzer = Analyzer(create_detector(**detector)) if detector else Analyzer()
     stream = StreamAnalyzer(
-        analyzer, StreamSettings(detect_every=detect_every, rescue_threshold=0.3 if rescue else None)
+        analyzer,
+        StreamSettings(detect_every=detect_every, rescue_threshold=0.3 if rescue else None),
+        profile=profile,
     )
     headline = HeadlineTracker()
     out = []
@@ -143,6 +146,8 @@ def python_results(
                         "smoothed": f.shown_probabilities.tolist(),
                         "track_id": f.track_id,
                         "shown_label": f.shown_label,
+                        "profile": f.profile,
+                        "model": None if f.model_probabilities is None else f.model_probabilities.tolist(),
                     }
                     for f in result.faces
                 ],
@@ -161,6 +166,7 @@ def engine_results(
     detect_every: int = 1,
     *,
     detector: dict[str, Any] | None = None,
+    profile: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     settings: dict[str, Any] = {"detect_every": detect_every}
     if detector:
@@ -170,7 +176,7 @@ def engine_results(
     info = page.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "window.engineTest.start(arguments[0]).then(done, (e) => done({error: String(e)}));",
-        {"threads": 1, "settings": settings},
+        {"threads": 1, "settings": settings, "profile": profile},
     )
     assert "error" not in info, info["error"]
     out = []
@@ -242,6 +248,14 @@ def compare(python: list[dict[str, Any]], browser: list[dict[str, Any]], thresho
                 problems.append(f"frame {i}: track {face['track_id']} vs {other.get('track_id')}")
             if face["shown_label"] != other["shown_label"]:
                 problems.append(f"frame {i}: shown {face['shown_label']} vs {other['shown_label']}")
+            if face.get("profile") != other.get("profile"):
+                problems.append(f"frame {i}: read through {face.get('profile')} vs {other.get('profile')}")
+            elif face.get("model") is not None:
+                model = [other["model_probabilities"][name] for name in LABELS]
+                m = max(abs(a - b) for a, b in zip(face["model"], model, strict=True))
+                worst["model_probability"] = max(worst.get("model_probability", 0.0), m)
+                if m > PROBABILITY:
+                    problems.append(f"frame {i}: the model's own probabilities differ by {m:.4f}")
         a, b = py["headline"], js["headline"]
         if (a is None) != (b is None) or (
             a is not None
@@ -305,4 +319,37 @@ def test_engine_matches_the_python_pipeline_with_the_live_page_settings(media: P
     browser = engine_results(page, frames, fps, True, 1, detector=detector)
     report = compare(python, browser, detector["threshold"])
     assert report["faces"] > 0, "no faces to compare"
+    assert not report["problems"], "; ".join(report["problems"][:10])
+
+
+def test_engine_reads_the_main_face_through_a_profile_as_the_python_pipeline_does(
+    media: Path, page: Any
+) -> None:
+    """Browser mode with a profile: the page's engine applies the fit the server sends
+    (Profile.wire) to the main stable track as StreamAnalyzer does: the same face is read through
+    it, with the same personal probabilities (within 0.02), smoothing, shown labels and headline,
+    and the model's own reading beside them."""
+    from moodlens.detection import DEFAULT_THRESHOLDS
+    from moodlens.personal import Profile, Sample
+
+    frames, fps = frames_of(media / "short_hamilton_clip.mp4", 90)
+    assert frames
+    # A person whose resting face the model reads as sad, who corrected a smile to surprise and
+    # said one reading was not angry (readings of the kind the live page sends).
+    rest = np.array([0.05, 0.02, 0.05, 0.03, 0.45, 0.02, 0.38])
+    smile = np.array([0.02, 0.01, 0.02, 0.7, 0.05, 0.1, 0.1])
+    frown = np.array([0.5, 0.05, 0.05, 0.02, 0.2, 0.03, 0.15])
+    profile = Profile.fit(
+        "parity",
+        [
+            Sample("neutral", rest),
+            Sample("correction", smile, label="surprise"),
+            Sample("correction", frown, not_label="angry"),
+        ],
+    )
+    python = python_results(frames, fps, False, 1, profile=profile)
+    browser = engine_results(page, frames, fps, False, 1, profile=profile.wire())
+    report = compare(python, browser, DEFAULT_THRESHOLDS["yunet"])
+    profiled = sum(1 for frame in python for face in frame["faces"] if face["profile"] == "parity")
+    assert profiled >= 20, f"the profile was applied on {profiled} faces only"
     assert not report["problems"], "; ".join(report["problems"][:10])

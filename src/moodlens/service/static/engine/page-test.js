@@ -1,5 +1,6 @@
 // The parity test page's hooks (tests/test_engine_parity.py drives them through WebDriver):
-//   await window.engineTest.start({threads, settings}) -> the engine's info
+//   await window.engineTest.start({threads, settings, profile}) -> the engine's info (profile: a
+//     fit's numbers, read through on the main track as in browser mode)
 //   await window.engineTest.analysePng(base64Png, timestampMs) -> the engine's result (+ pixel sum)
 import { createEngine } from "./engine.js";
 
@@ -20,9 +21,10 @@ async function decodePng(base64) {
 }
 
 window.engineTest = {
-  async start({ threads = 1, settings = {} } = {}) {
+  async start({ threads = 1, settings = {}, profile = null } = {}) {
     if (engine) await engine.dispose();
     engine = await createEngine({ modelBase: "/models/", wasmPaths: "/engine/ort/", threads, settings });
+    engine.setProfile(profile);
     status.textContent = `ready: ${engine.info.threads} thread(s)`;
     return engine.info;
   },

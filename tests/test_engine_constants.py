@@ -111,11 +111,13 @@ def test_rescue_literals_are_the_json_values() -> None:
         f"{rescue['window_margin']} * side",
         f"window.width < {rescue['min_window']}",
         f"min(1.0, {rescue['scan_side']} / side)",
-        f"< {rescue['min_iou']}",
         f"iou(d.box) > {rescue['overlap_iou']}",
         f"inside.width < {rescue['min_inside']}",
     ):
         assert fragment in source, f"stream._rescue no longer contains {fragment!r}: update the JSON"
+    assert rescue["window_grid"] == stream._RESCUE_GRID
+    assert rescue["scale_steps"] == stream._RESCUE_SCALE_STEPS
+    assert rescue["min_iou"] == stream._RESCUE_MIN_IOU
 
 
 def test_follow_constants_are_the_json_values() -> None:

@@ -15,6 +15,7 @@ runner); the ones the tracker asks for run in ``finish``.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -35,6 +36,19 @@ from moodlens.summary import ExpressionSummary, PersonTimeline, ScreenTime, Tall
 _FOLLOW_SIDE = 32  # faces are followed at about this height in pixels
 _FOLLOW_MIN_SCORE = 0.55
 _FOLLOW_MIN_CONTRAST = 2.0  # grey levels (standard deviation) a patch needs to be followed
+
+
+#: The rescue's window snaps outwards to multiples of this many pixels, and its scale down to
+#: 2 ** (-k / _RESCUE_SCALE_STEPS) (shared_constants.json, stream.rescue). Grids of 2, 4, 8, 16 and
+#: 32 px were run on the real-footage benchmark (docs/benchmarks.md): each keeps 0 merges, but
+#: whether a face half out of the frame is still found on its last two frames (and so re-associated
+#: when it comes back) varies with the crop; 8 px kept it.
+_RESCUE_GRID = 8
+_RESCUE_SCALE_STEPS = 4
+#: A face found in the window must overlap where the person was expected (or last seen) by this
+#: IoU, ByteTrack's threshold for its low-score association: at 0.3 a chain of rescued boxes
+#: stepped from a man who left onto a woman coming up behind him (the street clip, frame 30).
+_RESCUE_MIN_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -334,9 +348,17 @@ class StreamAnalyzer:
             ).clipped(width, height)
             if window is None or window.width < 16 or window.height < 16:
                 continue
-            x1, y1, x2, y2 = int(window.x1), int(window.y1), int(window.x2), int(window.y2)
+            # The window snaps outwards to a grid and the scale down to a quarter octave: a box
+            # that moved by a fraction of a pixel gives the same crop, so the rescue does not
+            # amplify the last digits of the previous frame's box (nor the page's engine differ
+            # from this pipeline by those digits) into a different detection.
+            grid = _RESCUE_GRID
+            x1, y1 = int(window.x1) // grid * grid, int(window.y1) // grid * grid
+            x2 = min(width, -(-math.ceil(window.x2) // grid) * grid)
+            y2 = min(height, -(-math.ceil(window.y2) // grid) * grid)
             # The detector sees faces best at a few dozen to a couple of hundred pixels.
-            scale = min(1.0, 160.0 / side)
+            steps = _RESCUE_SCALE_STEPS
+            scale = min(1.0, 2.0 ** (math.floor(math.log2(min(1.0, 160.0 / side)) * steps) / steps))
             crop = image[y1:y2, x1:x2]
             if scale < 1.0:
                 crop = np.asarray(
@@ -358,7 +380,7 @@ class StreamAnalyzer:
                 for f in raw(np.ascontiguousarray(crop), threshold)
             ]
             best = max(found, key=lambda f: max(f.box.iou(expected), f.box.iou(det.box)), default=None)
-            if best is None or max(best.box.iou(expected), best.box.iou(det.box)) < 0.3:
+            if best is None or max(best.box.iou(expected), best.box.iou(det.box)) < _RESCUE_MIN_IOU:
                 continue
             if any(best.box.iou(d.box) > 0.1 for d in [*detections, *out]):
                 continue

@@ -291,8 +291,14 @@ export class Engine {
       if (win[2] <= win[0] || win[3] <= win[1] || win[2] - win[0] < r.min_window || win[3] - win[1] < r.min_window) {
         continue;
       }
-      const [x1, y1, x2, y2] = win.map((v) => Math.trunc(v));
-      const scale = Math.min(1, r.scan_side / side);
+      // Snapped outwards to a grid, the scale down to a quarter octave (StreamAnalyzer._rescue):
+      // a box that moved by a fraction of a pixel gives the same crop.
+      const g = r.window_grid;
+      const x1 = Math.floor(Math.trunc(win[0]) / g) * g;
+      const y1 = Math.floor(Math.trunc(win[1]) / g) * g;
+      const x2 = Math.min(width, Math.ceil(Math.ceil(win[2]) / g) * g);
+      const y2 = Math.min(height, Math.ceil(Math.ceil(win[3]) / g) * g);
+      const scale = Math.min(1, 2 ** (Math.floor(Math.log2(Math.min(1, r.scan_side / side)) * r.scale_steps) / r.scale_steps));
       let crop = cropFrame(frame, x1, y1, x2, y2);
       if (scale < 1) crop = resizeArea(crop, 0, 0, scale);
       const found = (await this.detector.raw(crop, threshold)).map((f) => ({

@@ -103,6 +103,8 @@ def browser(y4m: Path) -> Any:
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={y4m}",
         "--enable-precise-memory-info",
+        # gc() for the page: heap readings after a collection measure what is kept, not garbage.
+        "--js-flags=--expose-gc",
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -124,15 +126,47 @@ def visit(driver: Any, url: str, timeout: float) -> dict[str, Any]:
 
 
 def measure(
-    url: str, y4m: Path, size: tuple[int, int], threads: int, seconds: float, *, detect_every: int
+    url: str,
+    y4m: Path,
+    size: tuple[int, int],
+    threads: int,
+    seconds: float,
+    *,
+    detect_every: int,
+    memory_every: float = 15.0,
 ) -> dict[str, Any]:
     driver = browser(y4m)
     try:
-        query = f"threads={threads}&width={size[0]}&height={size[1]}&detect_every={detect_every}"
+        query = (
+            f"threads={threads}&width={size[0]}&height={size[1]}&detect_every={detect_every}"
+            f"&memory_every={memory_every:g}"
+        )
         visit(driver, f"{url}/engine/bench?{query}&seconds=1", 120)  # the first visit fills the cache
         return visit(driver, f"{url}/engine/bench?{query}&seconds={seconds}", seconds + 120)
     finally:
         driver.quit()
+
+
+def memory_line(row: dict[str, Any]) -> str:
+    """The heap readings of a run, and how the last third of the run compares with the first."""
+    readings = [m for m in row.get("memory", []) if m.get("heap_mb") is not None]
+    if not readings:
+        return "no readings (this browser does not report its heap)"
+    series = ", ".join(f"{m['heap_mb']:.1f}" for m in readings)
+    third = max(1, len(readings) // 3)
+    first = sum(m["heap_mb"] for m in readings[:third]) / third
+    last = sum(m["heap_mb"] for m in readings[-third:]) / third
+    collected = "after gc" if all(m.get("after_gc") for m in readings) else "gc not available"
+    pages = [m["page_mb"] for m in readings if m.get("page_mb") is not None]
+    whole = (
+        f"; the page's memory with WebAssembly: {', '.join(f'{v:.1f}' for v in pages)} MB"
+        if pages
+        else "; the page's memory with WebAssembly: not measurable here"
+    )
+    return (
+        f"{series} ({collected}; {readings[-1]['s']:.0f} s); mean of the first third {first:.1f}, "
+        f"of the last third {last:.1f} ({last - first:+.1f} MB){whole}"
+    )
 
 
 def main() -> None:
@@ -151,6 +185,9 @@ def main() -> None:
     parser.add_argument(
         "--clips", nargs="+", default=[c for c, _, _ in CLIPS], help="which clips (default: both)"
     )
+    parser.add_argument(
+        "--memory-every", type=float, default=15.0, help="seconds between heap readings (default 15)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not (MEDIA / "short_hamilton_clip.mp4").is_file():
@@ -167,7 +204,15 @@ def main() -> None:
                 for threads in args.threads:
                     for every in args.detect_every:
                         load = os.getloadavg()[0]
-                        result = measure(url, y4m, (w, h), threads, args.seconds, detect_every=every)
+                        result = measure(
+                            url,
+                            y4m,
+                            (w, h),
+                            threads,
+                            args.seconds,
+                            detect_every=every,
+                            memory_every=args.memory_every,
+                        )
                         rows.append(
                             {
                                 "clip": clip,
@@ -200,6 +245,13 @@ def main() -> None:
             f"| {ms.get('total', 0):.1f} ({ms.get('detect', 0):.1f} / {ms.get('follow', 0):.1f} / "
             f"{ms.get('track', 0):.1f} / {ms.get('classify', 0):.1f}) "
             f"| {r['faces_per_frame']:.2f} | {r['first_label_ms']:.0f} ms | {r['first_headline_ms']:.0f} ms | {heap} |"
+        )
+    print(
+        "\nMemory over each run (JS heap in MB, read every --memory-every seconds after a garbage collection):"
+    )
+    for r in rows:
+        print(
+            f"- `{r['clip']}`, {r['info']['threads']} thread(s), detect every {r['detect_every']}: {memory_line(r)}"
         )
     detectors = {json.dumps(r.get("detector"), sort_keys=True) for r in rows}
     print(f"\ndetector settings (the live page's, from /api/v1/health): {', '.join(sorted(detectors))}")

@@ -4,6 +4,10 @@
 // label, then S seconds of the camera's frames, each analysed once (requestVideoFrameCallback)
 // or skipped while the engine is busy. The result lands in window.benchResult.
 // The detector runs with the live page's settings: the server's, from /api/v1/health (as live.js).
+// Memory: the JS heap every `memory_every` seconds (default 15) of the measured run, after a
+// garbage collection where the browser offers one (Chromium with --js-flags=--expose-gc), with the
+// page's whole memory, WebAssembly included, where the browser can measure it
+// (performance.measureUserAgentSpecificMemory, in a cross-origin isolated page).
 import { createEngine, serverDetectorSettings } from "./engine.js";
 
 const params = new URLSearchParams(location.search);
@@ -12,6 +16,7 @@ const seconds = Number(params.get("seconds") ?? 10);
 const width = Number(params.get("width") ?? 640);
 const height = Number(params.get("height") ?? 360);
 const detectEvery = params.get("detect_every");
+const memoryEvery = Number(params.get("memory_every") ?? 15);
 const status = document.getElementById("status");
 const video = document.getElementById("camera");
 
@@ -46,6 +51,8 @@ async function run() {
     if (now > 20000) break;
   }
   const heapBefore = performance.memory?.usedJSHeapSize ?? null;
+  const memory = [await reading(0)];
+  const pageBefore = await pageMemory();
   const timings = {};
   let frames = 0;
   let faces = 0;
@@ -60,7 +67,11 @@ async function run() {
     frames++;
     faces += result.faces.length;
     for (const [k, v] of Object.entries(result.timings_ms)) timings[k] = (timings[k] ?? 0) + v;
+    const at = (performance.now() - from) / 1000;
+    if (at - memory[memory.length - 1].s >= memoryEvery) memory.push(await reading(at));
   }
+  memory.push(await reading((performance.now() - from) / 1000));
+  const pageAfter = await pageMemory();
   const elapsed = (performance.now() - from) / 1000;
   for (const track of stream.getTracks()) track.stop();
   await engine.dispose();
@@ -79,7 +90,31 @@ async function run() {
     faces_per_frame: faces / Math.max(frames, 1),
     mean_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, v / Math.max(frames, 1)])),
     heap_mb: [heapBefore, performance.memory?.usedJSHeapSize ?? null].map((v) => (v === null ? null : v / 2 ** 20)),
+    memory,
+    page_memory_mb: [pageBefore, pageAfter],
   };
+}
+
+/** The JS heap in use (MB) `s` seconds into the run, after a collection where one can be asked for. */
+async function reading(s) {
+  const collected = typeof globalThis.gc === "function";
+  if (collected) globalThis.gc();
+  const used = performance.memory?.usedJSHeapSize;
+  return { s, heap_mb: used === undefined ? null : used / 2 ** 20, after_gc: collected, page_mb: await pageMemory() };
+}
+
+/** The page's memory (MB), WebAssembly included, where the browser measures it; else null. */
+async function pageMemory() {
+  if (!globalThis.crossOriginIsolated || typeof performance.measureUserAgentSpecificMemory !== "function") return null;
+  try {
+    const measured = await Promise.race([
+      performance.measureUserAgentSpecificMemory(),
+      new Promise((resolve) => setTimeout(() => resolve(null), 30000)),
+    ]);
+    return measured ? measured.bytes / 2 ** 20 : null;
+  } catch {
+    return null;
+  }
 }
 
 status.textContent = "running";

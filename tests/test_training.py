@@ -2,6 +2,7 @@
 smoke training run on a small synthetic data set (loss goes down, export and resume work)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,20 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     history = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
     assert len(history) == 4
     assert any("resumed from" in line for line in logs)
+
+    # A kept copy (what a session commits) is smaller, and a run continues from it elsewhere.
+    from moodlens.training.checkpoints import keep_run
+
+    kept = keep_run(tmp_path / "run", tmp_path / "kept")
+    assert {p.name for p in kept} >= {"last.pt", "best.pt", "history.jsonl", "config.json"}
+    assert (tmp_path / "kept" / "last.pt").stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size
+    with pytest.raises(ValueError, match="too large to keep"):
+        keep_run(tmp_path / "run", tmp_path / "kept", limit_bytes=1000)
+    assert (tmp_path / "kept" / "last.pt").is_file()  # a refusal leaves the kept copy as it was
+    shutil.copytree(tmp_path / "kept", tmp_path / "moved")
+    moved = config.replace(out=str(tmp_path / "moved"), epochs=5)
+    Trainer(moved).run(resume=True, log=logs.append)
+    assert len((tmp_path / "moved" / "history.jsonl").read_text().splitlines()) == 5
 
     # Distillation from an ensemble of teachers (here the same checkpoint twice).
     best = str(tmp_path / "run" / "best.pt")

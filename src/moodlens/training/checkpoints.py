@@ -105,6 +105,49 @@ def restore(loop: LoopState, config: TrainConfig, out: Path, log: Any) -> None:
     log(f"resumed from {out / LAST} after epoch {ckpt['epoch'] + 1}/{config.epochs}")
 
 
+#: What a kept run may weigh per file (issue 27: a checkpoint the repository keeps, <= 20 MB each).
+KEEP_LIMIT_BYTES = 20 * 2**20
+
+
+def keep_run(run: Path, dest: Path, *, limit_bytes: int = KEEP_LIMIT_BYTES) -> list[Path]:
+    """A copy of ``run`` small enough to commit, that ``--resume`` continues from: the run's JSON
+    files, its best checkpoints as they are, and ``last.pt`` with the optimizer's momentum in
+    bfloat16 (the weights and their moving average stay float32; a resumed optimizer casts the
+    momentum back, so the run goes on from a rounding of it rather than exactly). ``dest`` is
+    replaced, not added to. Raises ValueError, writing nothing, if a file would pass the limit."""
+    import shutil
+    import tempfile
+
+    last = run / LAST
+    if not last.is_file():
+        raise ValueError(f"{run}: no {LAST} to keep (is it a run folder?)")
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    for state in ckpt["optimizer"]["state"].values():
+        for key, value in state.items():
+            if key != "step" and torch.is_tensor(value) and value.is_floating_point():
+                state[key] = value.to(torch.bfloat16)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        torch.save(ckpt, staging / LAST)
+        for path in sorted(run.iterdir()):
+            if path.suffix in (".json", ".jsonl") or (path.suffix == ".pt" and path.name.startswith("best")):
+                shutil.copy2(path, staging / path.name)
+        too_big = [p for p in staging.iterdir() if p.stat().st_size > limit_bytes]
+        if too_big:
+            sizes = ", ".join(f"{p.name} {p.stat().st_size / 2**20:.1f} MB" for p in too_big)
+            raise ValueError(
+                f"{run}: too large to keep ({sizes}; at most {limit_bytes / 2**20:.0f} MB a file)"
+            )
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.replace(dest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return sorted(dest.iterdir())
+
+
 def checkpoint_heads(path: Path) -> int:
     """How many heads a saved network has: its last layer's outputs over the 7 classes."""
     if not path.is_file():

@@ -84,7 +84,7 @@ def serve() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moodlens serve did not start")
 
 
-def browser(y4m: Path) -> Any:
+def browser(y4m: Path, *extra: str) -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -105,6 +105,7 @@ def browser(y4m: Path) -> Any:
         "--enable-precise-memory-info",
         # gc() for the page: heap readings after a collection measure what is kept, not garbage.
         "--js-flags=--expose-gc",
+        *extra,
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -145,6 +146,27 @@ def measure(
         return visit(driver, f"{url}/engine/bench?{query}&seconds={seconds}", seconds + 120)
     finally:
         driver.quit()
+
+
+def webgpu_probe(url: str, y4m: Path) -> str:
+    """Whether this headless Chromium offers WebGPU to the page: navigator.gpu and an adapter, as
+    it runs for the measurements, and with --enable-unsafe-webgpu (which offers SwiftShader's
+    adapter where there is no GPU: a CPU emulation, not a measurement of WebGPU)."""
+    script = (
+        "const done = arguments[arguments.length - 1];"
+        "if (!navigator.gpu) { done('no navigator.gpu'); return; }"
+        "navigator.gpu.requestAdapter().then((a) => done(a ? 'an adapter' : 'requestAdapter() gives none'),"
+        " (e) => done('requestAdapter() failed: ' + e));"
+    )
+    said = []
+    for flags in ((), ("--enable-unsafe-webgpu",)):
+        driver = browser(y4m, *flags)
+        try:
+            driver.get(f"{url}/api/v1/health")  # a secure context (loopback) of the app's origin
+            said.append(f"{' '.join(flags) or 'as measured'}: {driver.execute_async_script(script)}")
+        finally:
+            driver.quit()
+    return "; ".join(said)
 
 
 def memory_line(row: dict[str, Any]) -> str:
@@ -193,7 +215,8 @@ def main() -> None:
     if not (MEDIA / "short_hamilton_clip.mp4").is_file():
         raise SystemExit(f"media not found in {MEDIA} (set MOODLENS_MEDIA)")
     proc, url = serve()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    webgpu = "not probed"
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for clip, frames, target in CLIPS:
@@ -224,6 +247,8 @@ def main() -> None:
                             }
                         )
                         print(json.dumps(rows[-1]), file=sys.stderr)
+                if webgpu == "not probed":
+                    webgpu = webgpu_probe(url, y4m)
                 y4m.unlink()
     finally:
         proc.terminate()
@@ -255,6 +280,7 @@ def main() -> None:
         )
     detectors = {json.dumps(r.get("detector"), sort_keys=True) for r in rows}
     print(f"\ndetector settings (the live page's, from /api/v1/health): {', '.join(sorted(detectors))}")
+    print(f"\nWebGPU in this headless Chromium: {webgpu}")
     loads = ", ".join(f"{r['load']:.2f}" for r in rows)
     print(f"\nload average before each run: {loads}; {os.cpu_count()} cores")
     if args.json:

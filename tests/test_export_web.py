@@ -69,10 +69,13 @@ def test_force_replaces_a_previous_export(tmp_path: Path, capsys: pytest.Capture
 
 
 def _loaded_by_page(root: Path) -> set[str]:
-    """The paths (from the host's root) the page loads: its links and scripts, the ES modules they
-    import, the constants, the runtime and the models the constants name."""
+    """The paths (from the export's folder, as /path) the page loads: its links and scripts, the
+    ES modules they import, the constants, the runtime and the models the constants name."""
     html = (root / "index.html").read_text("utf-8")
-    paths = set(re.findall(r'(?:src|href)="(/[^"#?]*)"', html))
+    linked = re.findall(r'(?:src|href)="([^"#?]*)"', html)
+    # Every link is relative to the page (the folder may be served below a host's root).
+    assert not [link for link in linked if link.startswith("/")], linked
+    paths = {"/" + str(Path(link)) if link not in ("", "./") else "/" for link in linked}
     todo = [p for p in paths if p.endswith(".js")]
     while todo:
         module = todo.pop()
@@ -101,7 +104,7 @@ def test_every_file_the_page_loads_is_exported(exported: Path) -> None:
     index = json.loads((exported / "models" / "index.json").read_text("utf-8"))
     for name, entry in index["files"].items():
         assert (exported / "models" / name).stat().st_size == entry["bytes"]
-        assert entry["url"].startswith(f"/models/{name}?v=")
+        assert entry["url"].startswith(f"{name}?v=")  # relative to models/
     html = (exported / "index.html").read_text("utf-8")
     assert '<meta name="moodlens-mode" content="static">' in html
     assert 'href="/dashboard"' not in html and 'href="/docs"' not in html  # they need a server
@@ -149,13 +152,16 @@ class _Handler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def static_host(exported: Path) -> Iterator[str]:
+    """A static host serving the export from a folder below its root (as a project site is), so
+    that any path the page took from the host's root would fail."""
     from test_browser import _requirements
 
     _requirements()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(exported)))
+    site = exported.parent
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(site)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/{exported.name}"
     httpd.shutdown()
     httpd.server_close()
 
@@ -224,6 +230,8 @@ def test_the_export_runs_from_a_static_host(static_host: str, media: Path, tmp_p
         driver.quit()
     paths = [path for path, _ in _Handler.requested]
     assert not [p for p in paths if p.startswith("/api/")], paths
+    folder = "/" + static_host.rsplit("/", 1)[1] + "/"
+    assert all(p.startswith(folder) for p in paths), paths  # nothing from the host's root
     assert [(p, code) for p, code in _Handler.requested if code >= 400] == []
     assert time.monotonic() - started < 30
 

@@ -2,10 +2,11 @@
 
 No moodlens server behind it: the page runs the analysis in the browser only (the engine and the
 vendored onnxruntime-web), has no WebSocket, and keeps its history, when asked to, in the browser's
-own storage (``static/local-history.js``). The files sit at the paths the served page uses
-(``/static/``, ``/engine/``, ``/models/``), so the folder is served from the root of a host; the
-exported ``index.html`` carries ``<meta name="moodlens-mode" content="static">``, which is how
-the page knows. Nothing here needs the ``serve`` extra.
+own storage (``static/local-history.js``). The files sit where the served page has them
+(``static/``, ``engine/``, ``models/``), and the exported page loads them relative to itself, so the
+folder may be served from the root of a host or from any folder below it (a project site's
+``/name/``); the exported ``index.html`` carries ``<meta name="moodlens-mode" content="static">``,
+which is how the page knows. Nothing here needs the ``serve`` extra.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ _LICENCES = ("LICENSE-yunet", "NOTICE")
 
 _README = """moodlens live page, exported by `moodlens export-web` (moodlens {version})
 
-Serve this folder from the root of any static host (the page loads /static/, /engine/ and
-/models/). There is no server: the analysis runs in the browser (WebAssembly), your camera
-frames and results stay in this browser, and history, if you record it, is kept in the browser's
-own storage (export it as JSON or delete it from the page).
+Serve this folder from any static host, at its root or in any folder below it (the page loads
+static/, engine/ and models/ relative to itself). There is no server: the analysis runs in the
+browser (WebAssembly), your camera frames and results stay in this browser, and history, if you
+record it, is kept in the browser's own storage (export it as JSON or delete it from the page).
 
 Headers. For WebAssembly threads (faster) the host must send, on every file:
 
@@ -100,6 +101,8 @@ def write_export(target: Path) -> list[str]:
     html = html.replace("<head>", f"<head>\n{STATIC_META}", 1)
     # The dashboard and the API pages need a server: no links to them.
     html = re.sub(r'<a href="/(?:dashboard|docs)"[^>]*>[^<]*</a>', "", html)
+    # Relative to the page: the folder may be served below a host's root.
+    html = re.sub(r'(src|href)="/static/', r'\1="static/', html).replace('<a href="/"', '<a href="./"')
     (target / "index.html").write_text(html, "utf-8")
     for path in sorted(static.iterdir()):
         if path.suffix in (".js", ".css", ".svg") and path.name not in _SERVER_ONLY:
@@ -120,7 +123,7 @@ def write_export(target: Path) -> list[str]:
         index[name] = {
             "sha256": digest,
             "bytes": (models / name).stat().st_size,
-            "url": f"/models/{name}?v={digest[:16]}",
+            "url": f"{name}?v={digest[:16]}",  # relative to models/ (the page resolves it there)
         }
     (target / "models" / "index.json").write_text(json.dumps({"files": index}, indent=2) + "\n", "utf-8")
     for name in _LICENCES:

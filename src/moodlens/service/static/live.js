@@ -21,7 +21,7 @@ import { $, el } from "./dom.js";
 import { FrameSender } from "./frames.js";
 import { serverDetectorSettings } from "./engine/engine.js";
 import { KEEP_PER_SECOND, LocalHistory } from "./local-history.js";
-import { LocalAnalysis, LocalTally, observations } from "./local.js";
+import { LocalAnalysis, LocalTally, enginePaths, observations } from "./local.js";
 import { drawOverlay, faceLabel, faceProbs } from "./overlay.js";
 import { paint } from "./patterns.js";
 import { profilePanel } from "./profile.js";
@@ -564,7 +564,7 @@ async function loadStatic() {
   $("consent-where").replaceChildren("There is no server: the analysis runs ", el("b", {}, "in this browser"),
     ", and your camera frames and results ", el("b", {}, "stay in this browser"), "; frames are never stored.");
   $("consent-record").textContent = "If you choose to record the session, only the labels and probabilities over time are kept, in this browser's own storage (no image, no face); you can export or delete them on this page at any time.";
-  const shared = await fetch("/engine/constants.json").then((r) => r.json());
+  const shared = await fetch(enginePaths().constants).then((r) => r.json());
   state.labels = shared.labels.map((label) => ({ label }));
   state.engineModel = shared.classifier.model;
   $("mode").classList.add("hidden");

@@ -25,6 +25,16 @@ export function threadsFor(cores = navigator.hardwareConcurrency || 1, isolated 
   return isolated ? Math.max(1, Math.min(4, Math.floor(cores / 2))) : 1;
 }
 
+/** Where the runtime, the models and the constants are, relative to the page: the server's live
+ * page is its root, and a static export (moodlens export-web) may be served from any folder. */
+export function enginePaths(base = document.baseURI) {
+  return {
+    modelBase: new URL("models/", base).href,
+    wasmPaths: new URL("engine/ort/", base).href,
+    constants: new URL("engine/constants.json", base).href,
+  };
+}
+
 export class LocalAnalysis {
   constructor(video, { onResult }) {
     this.video = video;
@@ -45,7 +55,7 @@ export class LocalAnalysis {
       const why = unsupported();
       this.loading = why
         ? Promise.reject(new Error(why))
-        : Promise.resolve(settings).then((s) => createEngine({ modelBase: "/models/", wasmPaths: "/engine/ort/", threads: threadsFor(), settings: s })).then((engine) => {
+        : Promise.resolve(settings).then((s) => createEngine({ ...enginePaths(), threads: threadsFor(), settings: s })).then((engine) => {
           this.engine = engine;
           return engine;
         });

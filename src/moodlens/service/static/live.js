@@ -124,6 +124,7 @@ function showMode() {
   $("where").dataset.mode = mode;
   $("where").dataset.fallback = state.fallback && mode === "server" ? "true" : "false";
   $("profile-panel").classList.toggle("hidden", STATIC);  // no server keeps profiles
+  if (profile) profile.reader(mode);
   setRunningControls(!!state.wanted);
 }
 

@@ -21,6 +21,9 @@ export function profilePanel(health) {
     // Browser mode: the engine reading through the profile, and its main face's model readings
     // ([capture time, 7 probabilities]) of the last seconds; a calibration in progress.
     engine: null, readings: [], calibration: null,
+    // Whose readings the panel describes the fit for: the server's model, or the page's engine
+    // in browser mode (they differ when the server runs another model than the shipped default).
+    reader: "server",
   };
   const KEEP_MS = 3000;
   const CORRECT_MS = 1000;
@@ -61,7 +64,9 @@ export function profilePanel(health) {
     const name = $("profile").value;
     $("profile-reset").disabled = !name;
     if (!name) { say(describe(null)); return; }
-    say(describe(await api(`/${encodeURIComponent(name)}`)));
+    const profile = await api(`/${encodeURIComponent(name)}`);
+    if (panel.reader === "browser") profile.fitted = (await api(`/${encodeURIComponent(name)}/fit?reader=browser`)).fitted;
+    say(describe(profile));
   }
 
   function updateButtons() {
@@ -201,6 +206,12 @@ export function profilePanel(health) {
   }
 
   const hooks = {
+    // The live page's mode changed: describe the fit for the model that will read the face.
+    reader(reader) {
+      if (panel.reader === reader) return;
+      panel.reader = reader;
+      if (panel.enabled && !panel.running) showSelected().catch((e) => say(`profile: ${e.message}`));
+    },
     // The profile to start the stream with (null: none).
     chosen() { return panel.enabled && $("profile").value ? $("profile").value : null; },
     started(profile, send) {

@@ -116,7 +116,8 @@ def test_rescue_literals_are_the_json_values() -> None:
     ):
         assert fragment in source, f"stream._rescue no longer contains {fragment!r}: update the JSON"
     assert rescue["window_grid"] == stream._RESCUE_GRID
-    assert rescue["scale_steps"] == stream._RESCUE_SCALE_STEPS
+    assert tuple(rescue["scale_factors"]) == stream._RESCUE_SCALES
+    assert rescue["scale_factors"] == pytest.approx([2 ** (-r / 4) for r in range(4)], rel=1e-15)
     assert rescue["min_iou"] == stream._RESCUE_MIN_IOU
 
 

@@ -38,13 +38,14 @@ _FOLLOW_MIN_SCORE = 0.55
 _FOLLOW_MIN_CONTRAST = 2.0  # grey levels (standard deviation) a patch needs to be followed
 
 
-#: The rescue's window snaps outwards to multiples of this many pixels, and its scale down to
-#: 2 ** (-k / _RESCUE_SCALE_STEPS) (shared_constants.json, stream.rescue). Grids of 2, 4, 8, 16 and
+#: The rescue's window snaps outwards to multiples of this many pixels, and its scale down to a
+#: quarter octave: 0.5 ** q * _RESCUE_SCALES[r] (shared_constants.json, stream.rescue; literals, so
+#: that the page's engine computes the very same factor). Grids of 2, 4, 8, 16 and
 #: 32 px were run on the real-footage benchmark (docs/benchmarks.md): each keeps 0 merges, but
 #: whether a face half out of the frame is still found on its last two frames (and so re-associated
 #: when it comes back) varies with the crop; 8 px kept it.
 _RESCUE_GRID = 8
-_RESCUE_SCALE_STEPS = 4
+_RESCUE_SCALES = (1.0, 0.8408964152537145, 0.7071067811865476, 0.5946035575013605)  # 2 ** (-r / 4)
 #: A face found in the window must overlap where the person was expected (or last seen) by this
 #: IoU, ByteTrack's threshold for its low-score association: at 0.3 a chain of rescued boxes
 #: stepped from a man who left onto a woman coming up behind him (the street clip, frame 30).
@@ -357,8 +358,9 @@ class StreamAnalyzer:
             x2 = min(width, -(-math.ceil(window.x2) // grid) * grid)
             y2 = min(height, -(-math.ceil(window.y2) // grid) * grid)
             # The detector sees faces best at a few dozen to a couple of hundred pixels.
-            steps = _RESCUE_SCALE_STEPS
-            scale = min(1.0, 2.0 ** (math.floor(math.log2(min(1.0, 160.0 / side)) * steps) / steps))
+            steps = len(_RESCUE_SCALES)
+            down = -math.floor(math.log2(min(1.0, 160.0 / side)) * steps)
+            scale = 0.5 ** (down // steps) * _RESCUE_SCALES[down % steps]
             crop = image[y1:y2, x1:x2]
             if scale < 1.0:
                 crop = np.asarray(

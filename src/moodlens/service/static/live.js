@@ -349,7 +349,18 @@ async function savedState(id) {
   }
 }
 
+// Errors that answer a start: the session did not begin, and the page must not wait for it.
+const START_REFUSALS = ["consent_required", "no_history", "unknown_profile", "no_profiles", "bad_message"];
+
 async function onMessage(msg) {
+  if (msg.type === "error" && !state.running && state.wanted && START_REFUSALS.includes(msg.code)) {
+    say.error(`The server did not start the session: ${msg.message}`);
+    say.status("Camera off.");
+    connection.close();
+    quit();
+    $("start").focus();
+    return;
+  }
   if (profile && profile.message(msg)) return;
   if (msg.type === "started") {
     state.running = true;

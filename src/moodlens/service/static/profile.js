@@ -60,13 +60,19 @@ export function profilePanel(health) {
     await showSelected();
   }
 
+  /** A profile answer, its fit replaced by the one for the page's engine in browser mode. */
+  async function forReader(profile) {
+    if (panel.reader === "browser" && profile) {
+      profile.fitted = (await api(`/${encodeURIComponent(profile.name)}/fit?reader=browser`)).fitted;
+    }
+    return profile;
+  }
+
   async function showSelected() {
     const name = $("profile").value;
     $("profile-reset").disabled = !name;
     if (!name) { say(describe(null)); return; }
-    const profile = await api(`/${encodeURIComponent(name)}`);
-    if (panel.reader === "browser") profile.fitted = (await api(`/${encodeURIComponent(name)}/fit?reader=browser`)).fitted;
-    say(describe(profile));
+    say(describe(await forReader(await api(`/${encodeURIComponent(name)}`))));
   }
 
   function updateButtons() {
@@ -106,7 +112,7 @@ export function profilePanel(health) {
     const name = $("profile").value;
     if (!name || !confirm(`Forget the baseline and every correction of ${name}?`)) return;
     try {
-      const profile = await api(`/${encodeURIComponent(name)}/reset`, { method: "POST" });
+      const profile = await forReader(await api(`/${encodeURIComponent(name)}/reset`, { method: "POST" }));
       panel.lastSample = null;
       $("correct-undo").disabled = true;
       if (panel.running && panel.send) panel.send({ type: "reload_profile" });
@@ -132,7 +138,7 @@ export function profilePanel(health) {
     const name = panel.active;
     if (!name || !panel.lastSample) return;
     try {
-      const profile = await api(`/${encodeURIComponent(name)}/samples/${panel.lastSample}`, { method: "DELETE" });
+      const profile = await forReader(await api(`/${encodeURIComponent(name)}/samples/${panel.lastSample}`, { method: "DELETE" }));
       panel.lastSample = null;
       $("correct-undo").disabled = true;
       if (panel.running && panel.send) panel.send({ type: "reload_profile" });
@@ -188,8 +194,11 @@ export function profilePanel(health) {
   }
 
   function collect(faces, t) {
-    const main = faces.find((f) => f.profile && f.model_probabilities);
-    if (main) panel.readings.push([t, LABELS.map((l) => main.model_probabilities[l])]);
+    // The engine's own reading of the main face at full precision (the result rounds to 4 digits,
+    // and the fit works on log-probabilities, where 1.4e-4 and 1e-4 are far apart).
+    const own = panel.engine && panel.engine.mainReading && panel.engine.mainReading.t === t ? panel.engine.mainReading : null;
+    const main = own && faces.some((f) => f.profile) ? own.probabilities : null;
+    if (main) panel.readings.push([t, main]);
     while (panel.readings.length && panel.readings[0][0] < t - KEEP_MS) panel.readings.shift();
     const calibration = panel.calibration;
     if (!calibration) return;
@@ -235,9 +244,15 @@ export function profilePanel(health) {
     },
     // Browser mode: the engine in this page reads through the profile (prepareLocal first).
     startedLocal(profile) {
-      panel.readings = [];
-      panel.calibration = null;
+      // A reconnection (recording) starts the same session again: a calibration in progress runs
+      // on in the page and goes on.
+      const again = panel.running && panel.active === profile;
+      if (!again) {
+        panel.readings = [];
+        panel.calibration = null;
+      }
       hooks.started(profile, localSend);
+      if (again && panel.calibration) $("calibrate").disabled = true;
     },
     stopped() {
       if (panel.engine) panel.engine.setProfile(null);

@@ -89,6 +89,7 @@ export class Engine {
     this.info = info;
     this.busy = false;
     this.profile = null;
+    this.mainReading = null;
     this.reset();
   }
 
@@ -189,6 +190,10 @@ export class Engine {
     });
     for (const key of this.smoother.keys()) if (!this.tracker.tracks.has(key)) this.smoother.forget(key);
     for (const key of this.personal.keys()) if (key !== main) this.personal.forget(key);
+    // The main face's model reading at full precision (the result message rounds to 4 digits):
+    // what the profile panel keeps for a calibration or a correction, as the server does.
+    const read = faces.find((f) => f.profile);
+    this.mainReading = read ? { t, probabilities: Array.from(read.model) } : null;
     this.previous = new Map(keys.map((k, i) => [k, detections[i]]));
     this.previousFrame = frame;
     const headline = this.headline.update({
@@ -298,7 +303,9 @@ export class Engine {
       const y1 = Math.floor(Math.trunc(win[1]) / g) * g;
       const x2 = Math.min(width, Math.ceil(Math.ceil(win[2]) / g) * g);
       const y2 = Math.min(height, Math.ceil(Math.ceil(win[3]) / g) * g);
-      const scale = Math.min(1, 2 ** (Math.floor(Math.log2(Math.min(1, r.scan_side / side)) * r.scale_steps) / r.scale_steps));
+      const steps = r.scale_factors.length;
+      const down = -Math.floor(Math.log2(Math.min(1, r.scan_side / side)) * steps);
+      const scale = 0.5 ** Math.floor(down / steps) * r.scale_factors[down % steps];
       let crop = cropFrame(frame, x1, y1, x2, y2);
       if (scale < 1) crop = resizeArea(crop, 0, 0, scale);
       const found = (await this.detector.raw(crop, threshold)).map((f) => ({

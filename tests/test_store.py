@@ -7,6 +7,7 @@ PostgreSQL: set MOODLENS_TEST_POSTGRES_URL to a server where the role may create
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -166,11 +167,41 @@ def test_export_delete_and_corrections(store: HistoryStore) -> None:
 def test_retention_deletes_only_old_sessions(store: HistoryStore) -> None:
     old = store.start_session(started_at=datetime.now(UTC) - timedelta(days=40))
     new = store.start_session()
+    for sid in (old, new):
+        store.end_session(sid)
     assert store.apply_retention(0) == 0
     assert store.apply_retention(30) == 1
     assert [s.id for s in store.list_sessions()] == [new]
     assert old != new
     assert store.purge(everything=True) == 1
+
+
+def test_a_session_being_recorded_survives_retention_and_purge(store: HistoryStore) -> None:
+    """A camera recording for longer than the retention period, or a purge typed while the server
+    records, keeps the live session (its writer is this process, which runs); it goes at the first
+    purge after it ends. A session not ended whose process died is not protected."""
+    from sqlalchemy import update
+
+    from moodlens.store.schema import SessionRow
+
+    long_running = store.start_session(started_at=datetime.now(UTC) - timedelta(days=40))
+    assert store.recording_sessions() == [long_running]
+    assert store.apply_retention(30) == 0 and store.purge(everything=True) == 0
+    assert [s.id for s in store.list_sessions()] == [long_running]
+    store.end_session(long_running)
+    assert store.recording_sessions() == []
+    assert store.apply_retention(30) == 1
+    dead = store.start_session()
+    with store.engine.begin() as conn:  # its process is gone (a pid that cannot exist)
+        conn.execute(update(SessionRow).where(SessionRow.id == dead).values(owner="no-such-host-x:1:1"))
+    assert store.recording_sessions() == [dead]  # another host's process cannot be asked: kept
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(SessionRow)
+            .where(SessionRow.id == dead)
+            .values(owner=f"{socket.gethostname()}:999999999:1")
+        )
+    assert store.recording_sessions() == [] and store.purge(everything=True) == 1
 
 
 def test_schema_version_mismatch_is_refused(db_url: str) -> None:

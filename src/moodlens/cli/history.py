@@ -332,6 +332,10 @@ def _purge(store: Any, args: argparse.Namespace) -> int:
         return code
     removed = store.purge(everything=True) if args.all else store.purge(older_than_days=args.older_than)
     print(f"deleted {removed} session(s)")
+    live = store.recording_sessions()
+    if live:
+        listed = ", ".join(str(i) for i in live[:10]) + (", ..." if len(live) > 10 else "")
+        print(f"kept {len(live)} session(s) being recorded now ({listed}): purge again once they end")
     return 0
 
 

@@ -268,18 +268,31 @@ class SessionsMixin(StoreBase):
         return len(ids)
 
     def purge(self, *, older_than_days: float | None = None, everything: bool = False) -> int:
-        """Delete sessions that started more than ``older_than_days`` ago, or all of them."""
+        """Delete sessions that started more than ``older_than_days`` ago, or all of them, except
+        those being recorded now (:meth:`recording_sessions`): a camera that has run for longer than the
+        retention period, or a purge typed while the server records, must not pull the session
+        from under its writer. They go at the next purge after they end."""
         if older_than_days is None and not everything:
             raise ValueError("purge needs older_than_days or everything=True")
-        query = select(SessionRow.id)
+        query = select(SessionRow.id, SessionRow.ended_at, SessionRow.owner)
         if not everything:
             assert older_than_days is not None
             if older_than_days < 0:
                 raise ValueError("older_than_days must be >= 0")
             query = query.where(SessionRow.started_at < _now() - timedelta(days=older_than_days))
         with self._session() as s:
-            ids = list(s.scalars(query).all())
-        return self._delete(ids)
+            rows = s.execute(query).all()
+        return self._delete([r.id for r in rows if not _being_recorded(r.ended_at, r.owner)])
+
+    def recording_sessions(self) -> list[int]:
+        """The sessions being recorded now: not ended, by a process that still runs (on another
+        host, which cannot be asked, a session not ended counts as being recorded)."""
+        query = select(SessionRow.id, SessionRow.ended_at, SessionRow.owner).where(
+            SessionRow.ended_at.is_(None)
+        )
+        with self._session() as s:
+            rows = s.execute(query.order_by(SessionRow.id)).all()
+        return [r.id for r in rows if _being_recorded(r.ended_at, r.owner)]
 
     def apply_retention(self, days: float | None) -> int:
         """Automatic deletion: sessions older than ``days`` go (None or 0 keeps everything)."""
@@ -289,3 +302,7 @@ class SessionsMixin(StoreBase):
             return self.purge(older_than_days=days)
         except SQLAlchemyError as exc:
             raise StoreError(f"{self.where}: retention cleanup failed ({exc})") from None
+
+
+def _being_recorded(ended_at: datetime | None, owner: str | None) -> bool:
+    return ended_at is None and bool(owner) and process_alive(str(owner))

@@ -10,6 +10,7 @@ from moodlens.cli.main import main
 
 
 def _photo(path: Path, value: int = 120) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.full((60, 80, 3), value, np.uint8))
     return path
 
@@ -65,6 +66,23 @@ def test_batch_goes_past_bad_files_and_reports_them(
     assert {Path(r["file"]).name for r in rows} == {"good.jpg", "empty.jpg", "text.png"}
     assert [r["error"] for r in rows if r["file"].endswith("good.jpg")] == [""]
     assert (tmp_path / "annotated" / "good_moodlens.jpg").is_file()
+
+
+def test_annotated_copies_of_photos_with_one_name_are_each_kept(tmp_path: Path) -> None:
+    """Two folders' x.jpg and an x.bmp and x.webp (both drawn as PNG): every photo gets its own
+    annotated copy, in the order given (_2 after the first), none overwritten."""
+    photos = [
+        _photo(tmp_path / "a" / "x.jpg"),
+        _photo(tmp_path / "b" / "x.jpg", 30),
+        _photo(tmp_path / "a" / "y.bmp"),
+        _photo(tmp_path / "b" / "Y.webp", 30),
+    ]
+    out = tmp_path / "drawn"
+    assert main(["image", *map(str, photos), "--out", str(out)]) == 0
+    made = sorted(p.name for p in out.iterdir())
+    assert made == ["Y_moodlens_2.png", "x_moodlens.jpg", "x_moodlens_2.jpg", "y_moodlens.png"]
+    # The second copy is the second photo's (another picture), not the first one written twice.
+    assert (out / "x_moodlens.jpg").read_bytes() != (out / "x_moodlens_2.jpg").read_bytes()
 
 
 def test_missing_file_and_empty_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,6 +142,25 @@ def _annotated_path(out: Path, source: Path, many: bool) -> Path:
     return out / name
 
 
+def _annotated_paths(out: Path, files: list[Path], many: bool) -> dict[Path, Path]:
+    """Each photo's annotated copy, every one its own file: photos whose copies would share a name
+    (``a/x.jpg`` and ``b/x.jpg``; ``x.bmp`` and ``x.webp``, both drawn as PNG) get ``_2``, ``_3``
+    after the first, in the order given, so no copy overwrites another. Names are compared as the
+    file system may (case-insensitively)."""
+    taken: set[str] = set()
+    paths: dict[Path, Path] = {}
+    for source in files:
+        target = _annotated_path(out, source, many)
+        n = 1
+        while str(target).casefold() in taken:
+            n += 1
+            base = _annotated_path(out, source, many)
+            target = base.with_name(f"{base.stem}_{n}{base.suffix}")
+        taken.add(str(target).casefold())
+        paths[source] = target
+    return paths
+
+
 class _Writer:
     """JSONL or CSV results file, written as ``NAME.partial`` and renamed to ``NAME`` when closed
     (also after Ctrl-C); rows are flushed as they come, so a run that dies keeps them there."""
@@ -225,8 +244,8 @@ def _output_problem(out: Path | None, many: bool, files: list[Path], output: str
         # would become a folder named like a photo).
         if (out.exists() and (many or not image_name)) or (many and image_name):
             return f"--out {out} must be a folder when several photos are given"
-    targets = [("--out", _annotated_path(out, f, many)) for f in files] if out is not None else []
-    # Annotated copies of two photos may share a name (a.jpg, a.png): only inputs are protected.
+    targets = [("--out", t) for t in _annotated_paths(out, files, many).values()] if out is not None else []
+    # The annotated copies are each their own file (_annotated_paths): only inputs are protected.
     return output_clash([("--output", output)], files) or output_clash(targets, files, apart=False)
 
 
@@ -261,6 +280,7 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"moodlens image: error: {problem}", file=sys.stderr)
         return 2
+    copies = _annotated_paths(out, files, many) if out is not None else {}
     if out is not None and (many or out.suffix.lower() not in IMAGE_SUFFIXES):
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -320,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
             if writer:
                 writer.write(record)
             if out is not None:
-                target = _annotated_path(out, path, many)
+                target = copies[path]
                 drawn = annotator.annotate(image.copy(), result)
                 if not _write_image(target, drawn, cv2):
                     failures.append((name, f"cannot write the annotated copy to {target}"))

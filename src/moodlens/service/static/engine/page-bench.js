@@ -103,16 +103,22 @@ async function reading(s) {
   return { s, heap_mb: used === undefined ? null : used / 2 ** 20, after_gc: collected, page_mb: await pageMemory() };
 }
 
+// Whether the browser answers memory measurements here: with WebAssembly threads (workers) Chromium
+// may not answer at all, and after one measurement that timed out none is asked for again.
+let measurable = true;
+
 /** The page's memory (MB), WebAssembly included, where the browser measures it; else null. */
 async function pageMemory() {
-  if (!globalThis.crossOriginIsolated || typeof performance.measureUserAgentSpecificMemory !== "function") return null;
+  if (!measurable || !globalThis.crossOriginIsolated || typeof performance.measureUserAgentSpecificMemory !== "function") return null;
   try {
     const measured = await Promise.race([
       performance.measureUserAgentSpecificMemory(),
-      new Promise((resolve) => setTimeout(() => resolve(null), 30000)),
+      new Promise((resolve) => setTimeout(() => resolve(null), 10000)),
     ]);
+    if (!measured) measurable = false;
     return measured ? measured.bytes / 2 ** 20 : null;
   } catch {
+    measurable = false;
     return null;
   }
 }

@@ -184,6 +184,14 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="too large to keep"):
         keep_run(tmp_path / "run", tmp_path / "kept", limit_bytes=1000)
     assert (tmp_path / "kept" / "last.pt").is_file()  # a refusal leaves the kept copy as it was
+    with pytest.raises(ValueError, match=r"no last\.pt"):
+        keep_run(tmp_path / "nowhere", tmp_path / "kept")
+    (tmp_path / "broken").mkdir()
+    for content in (b"", b"not a checkpoint"):
+        (tmp_path / "broken" / "last.pt").write_bytes(content)
+        with pytest.raises(ValueError, match="not a readable training checkpoint"):
+            keep_run(tmp_path / "broken", tmp_path / "kept")
+    assert (tmp_path / "kept" / "last.pt").is_file()
     shutil.copytree(tmp_path / "kept", tmp_path / "moved")
     moved = config.replace(out=str(tmp_path / "moved"), epochs=5)
     Trainer(moved).run(resume=True, log=logs.append)

@@ -202,12 +202,21 @@ async def create(request: Request, body: NewProfile) -> Any:
     return JSONResponse(created.to_dict(), status_code=201)
 
 
-async def _describe(svc: Services, name: str) -> Any:
+async def _read(svc: Services, name: str) -> Any:
+    """The profile's info and samples, or the refusal (a Response) of whichever read failed."""
     info = await _call(svc, "get_profile", name)
     if isinstance(info, Response):
         return info
     samples = await _call(svc, "profile_samples", name)
-    return samples if isinstance(samples, Response) else describe(info, samples, model_id(svc))
+    return samples if isinstance(samples, Response) else (info, samples)
+
+
+async def _describe(svc: Services, name: str) -> Any:
+    read = await _read(svc, name)
+    if isinstance(read, Response):
+        return read
+    info, samples = read
+    return describe(info, samples, model_id(svc))
 
 
 @router.get(
@@ -309,12 +318,10 @@ async def export(request: Request, name: ProfileName) -> Response:
 )
 async def fit(request: Request, name: ProfileName, reader: ReaderQuery = "server") -> Any:
     svc = services(request.app)
-    info = await _call(svc, "get_profile", name)
-    if isinstance(info, Response):
-        return info
-    samples = await _call(svc, "profile_samples", name)
-    if isinstance(samples, Response):
-        return samples
+    read = await _read(svc, name)
+    if isinstance(read, Response):
+        return read
+    info, samples = read
     return fit_of(info.name, samples, await reader_model(svc, reader), reader)
 
 
@@ -387,7 +394,7 @@ async def add_sample(request: Request, name: ProfileName, body: NewReadings) -> 
     )
     sample = NewSample(
         kind=body.kind,
-        probabilities=mean_reading([[v / sum(r) for v in r] for r in body.readings]),
+        probabilities=mean_reading(body.readings),
         model=model,
         label=body.label,
         not_label=body.not_label,
@@ -396,12 +403,10 @@ async def add_sample(request: Request, name: ProfileName, body: NewReadings) -> 
     added = await _call(svc, "add_profile_samples", name, [sample])
     if isinstance(added, Response):
         return added
-    info = await _call(svc, "get_profile", name)
-    if isinstance(info, Response):
-        return info
-    samples = await _call(svc, "profile_samples", name)
-    if isinstance(samples, Response):
-        return samples
+    read = await _read(svc, name)
+    if isinstance(read, Response):
+        return read
+    info, samples = read
     return {
         "sample_id": added[0],
         "profile": describe(info, samples, model),

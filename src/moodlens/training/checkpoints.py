@@ -121,8 +121,14 @@ def keep_run(run: Path, dest: Path, *, limit_bytes: int = KEEP_LIMIT_BYTES) -> l
     last = run / LAST
     if not last.is_file():
         raise ValueError(f"{run}: no {LAST} to keep (is it a run folder?)")
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
-    for state in ckpt["optimizer"]["state"].values():
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        states = ckpt["optimizer"]["state"].values()
+    except Exception as exc:  # a truncated or foreign file: say which, keep what is kept
+        raise ValueError(
+            f"{last}: not a readable training checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    for state in states:
         for key, value in state.items():
             if key != "step" and torch.is_tensor(value) and value.is_floating_point():
                 state[key] = value.to(torch.bfloat16)

@@ -51,6 +51,10 @@ def test_create_list_show_delete_without_photos(db: str, capsys: pytest.CaptureF
     assert code == 0 and "created profile 'ann'" in out
     code, _, err = run(capsys, "profile", "create", "ann", "--consent", "--db", db)
     assert code == 2 and "exists" in err
+    code, _, err = run(capsys, "profile", "create", "Ann", "--consent", "--db", db)  # any case
+    assert code == 2 and "a profile named 'ann' exists" in err
+    code, out, _ = run(capsys, "profile", "show", "ANN", "--db", db)
+    assert code == 0 and "ann" in out
     code, out, _ = run(capsys, "profile", "--db", db, "list")  # --db before the action, too
     assert "ann" in out and "not set" in out
     code, out, _ = run(capsys, "profile", "show", "ann", "--db", db)

@@ -918,3 +918,17 @@ def test_a_browser_mode_session_with_a_profile(tmp_path: Path) -> None:
             message["faces"][0]["model_probabilities"] = model
             ws.send(message)
             assert ws.receive()["code"] == "bad_observations"
+
+
+def test_a_profile_name_in_another_case_is_the_same_profile(tmp_path: Path) -> None:
+    """ "Ann" and "ann" are one person's name: the API refuses to make the second (409, naming the
+    one that exists) and reads the existing profile under either spelling."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(_app(tmp_path), base_url="http://127.0.0.1") as client:
+        refused = client.post("/api/v1/profiles", json={"name": "ANN", "consent": True})
+        assert refused.status_code == 409 and "'ann' exists" in refused.json()["error"]
+        names = [p["name"] for p in client.get("/api/v1/profiles").json()]
+        assert [n for n in names if n.casefold() == "ann"] == ["ann"]
+        assert client.get("/api/v1/profiles/Ann").json()["name"] == "ann"
+        assert client.post("/api/v1/profiles", json={"name": "ZOË 2", "consent": True}).status_code == 409

@@ -98,6 +98,35 @@ def test_consent_and_duplicates(store: HistoryStore) -> None:
     assert [p.name for p in store.list_profiles()] == ["ann", "bob"]
 
 
+@pytest.mark.parametrize("typed", ["ANN", "Ann", "aNn"])
+def test_a_name_in_another_case_is_the_same_profile(store: HistoryStore, typed: str) -> None:
+    store.create_profile("ann", consent=True)
+    with pytest.raises(ValueError, match="a profile named 'ann' exists"):
+        store.create_profile(typed, consent=True)
+    assert [p.name for p in store.list_profiles()] == ["ann"]
+    (sample_id,) = store.add_profile_samples(typed, [neutral()])
+    assert store.get_profile(typed).name == "ann"
+    assert [s.id for s in store.profile_samples("ann")] == [sample_id]
+    session = store.start_session(profile=typed)
+    assert store.get_session(session).profile == "ann"
+
+
+def test_names_stored_before_in_two_cases_need_the_exact_spelling(store: HistoryStore) -> None:
+    """A store from before names were unique in any case may hold "Ann" and "ANN": each is found
+    by its own spelling, and a third spelling matches neither rather than guessing."""
+    from sqlalchemy import insert
+
+    from moodlens.store.schema import ProfileRow
+
+    store.create_profile("Ann", consent=True)
+    now = store.get_profile("Ann").created_at
+    with store._session() as s, s.begin():
+        s.execute(insert(ProfileRow).values(name="ANN", created_at=now, updated_at=now, consent_given=True))
+    assert store.get_profile("ANN").name == "ANN" and store.get_profile("Ann").name == "Ann"
+    with pytest.raises(NotFoundError, match="no profile named 'ann'"):
+        store.get_profile("ann")
+
+
 @pytest.mark.parametrize(
     "call",
     [

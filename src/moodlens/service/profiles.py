@@ -6,6 +6,7 @@ the page with ``GET /{name}/fit?reader=browser``. Numbers in label space only, a
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -182,7 +183,7 @@ async def list_profiles(request: Request) -> Any:
     responses={
         **_ERRORS,
         400: {"model": ErrorOut, "description": "no consent, or a name the store refuses"},
-        409: {"model": ErrorOut, "description": "a profile of that name exists"},
+        409: {"model": ErrorOut, "description": "a profile of that name exists (in any case)"},
         201: {"links": _profile_links("$response.body#/name")},
     },
 )
@@ -194,8 +195,10 @@ async def create(request: Request, body: NewProfile) -> Any:
     svc = services(request.app)
     if svc.store is not None:
         known = await _call(svc, "list_profiles")
-        if not isinstance(known, Response) and any(p.name == body.name for p in known):
-            return _error(409, f"a profile named {body.name!r} exists")
+        wanted = unicodedata.normalize("NFC", body.name).casefold()
+        same = [] if isinstance(known, Response) else [p.name for p in known if p.name.casefold() == wanted]
+        if same:  # in any case: "ann" and "Ann" would be one person's two profiles
+            return _error(409, f"a profile named {same[0]!r} exists")
     created = await _call(svc, "create_profile", body.name, consent=True)
     if isinstance(created, Response):
         return created

@@ -194,9 +194,23 @@ def profile_row(s: Session, name: str) -> ProfileRow:
     except ValueError:
         raise _unknown_profile(name) from None
     row = s.scalars(select(ProfileRow).where(ProfileRow.name == normal)).first()
-    if row is None:
-        raise _unknown_profile(name)
-    return row
+    if row is not None:
+        return row
+    # "ann" finds "Ann": a name typed in another case means the one profile of that name. Where a
+    # store made before names were kept unique in any case holds "Ann" and "ANN", only the exact
+    # spelling says which. Case is folded here, not in SQL: SQLite's lower() is ASCII-only.
+    folded = [r for r in s.scalars(select(ProfileRow)) if r.name.casefold() == normal.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    raise _unknown_profile(name)
+
+
+def _same_name(s: Session, normal: str) -> str | None:
+    """The existing profile name equal to ``normal`` in any case, if there is one."""
+    for existing in s.scalars(select(ProfileRow.name)):
+        if existing.casefold() == normal.casefold():
+            return existing
+    return None
 
 
 def _sample_row(profile_id: int, sample: NewSample, *, correction_id: int | None = None) -> ProfileSampleRow:
@@ -308,8 +322,10 @@ class ProfilesMixin(StoreBase):
         row = ProfileRow(name=normal, created_at=now, updated_at=now, consent_given=True, consent_at=now)
         try:
             with self._writing(), self._session() as s, s.begin():
-                if s.scalars(select(ProfileRow.id).where(ProfileRow.name == normal)).first() is not None:
-                    raise ValueError(f"a profile named {normal!r} exists")
+                # Names differing only in case would be two profiles of one person to anyone who
+                # types them (and the lookup above treats them as one).
+                if (existing := _same_name(s, normal)) is not None:
+                    raise ValueError(f"a profile named {existing!r} exists")
                 s.add(row)
         except IntegrityError:  # created by another process between the check and the insert
             raise ValueError(f"a profile named {normal!r} exists") from None

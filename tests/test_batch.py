@@ -626,3 +626,34 @@ def test_the_profile_reaches_ray_actors(
     faces = _faces(tmp_path / "ray")
     assert faces.profile.notna().sum() > 1  # the photo's face 2 and the video's main track
     pd.testing.assert_frame_equal(_faces(tmp_path / "local"), faces)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"model": "fer2013"}, "model=crowd"),
+        ({"detector": "haar"}, "detector=yunet"),
+        ({"min_face": 40}, "min_face=20"),
+        ({"smoothing_ms": 0.0}, "smoothing_ms=300.0"),
+    ],
+)
+def test_a_dataset_holds_items_read_one_way(tmp_path: Path, change: dict, said: str) -> None:
+    """A rerun into the same --out with another model, detector or smoothing is refused before
+    anything is written (the items done before would keep their reading and the new ones would
+    get another); the same settings named otherwise (--model crowd for the default) resume."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"p{i}.png"), np.full((60, 80, 3), 40 + 90 * i, np.uint8))
+    items, _ = expand([str(folder)])
+    out = tmp_path / "out"
+    run_batch(items[:1], out, InProcessEngine(), SETTINGS)
+    written = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(DatasetMismatchError) as refused:
+        run_batch(items, out, InProcessEngine(), dataclasses.replace(SETTINGS, **change))
+    message = str(refused.value)
+    assert said in message and "p0.png" in message and "another --out" in message
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == written
+    same = dataclasses.replace(SETTINGS, model="crowd", threads=2)  # threads change only the speed
+    report = run_batch(items, out, InProcessEngine(), same)
+    assert report.skipped_before == 1 and report.done == 1

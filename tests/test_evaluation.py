@@ -153,6 +153,20 @@ def test_calibrate_cli_writes_the_temperature_and_the_classifier_applies_it(
     data.write_text("\n".join(rows) + "\n")
     assert main(["calibrate", "--model", str(model), "--data", str(data), "--split", "PrivateTest"]) == 2
     assert "PrivateTest is kept for the final report" in capsys.readouterr().err
+    # A shipped model's metadata is part of the install: never rewritten in place.
+    from moodlens.classification import model_path
+
+    shipped = model_path("crowd").with_suffix(".json")
+    shipped_before = shipped.read_bytes()
+    for argv in (
+        ["calibrate"],
+        ["calibrate", "--model", "crowd"],
+        ["calibrate", "--model", str(shipped.with_suffix(".onnx"))],
+    ):
+        assert main([*argv, "--data", str(data)]) == 2
+        err = capsys.readouterr().err
+        assert "shipped inside moodlens" in err and "--dry-run" in err and err.count("\n") == 1
+    assert shipped.read_bytes() == shipped_before
     before = OnnxClassifier(model).predict(np.full((2, 48, 48), 90, np.uint8))
     shutil.copy(model.with_suffix(".json"), tmp_path / "before.json")
     assert main(["calibrate", "--model", str(model), "--data", str(data)]) == 0

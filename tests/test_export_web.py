@@ -61,8 +61,25 @@ def test_force_replaces_a_previous_export(tmp_path: Path, capsys: pytest.Capture
     (target / "stale.js").write_text("")
     _one_line_refusal(["export-web", str(target)], capsys)
     assert main(["export-web", "--force", str(target)]) == 0
+    assert "removed 1 file(s) the new export does not write: stale.js" in capsys.readouterr().out
     assert (target / MARKER).is_file() and not (target / "stale.js").exists()
-    assert not (tmp_path / "site.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # nothing left beside it
+
+
+def test_a_folder_named_like_a_temporary_one_is_not_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "site.tmp").mkdir()
+    (tmp_path / "site.tmp" / "drafts.txt").write_text("mine")
+    assert main(["export-web", str(tmp_path / "site")]) == 0
+    assert (tmp_path / "site.tmp" / "drafts.txt").read_text() == "mine"
+    # "." and "name/" are folders like any other.
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert main(["export-web", "."]) == 0
+    assert (tmp_path / "here" / MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "site", "site.tmp"]
+    assert (tmp_path / "here" / "index.html").stat().st_mode & 0o044  # readable by a web server
 
 
 # --- the exported tree ------------------------------------------------------------------------------

@@ -84,6 +84,45 @@ def test_video_refuses_to_write_over_its_input(
     assert sorted(p.name for p in tmp_path.iterdir()) == names  # nothing written, no partial file
 
 
+@pytest.mark.parametrize(
+    ("source", "option", "target"),
+    [
+        ("clip.partial.mp4", "--out", "clip.mp4"),  # a video is written as STEM.partial.SUFFIX
+        ("t.csv.partial", "--timeline", "t.csv"),  # a timeline as NAME.partial
+    ],
+)
+def test_video_refuses_an_output_whose_partial_name_is_its_input(
+    source: str,
+    *,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    target: str,
+) -> None:
+    """The input left by a killed run (clip.partial.mp4) analysed into clip.mp4 would be truncated
+    by the first frame written under the partial name."""
+    monkeypatch.chdir(tmp_path)
+    mine = _video(tmp_path / "mine.mp4", fourcc="mp4v")
+    os.replace(mine, tmp_path / source)
+    before = (tmp_path / source).read_bytes()
+    assert main(["video", source, option, target]) == 2
+    _one_line_error(capsys.readouterr().err, option, "is written as", "input")
+    assert (tmp_path / source).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source]
+
+
+def test_image_refuses_a_results_file_whose_partial_name_is_an_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "r.jsonl.partial"  # a photo under any name: its content decides
+    os.replace(_photo(tmp_path / "x.png"), mine)
+    before = mine.read_bytes()
+    assert main(["image", str(mine), "--output", str(tmp_path / "r.jsonl")]) == 2
+    _one_line_error(capsys.readouterr().err, "--output", "is written as")
+    assert mine.read_bytes() == before
+
+
 def test_video_refuses_two_outputs_that_are_one_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -402,6 +441,37 @@ def test_no_output_overwrites_the_history_database(
     assert main(["history", "export", "1", "--out", str(db), "--db", str(db)]) == 2
     _one_line_error(capsys.readouterr().err, "--out", "history database")
     assert db.read_bytes() == before
+    from moodlens.store import HistoryStore
+
+    store = HistoryStore(str(db))
+    store.create_profile("ann", consent=True)
+    store.close()
+    before = db.read_bytes()
+    link = tmp_path / "link.json"
+    link.symlink_to(db.name)
+    for out in (db, link):
+        assert main(["profile", "export", "ann", "--out", str(out), "--db", str(db)]) == 2
+        _one_line_error(capsys.readouterr().err, "--out", "history database")
+    assert db.read_bytes() == before
+
+
+def test_profile_export_replaces_a_file_whole_and_never_writes_through_a_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_home: Path
+) -> None:
+    from moodlens.store import HistoryStore
+
+    db = tmp_path / "h.sqlite3"
+    store = HistoryStore(str(db), create=True)
+    store.create_profile("ann", consent=True)
+    store.close()
+    photo = _photo(tmp_path / "photo.png")
+    before = photo.read_bytes()
+    link = tmp_path / "ann.json"
+    link.symlink_to(photo.name)
+    assert main(["profile", "export", "ann", "--out", str(link), "--db", str(db)]) == 0
+    assert photo.read_bytes() == before  # the link is replaced by the export, the photo kept
+    assert not link.is_symlink() and json.loads(link.read_text())["profile"]["name"] == "ann"
+    assert sorted(p.name for p in tmp_path.iterdir() if "sqlite3" not in p.name) == ["ann.json", "photo.png"]
 
 
 # --- 6. a session that is still recording is not deleted ----------------------------------------------
@@ -663,3 +733,73 @@ def test_batch_workers_die_with_their_driver(tmp_path: Path, batch_extra: None) 
     killed = time.monotonic()
     _wait_for(lambda: not any(_running(pid) for pid in workers), seconds=10)
     assert time.monotonic() - killed < 5
+
+
+# --- moodlens export: a model is two files, and neither may overwrite what it reads ------------------
+
+
+@pytest.fixture
+def exported_model(tmp_path: Path) -> Path:
+    from conftest import make_contract_model
+
+    return Path(make_contract_model(tmp_path / "m.onnx", output_gain=1.0))
+
+
+@pytest.mark.parametrize(
+    ("out", "extra", "words"),
+    [
+        ("m.json", [], ["must end in .onnx"]),  # the copy would go over the model's own metadata
+        ("m.onnx", [], ["--out", "input"]),
+        ("metrics.onnx", ["--metrics", "metrics.json"], ["metadata", "input"]),
+        ("notes.onnx", [], ["notes.json exists", "not the metadata"]),
+    ],
+)
+def test_export_refuses_to_overwrite_its_inputs_or_a_user_s_json(
+    out: str,
+    *,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exported_model: Path,
+    extra: list[str],
+    words: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics.json").write_text(json.dumps({"accuracy": 0.5, "macro_f1": 0.4}))
+    (tmp_path / "notes.json").write_text('{"mine": true}')
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["export", "m.onnx", "--out", out, *extra]) == 2
+    _one_line_error(capsys.readouterr().err, *words)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_export_writes_the_model_and_its_metadata_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], exported_model: Path
+) -> None:
+    out = tmp_path / "copies" / "mine.onnx"
+    assert main(["export", str(exported_model), "--out", str(out)]) == 0
+    assert out.read_bytes() == exported_model.read_bytes()
+    assert json.loads(out.with_suffix(".json").read_text())["name"] == "mine"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mine.json", "mine.onnx"]  # no partial left
+    assert main(["export", str(exported_model), "--out", str(out)]) == 0  # a re-export replaces its own
+
+
+def test_image_out_in_a_new_folder_is_made_and_a_failed_copy_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = _photo(tmp_path / "a.jpg")
+    target = tmp_path / "new" / "deeper" / "x.jpg"
+    assert main(["image", str(photo), "--out", str(target)]) == 0
+    assert target.is_file() and f"annotated copies: {target}" in capsys.readouterr().err
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder would be")
+    assert main(["image", str(photo), "--out", str(blocked / "x.jpg")]) == 2
+    _one_line_error(capsys.readouterr().err, "cannot create", "blocked")
+    # A copy that cannot be written says why, and the run does not claim it wrote it.
+    folder = tmp_path / "full"
+    folder.mkdir()
+    (folder / "x.jpg").mkdir()  # a folder where the copy goes: the rename fails
+    assert main(["image", str(photo), "--out", str(folder / "x.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the annotated copy" in err and ": Is a directory" in err
+    assert "annotated copies:" not in err

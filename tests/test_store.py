@@ -217,14 +217,27 @@ def test_schema_version_mismatch_is_refused(db_url: str) -> None:
     HistoryStore(db_url).close()
 
 
-def test_foreign_tables_are_not_touched(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+@pytest.mark.parametrize("table", ["sessions", "notes"])
+def test_foreign_tables_are_not_touched(tmp_path: Path, table: str) -> None:
+    """Another program's SQLite file, whatever its tables, is refused by every way in (a read,
+    a recording that would create the schema, a migration) and left byte for byte as it was: no
+    history tables added, not even its journal mode changed."""
+    from moodlens.store.database import make_engine, migrate
+
+    path = tmp_path / "other.sqlite3"
+    url = f"sqlite:///{path}"
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE sessions (id INTEGER PRIMARY KEY, what TEXT)"))
+        conn.execute(text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, what TEXT)"))
     engine.dispose()
+    before = path.read_bytes()
+    for open_it in (lambda: HistoryStore(url), lambda: HistoryStore(url, create=False)):
+        with pytest.raises(StoreError, match=f"holds tables \\({table}\\).*was not made by moodlens"):
+            open_it()
     with pytest.raises(StoreError, match="was not made by moodlens"):
-        HistoryStore(url)
+        migrate(make_engine(url))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.sqlite3"]
 
 
 def test_unreachable_database_is_a_clear_error() -> None:

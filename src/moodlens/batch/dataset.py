@@ -19,9 +19,9 @@ process that is gone; any other ``*.tmp`` in the folder is left alone.
 
 A state file records its dataset ``format``. Items of an older format (before the personal
 columns: no ``format``) are brought up to the current columns when a run opens the dataset, so
-the folder always reads as one table (:meth:`Dataset.upgrade`). A state also records the profile
-the item was read with (``--profile NAME[@N]``); one dataset holds one profile choice
-(:meth:`Dataset.check_profile`).
+the folder always reads as one table (:meth:`Dataset.upgrade`). A state also records the settings
+the item was read with (the model, the detector and its options, the smoothing, the profile choice
+``--profile NAME[@N]``); one dataset holds items read one way (:meth:`Dataset.check_settings`).
 """
 
 from __future__ import annotations
@@ -192,9 +192,9 @@ def check_folder(root: Path, *, force: bool = False) -> None:
     )
 
 
-def settings_fingerprint(settings: AnalysisSettings) -> str:
-    """What a saved segment was analysed with: the settings that shape results (the profile by
-    its ``--profile`` choice, as items are); a segment saved with others is analysed again."""
+def shaping_settings(settings: AnalysisSettings) -> dict[str, Any]:
+    """The settings that shape results, as JSON values (the profile by its ``--profile`` choice;
+    threads only change the speed)."""
     import dataclasses
 
     shaping = {
@@ -203,7 +203,19 @@ def settings_fingerprint(settings: AnalysisSettings) -> str:
         if f.name not in ("profile", "profile_face", "threads")
     }
     shaping["profile"] = settings.profile_choice
-    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    if shaping["model"] is None:  # the default model by its name: --model crowd is the same run
+        from moodlens.classification.registry import DEFAULT_MODEL_NAME
+
+        shaping["model"] = DEFAULT_MODEL_NAME
+    out: dict[str, Any] = json.loads(json.dumps(shaping, sort_keys=True, default=str))
+    return out
+
+
+def settings_fingerprint(settings: AnalysisSettings) -> str:
+    """What a saved segment was analysed with (:func:`shaping_settings`); a segment saved with
+    others is analysed again."""
+    text = json.dumps(shaping_settings(settings), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _segment_schema() -> Any:
@@ -282,21 +294,38 @@ class Dataset:
         # per item would read every state file per item, quadratic in the archive's size.
         self._keys_by_source: dict[str, set[str]] | None = None
 
-    def check_profile(self, states: dict[str, dict[str, Any]], choice: str | None) -> None:
-        """Refuse to mix profile choices in one dataset: the items done before would keep theirs
-        (they are skipped), so the rows would be read in two ways without anyone asking."""
-        used = {state.get("profile") for state in states.values() if state.get("status") in FINISHED}
+    def check_settings(self, states: dict[str, dict[str, Any]], settings: dict[str, Any]) -> None:
+        """Refuse to mix settings in one dataset (:func:`shaping_settings`: the model, the detector
+        and its options, the smoothing, the profile choice): the items done before would keep
+        theirs (they are skipped), so the rows would be read in two ways without anyone asking.
+        Items written before settings were recorded are checked by their profile choice only."""
+        finished = [state for state in states.values() if state.get("status") in FINISHED]
+        choice = settings.get("profile")
+        used = {state.get("profile") for state in finished}
         others = sorted((u for u in used if u != choice), key=str)
-        if not others:
-            return
+        if others:
 
-        def said(value: Any) -> str:
-            return "no --profile" if value is None else f"--profile {value}"
+            def said(value: Any) -> str:
+                return "no --profile" if value is None else f"--profile {value}"
 
-        raise DatasetMismatchError(
-            f"{self.root} holds items read with {' and '.join(said(u) for u in others)}; this run has "
-            f"{said(choice)}. Items done before are not redone: give the same --profile, or another --out"
-        )
+            raise DatasetMismatchError(
+                f"{self.root} holds items read with {' and '.join(said(u) for u in others)}; this run "
+                f"has {said(choice)}. Items done before are not redone: give the same --profile, or "
+                "another --out"
+            )
+        for state in finished:
+            before = state.get("settings")
+            if not isinstance(before, dict):
+                continue
+            differ = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            if differ:
+                then = ", ".join(f"{k}={before.get(k)}" for k in differ)
+                now = ", ".join(f"{k}={settings.get(k)}" for k in differ)
+                raise DatasetMismatchError(
+                    f"{self.root} holds items read with {then} ({state.get('source')} among them); this "
+                    f"run has {now}. Items done before are not redone: give the same options, or "
+                    "another --out"
+                )
 
     def upgrade(self, states: dict[str, dict[str, Any]]) -> int:
         """Bring the items written in an older format to the current columns (new ones null);
@@ -342,6 +371,7 @@ class Dataset:
         media_ms: float,
         profile: Profile | None = None,
         profile_choice: str | None = None,
+        settings: dict[str, Any] | None = None,
         note: str = "",
         status: str = "done",
     ) -> int:
@@ -403,6 +433,7 @@ class Dataset:
             status,
             note,
             profile_choice,
+            settings=settings,
             files=files,
             frames=frames,
             faces=n,
@@ -523,9 +554,25 @@ class Dataset:
         return self._keys_by_source
 
     def write_failure(
-        self, item: Item, reason: str, *, seconds: float = 0.0, profile_choice: str | None = None
+        self,
+        item: Item,
+        reason: str,
+        *,
+        seconds: float = 0.0,
+        profile_choice: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
-        self._state(item, "failed", reason, profile_choice, frames=0, faces=0, seconds=seconds, media_ms=0.0)
+        self._state(
+            item,
+            "failed",
+            reason,
+            profile_choice,
+            settings=settings,
+            frames=0,
+            faces=0,
+            seconds=seconds,
+            media_ms=0.0,
+        )
 
     def _state(
         self,
@@ -534,6 +581,7 @@ class Dataset:
         reason: str,
         profile_choice: str | None,
         *,
+        settings: dict[str, Any] | None = None,
         files: list[str] | None = None,
         **figures: float,
     ) -> None:
@@ -545,6 +593,7 @@ class Dataset:
             "status": status,
             "reason": reason,
             "profile": profile_choice,
+            "settings": settings,
             **figures,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "files": files or [],

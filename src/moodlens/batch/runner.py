@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from moodlens.batch.analysis import AnalysisSettings, Unit, UnitResult
-from moodlens.batch.dataset import FINISHED, Dataset, settings_fingerprint
+from moodlens.batch.dataset import FINISHED, Dataset, settings_fingerprint, shaping_settings
 from moodlens.batch.engines import Engine
 from moodlens.batch.inputs import Item
 from moodlens.batch.join import join_segments
@@ -158,7 +158,7 @@ def run_batch(
     dataset = Dataset(out, force=force)
     report = Report(items=len(items), skipped_inputs=len(skipped_inputs or []))
     states = dataset.states()
-    dataset.check_profile(states, settings.profile_choice)
+    dataset.check_settings(states, shaping_settings(settings))
     collected: dict[str, list[UnitResult]] = defaultdict(list)
     expected: dict[str, int] = defaultdict(int)
     runs: Any = None
@@ -174,7 +174,9 @@ def run_batch(
             todo.append(item)
         units, unplannable = plan(todo, segmenting or Segmenting())
         for item, reason in unplannable:
-            dataset.write_failure(item, reason, profile_choice=settings.profile_choice)
+            dataset.write_failure(
+                item, reason, profile_choice=settings.profile_choice, settings=shaping_settings(settings)
+            )
             report.failed += 1
             report.failures.append((item.source, reason))
         for unit in units:
@@ -226,7 +228,13 @@ def _finish(
     errors = [r.error for r in results if r.error]
     seconds = sum(r.seconds for r in results)
     if errors:
-        dataset.write_failure(item, errors[0], seconds=seconds, profile_choice=settings.profile_choice)
+        dataset.write_failure(
+            item,
+            errors[0],
+            seconds=seconds,
+            profile_choice=settings.profile_choice,
+            settings=shaping_settings(settings),
+        )
         report.failed += 1
         report.failures.append((item.source, errors[0]))
         return
@@ -249,6 +257,7 @@ def _finish(
         media_ms=media_ms,
         profile=settings.profile,
         profile_choice=settings.profile_choice,
+        settings=shaping_settings(settings),
         note=note,
         status="truncated" if missing else "done",
     )

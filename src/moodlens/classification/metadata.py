@@ -174,6 +174,8 @@ def load_metadata(model_path: str | Path) -> ModelMetadata:
 
 
 def save_metadata(metadata: ModelMetadata, model_path: str | Path) -> Path:
+    from moodlens.pipeline.sinks import write_atomically
+
     path = metadata_path(Path(model_path))
-    path.write_text(json.dumps(metadata.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_atomically(path, json.dumps(metadata.to_dict(), indent=2) + "\n")  # never half a JSON
     return path

@@ -396,6 +396,17 @@ def output_clash(
             where = "" if os.fspath(path) == sources[identity] else f" (the input {sources[identity]})"
             name = os.fspath(path)
             return f"{option} {name} is an input{where}: it would be overwritten; write to another file"
+        # An output is written under a partial name until it is complete (clip.partial.mp4 for
+        # clip.mp4): that name must not be an input either, or the first frame written truncates
+        # it (an input salvaged from a killed run is named just so).
+        for partial in _partial_names(path):
+            identity = _identity(partial)
+            if identity is not None and identity in sources:
+                return (
+                    f"{option} {os.fspath(path)} is written as {partial} until it is complete, and "
+                    f"{partial} is an input ({sources[identity]}): it would be overwritten; "
+                    "rename the input or write to another file"
+                )
         if not apart:
             continue
         try:
@@ -406,6 +417,29 @@ def output_clash(
             return f"{seen[resolved]} and {option} both name {os.fspath(path)}; give each output its own file"
         seen[resolved] = option
     return None
+
+
+def clashes_with_database(command: str, out: str | None, url: str) -> bool:
+    """True (after one line on stderr) when an export's ``--out`` would overwrite the history
+    database it is read from (``--out h.sqlite3 --db h.sqlite3``: every session and profile)."""
+    if not out:
+        return False
+    import sys
+
+    from moodlens.store.database import sqlite_file
+
+    database = sqlite_file(url)
+    problem = output_clash([("--out", out)], [database] if database else [])
+    if problem is not None:
+        print(f"moodlens {command}: error: {problem} (the history database)", file=sys.stderr)
+    return problem is not None
+
+
+def _partial_names(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    from moodlens.pipeline.sinks import partial_path
+
+    target = Path(path)
+    return (partial_path(target), partial_path(target, keep_suffix=True))
 
 
 def check_outputs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -71,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     two_heads = _run_config(run_dir).get("ferplus_mode") == "both"
     if two_heads and args.head is None:
         return _fail(f"{run_dir} is a two-head run: pass --head {' or --head '.join(HEADS)}")
+    problem = _output_problem(source, run_dir, args)
+    if problem is not None:
+        return _fail(problem)
     try:
         metrics = _metrics(args.metrics)
     except ValueError as exc:
@@ -88,6 +92,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_problem(source: Path, run_dir: Path, args: argparse.Namespace) -> str | None:
+    """Why ``--out`` cannot be written, or None. A model is two files (the .onnx and the .json
+    beside it; with --quantize two more), and none may overwrite what the command reads, nor a
+    .json of the user's that is no model's metadata."""
+    from moodlens.cli.common import output_clash
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".onnx":
+        return f"--out {out} must end in .onnx (its metadata is written beside it, as {out.stem}.json)"
+    outputs = [("--out", out), ("--out's metadata", out.with_suffix(".json"))]
+    if args.quantize:
+        int8 = out.with_name(out.stem + "-int8.onnx")
+        outputs += [("the INT8 model", int8), ("the INT8 model's metadata", int8.with_suffix(".json"))]
+    inputs: list[Path] = [source] if source.is_file() else []
+    for model in [source] if source.suffix == ".onnx" else sorted(run_dir.glob("*.onnx")):
+        inputs += [model, model.with_suffix(".json")]
+    inputs += [Path(p) for p in (args.metrics, args.data) if p]
+    problem = output_clash(outputs, inputs)
+    if problem is not None:
+        return problem
+    for (_, model), (_, meta) in zip(outputs[::2], outputs[1::2], strict=True):
+        if meta.exists() and not model.exists():
+            return (
+                f"{meta} exists and is not the metadata of a model (there is no {model.name}): it "
+                "would be replaced; choose another --out"
+            )
+    return None
+
+
 def _copy_exported(
     source: Path, run_dir: Path, args: argparse.Namespace, metrics: dict[str, Any]
 ) -> Path | None:
@@ -95,6 +128,7 @@ def _copy_exported(
     from dataclasses import replace
 
     from moodlens.classification.metadata import load_metadata, save_metadata
+    from moodlens.pipeline.sinks import partial_path
 
     name = "model.onnx" if args.head is None else f"model-{args.head}.onnx"
     model = source if source.suffix == ".onnx" else run_dir / name
@@ -107,8 +141,14 @@ def _copy_exported(
         return None
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model, out)
     meta = load_metadata(model)
+    # The model's bytes go in whole or not at all (a full disk or a Ctrl-C leaves the old file).
+    partial = partial_path(out, keep_suffix=True)
+    try:
+        shutil.copyfile(model, partial)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     save_metadata(replace(meta, name=out.stem, metrics={**meta.metrics, **metrics}), out)
     print(f"wrote {out} and {out.with_suffix('.json')} (copied from {model})")
     return out

@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,13 @@ def write_export(target: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    target: Path = args.dir
+    # Resolved, so that "." or "site/" name a folder with a name and a parent to write beside it.
+    target: Path = Path(args.dir).resolve()
+    if target.parent == target:
+        print(
+            f"moodlens export-web: {args.dir} is the root of the file system; name a folder", file=sys.stderr
+        )
+        return 2
     if target.exists() and not target.is_dir():
         print(f"moodlens export-web: {target} exists and is not a folder", file=sys.stderr)
         return 2
@@ -156,18 +163,29 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    # Written beside, then moved into place: a failure leaves DIR as it was.
-    tmp = target.with_name(target.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    # Written beside, then moved into place: a failure leaves DIR as it was. The folder it is
+    # written in is new (mkdtemp), never one of the user's that happens to be called DIR.tmp.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".export-web", dir=target.parent))
+    tmp = work / target.name  # made by write_export with the user's usual permissions
     try:
         files = write_export(tmp)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
+    dropped: list[str] = []
     if target.exists():
+        dropped = sorted(
+            str(p.relative_to(target))
+            for p in target.rglob("*")
+            if p.is_file() and str(p.relative_to(target)) not in files
+        )
         shutil.rmtree(target)
     tmp.rename(target)
+    work.rmdir()
+    if dropped:  # --force replaced a previous export: say what of it the new one does not have
+        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+        print(f"moodlens export-web: removed {len(dropped)} file(s) the new export does not write: {shown}")
     size = sum((target / f).stat().st_size for f in files)
     print(
         f"wrote {len(files)} files ({size / 1e6:.1f} MB) to {target}: serve it from a host's root "

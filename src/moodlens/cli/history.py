@@ -270,15 +270,10 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
-    if args.out:
-        from moodlens.cli.common import output_clash
-        from moodlens.store.database import sqlite_file
+    from moodlens.cli.common import clashes_with_database
 
-        database = sqlite_file(store.url)
-        problem = output_clash([("--out", args.out)], [database] if database else [])
-        if problem is not None:
-            print(f"moodlens history export: error: {problem} (the history database)", file=sys.stderr)
-            return 2
+    if clashes_with_database("history export", args.out, store.url):
+        return 2
     text = store.export(args.session, args.format, include_hidden=args.include_hidden)
     if args.out:
         from moodlens.pipeline.sinks import write_atomically

@@ -249,21 +249,22 @@ def _output_problem(out: Path | None, many: bool, files: list[Path], output: str
     return output_clash([("--output", output)], files) or output_clash(targets, files, apart=False)
 
 
-def _write_image(target: Path, image: Any, cv2: Any) -> bool:
-    """Encode by the target's suffix and write it whole (a temporary name renamed into place)."""
+def _write_image(target: Path, image: Any, cv2: Any) -> str | None:
+    """Encode by the target's suffix and write it whole (a temporary name renamed into place);
+    returns why it could not, or None."""
     from moodlens.pipeline.sinks import write_atomically
 
     try:
         ok, encoded = cv2.imencode(target.suffix.lower(), image)
     except cv2.error:
-        return False
+        ok = False
     if not ok:
-        return False
+        return f"cannot encode an image as {target.suffix}"
     try:
         write_atomically(target, encoded.tobytes())
-    except OSError:
-        return False
-    return True
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -281,12 +282,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"moodlens image: error: {problem}", file=sys.stderr)
         return 2
     copies = _annotated_paths(out, files, many) if out is not None else {}
-    if out is not None and (many or out.suffix.lower() not in IMAGE_SUFFIXES):
+    if out is not None:
+        # The folder of the copies (or of the one copy) is made before any work, as a folder --out.
+        folder = out if many or out.suffix.lower() not in IMAGE_SUFFIXES else out.parent
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             print(
-                f"moodlens image: error: cannot create {out}: {exc.strerror or exc}",
+                f"moodlens image: error: cannot create {folder}: {exc.strerror or exc}",
                 file=sys.stderr,
             )
             return 2
@@ -304,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
 
         progress = tqdm(total=len(files), unit="image", dynamic_ncols=True)
     faces_total = 0
+    unwritten = 0  # annotated copies that could not be written
     try:
         for path in files:
             name = str(path)
@@ -342,8 +346,10 @@ def run(args: argparse.Namespace) -> int:
             if out is not None:
                 target = copies[path]
                 drawn = annotator.annotate(image.copy(), result)
-                if not _write_image(target, drawn, cv2):
-                    failures.append((name, f"cannot write the annotated copy to {target}"))
+                why = _write_image(target, drawn, cv2)
+                if why is not None:
+                    failures.append((name, f"cannot write the annotated copy to {target}: {why}"))
+                    unwritten += 1
             if progress:
                 progress.update()
                 progress.set_postfix(faces=faces_total, failed=len(failures), refresh=False)
@@ -357,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)",
             file=sys.stderr,
         )
-    if out is not None:
+    if out is not None and unwritten < len(copies):
         where = out if many or out.suffix.lower() not in IMAGE_SUFFIXES else out.resolve()
         print(f"annotated copies: {where}", file=sys.stderr)
     if writer:

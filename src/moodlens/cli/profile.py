@@ -230,9 +230,15 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
+    from moodlens.cli.common import clashes_with_database
+
+    if clashes_with_database("profile export", args.out, store.url):
+        return 2
     text = store.export_profile(args.name)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        from moodlens.pipeline.sinks import write_atomically
+
+        write_atomically(Path(args.out), text)  # a file already there is replaced only whole
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -135,9 +135,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> En
             @event.listens_for(engine, "connect")
             def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:
                 cursor = dbapi_connection.cursor()
-                # WAL: readers never block the writer; NORMAL sync is crash-safe for the
-                # application (a kill -9 loses no committed transaction).
-                cursor.execute("PRAGMA journal_mode=WAL")
+                # NORMAL sync is crash-safe in WAL mode (a kill -9 loses no committed
+                # transaction). WAL itself is a setting of the file, made once the file is known
+                # to be a moodlens history (check_schema): a connection must not change a file
+                # that is not ours.
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -166,10 +167,13 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
         if "alembic_version" not in tables:
-            if tables & {"sessions", "intervals"}:
+            if tables:
+                # Another program's database (or one made before schema versions): adding the
+                # history's tables to it would change a file that is not moodlens's.
+                shown = ", ".join(sorted(tables)[:4]) + (", ..." if len(tables) > 4 else "")
                 raise StoreError(
-                    f"{display_url(str(engine.url))}: has moodlens-like tables but no schema version; "
-                    "it was not made by moodlens, which will not touch it"
+                    f"{display_url(str(engine.url))}: holds tables ({shown}) but no moodlens schema "
+                    "version: it was not made by moodlens, which will not touch it; give another --db"
                 )
             return None
         row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
@@ -186,11 +190,13 @@ def check_schema(engine: Engine, *, create: bool = True) -> None:
     except DatabaseError as exc:
         raise StoreError(f"{where}: not a database moodlens can read ({exc.orig})") from None
     if revision == SCHEMA_REVISION:
+        _use_wal(engine)
         return
     if revision is None:
         if not create:
             raise StoreError(f"{where}: the database is empty (no moodlens history yet)")
         migrate(engine)
+        _use_wal(engine)
         return
     known = _known_revisions()
     if revision in known:
@@ -202,6 +208,18 @@ def check_schema(engine: Engine, *, create: bool = True) -> None:
         f"{where}: the history schema is at revision {revision}, which this moodlens does not know "
         f"(it knows up to {SCHEMA_REVISION}): it was written by a newer moodlens; upgrade moodlens"
     )
+
+
+def _use_wal(engine: Engine) -> None:
+    """SQLite in WAL mode: readers never block the writer. The mode is kept in the file, so this
+    changes it once, and only a file that holds a moodlens history."""
+    if engine.dialect.name != "sqlite" or sqlite_file(str(engine.url)) is None:
+        return
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    except OperationalError as exc:
+        raise StoreError(f"{display_url(str(engine.url))}: cannot open the database ({exc.orig})") from None
 
 
 def _known_revisions() -> set[str]:
@@ -216,6 +234,12 @@ def migrate(engine: Engine) -> str:
     from alembic import command
 
     where = display_url(str(engine.url))
+    try:
+        current_revision(engine)  # refuses another program's database before changing anything
+    except OperationalError as exc:
+        raise StoreError(f"{where}: cannot open the database ({exc.orig})") from None
+    except DatabaseError as exc:
+        raise StoreError(f"{where}: not a database moodlens can read ({exc.orig})") from None
     try:
         with engine.connect() as conn:
             sqlite = conn.dialect.name == "sqlite"

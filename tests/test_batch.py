@@ -657,3 +657,13 @@ def test_a_dataset_holds_items_read_one_way(tmp_path: Path, change: dict, said: 
     same = dataclasses.replace(SETTINGS, model="crowd", threads=2)  # threads change only the speed
     report = run_batch(items, out, InProcessEngine(), same)
     assert report.skipped_before == 1 and report.done == 1
+
+
+def test_saved_segments_keep_their_fingerprint() -> None:
+    """A long video interrupted under an earlier version resumes from its saved segments: the
+    fingerprint of the default settings is the one those versions wrote. (A new setting that
+    shapes results changes it on purpose: the segments are then analysed again.)"""
+    from moodlens.batch.dataset import settings_fingerprint
+
+    assert settings_fingerprint(AnalysisSettings()) == "701c60c6baa6e47e"
+    assert settings_fingerprint(dataclasses.replace(SETTINGS, threads=4)) == "701c60c6baa6e47e"

@@ -932,3 +932,48 @@ def test_a_profile_name_in_another_case_is_the_same_profile(tmp_path: Path) -> N
         assert [n for n in names if n.casefold() == "ann"] == ["ann"]
         assert client.get("/api/v1/profiles/Ann").json()["name"] == "ann"
         assert client.post("/api/v1/profiles", json={"name": "ZOË 2", "consent": True}).status_code == 409
+
+
+def test_a_stream_never_teaches_a_profile_made_again_under_its_profile_s_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A camera reads faces through "ann"; "ann" is deleted and someone makes "ANN": the stream
+    stops reading through the deleted profile (said once, as profile_failed) and a correction sent
+    on it never lands in the new person's profile. Odd JSON (a 5,000-digit number, deep nesting)
+    is a bad_message, and the stream goes on."""
+    from fastapi.testclient import TestClient
+
+    import moodlens.service.stream as stream_module
+
+    monkeypatch.setattr(stream_module, "PROFILE_CHECK_S", 0.0)  # check at every frame
+    app = _app(tmp_path)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        doc = client.get("/asyncapi.json").json()
+        with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as raw:
+            ws = _Checked(raw, doc)
+            for odd in ('{"type": ' + "9" * 5000 + "}", "[" * 100_000 + "]" * 100_000):
+                raw.send_text(odd)
+                assert ws.receive()["code"] == "bad_message"
+            ws.send({"type": "start", "consent": True, "profile": "ann"})
+            assert ws.receive()["profile"] == "ann"
+            t, read_through = 0.0, False
+            while not read_through and t < 2000:  # until the main track is confirmed
+                ws.send_frame(t)
+                reply = ws.receive()
+                read_through = reply["type"] == "result" and any(
+                    f.get("profile") == "ann" for f in reply["faces"]
+                )
+                t += 100
+            assert read_through
+            assert client.delete("/api/v1/profiles/ann").status_code == 204
+            assert client.post("/api/v1/profiles", json={"name": "ANN", "consent": True}).status_code == 201
+            ws.send_frame(t)
+            dropped = ws.receive()
+            assert dropped["code"] == "profile_failed" and "'ann' was deleted" in dropped["message"]
+            result = ws.receive()
+            assert result["type"] == "result" and not any(f.get("profile") for f in result["faces"])
+            ws.send({"type": "correct", "label": "sad"})
+            assert ws.receive()["code"] == "no_profile"
+            ws.send({"type": "stop"})
+            assert ws.receive()["type"] == "stopped"
+        assert client.get("/api/v1/profiles/ANN").json()["samples"] == []

@@ -166,6 +166,9 @@ def test_calibrate_cli_writes_the_temperature_and_the_classifier_applies_it(
         assert main([*argv, "--data", str(data)]) == 2
         err = capsys.readouterr().err
         assert "shipped inside moodlens" in err and "--dry-run" in err and err.count("\n") == 1
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model", "crowd", "--data", str(data), "--out", str(out), "--record"]) == 2
+    assert "shipped inside moodlens" in capsys.readouterr().err and not out.exists()
     assert shipped.read_bytes() == shipped_before
     before = OnnxClassifier(model).predict(np.full((2, 48, 48), 90, np.uint8))
     shutil.copy(model.with_suffix(".json"), tmp_path / "before.json")

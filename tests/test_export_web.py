@@ -75,11 +75,17 @@ def test_a_folder_named_like_a_temporary_one_is_not_touched(
     assert (tmp_path / "site.tmp" / "drafts.txt").read_text() == "mine"
     # "." and "name/" are folders like any other.
     (tmp_path / "here").mkdir()
+    (tmp_path / "here").chmod(0o2775)  # a shared folder: setgid, group-writable
+    inode = (tmp_path / "here").stat().st_ino
     monkeypatch.chdir(tmp_path / "here")
-    assert main(["export-web", "."]) == 0
-    assert (tmp_path / "here" / MARKER).is_file()
+    for force in ([], ["--force"]):  # into an empty folder, then over that export
+        assert main(["export-web", *force, "."]) == 0
+        assert (Path.cwd() / MARKER).is_file()  # this shell's folder is the export, not a deleted one
+        here = (tmp_path / "here").stat()
+        assert here.st_ino == inode and here.st_mode & 0o7777 == 0o2775  # the folder itself stays
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "site", "site.tmp"]
-    assert (tmp_path / "here" / "index.html").stat().st_mode & 0o044  # readable by a web server
+    mode = (tmp_path / "here" / "index.html").stat().st_mode
+    assert mode & 0o044 == 0o044  # readable by a web server's user (group and others)
 
 
 # --- the exported tree ------------------------------------------------------------------------------

@@ -803,3 +803,20 @@ def test_image_out_in_a_new_folder_is_made_and_a_failed_copy_says_why(
     err = capsys.readouterr().err
     assert "cannot write the annotated copy" in err and ": Is a directory" in err
     assert "annotated copies:" not in err
+
+
+def test_export_may_write_into_the_run_folder_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], exported_model: Path
+) -> None:
+    """A run folder holds the model it exported (model.onnx); exporting again beside it, under
+    another name or the name a previous export used, is fine; over model.onnx it is refused when
+    that is the file copied."""
+    run = tmp_path / "run"
+    run.mkdir()
+    os.replace(exported_model, run / "model.onnx")
+    os.replace(exported_model.with_suffix(".json"), run / "model.json")
+    (run / "config.json").write_text(json.dumps({"config": {"network": "vgg_s"}}))
+    for _ in range(2):  # the second time over the first one's output
+        assert main(["export", str(run / "model.onnx"), "--out", str(run / "crowd.onnx")]) == 0
+    assert main(["export", str(run / "model.onnx"), "--out", str(run / "model.onnx")]) == 2
+    _one_line_error(capsys.readouterr().err, "--out", "input")

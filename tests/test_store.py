@@ -245,8 +245,11 @@ def test_unreachable_database_is_a_clear_error() -> None:
         HistoryStore("postgresql+psycopg://nobody:x@127.0.0.1:1/none")
 
 
-def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
-    store = HistoryStore(tmp_path / "h.sqlite3")
+@pytest.mark.parametrize("how", ["path", "uri"])
+def test_sqlite_file_is_in_wal_mode(tmp_path: Path, how: str) -> None:
+    where = tmp_path / "h.sqlite3"
+    url = where if how == "path" else f"sqlite:///file:{where}?mode=rwc&uri=true"
+    store = HistoryStore(url, create=True)
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1

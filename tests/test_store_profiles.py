@@ -111,6 +111,63 @@ def test_a_name_in_another_case_is_the_same_profile(store: HistoryStore, typed: 
     assert store.get_session(session).profile == "ann"
 
 
+def test_two_writers_creating_one_name_in_two_cases_make_one_profile(db_url: str) -> None:
+    """The unique constraint knows exact spellings only: the case check and the insert are one
+    locked step, so "Zed" and "zed" created at the same moment by two connections give one
+    profile and one clear refusal, every time."""
+    import threading
+
+    from moodlens.store import HistoryStore
+    from moodlens.store.profiles import ProfileExistsError
+
+    HistoryStore(db_url, create=True).close()
+    stores = [HistoryStore(db_url, busy_timeout_ms=10_000) for _ in range(2)]
+    try:
+        for round_ in range(6):
+            names = [f"Zed{round_}", f"zed{round_}"]
+            gate = threading.Barrier(2)
+            outcomes: list[str] = []
+
+            def create(store: HistoryStore, name: str, gate: threading.Barrier, outcomes: list[str]) -> None:
+                gate.wait()
+                try:
+                    store.create_profile(name, consent=True)
+                    outcomes.append("made")
+                except ProfileExistsError as exc:
+                    outcomes.append(str(exc))
+
+            threads = [
+                threading.Thread(target=create, args=(store, name, gate, outcomes))
+                for store, name in zip(stores, names, strict=True)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert outcomes.count("made") == 1 and len(outcomes) == 2, outcomes
+            assert "exists" in next(o for o in outcomes if o != "made"), outcomes
+            made = [p.name for p in stores[0].list_profiles() if p.name.casefold() == names[1]]
+            assert len(made) == 1 and stores[1].get_profile(names[1].upper()).name == made[0]
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_samples_bound_to_a_profile_id_never_reach_a_profile_made_again(store: HistoryStore) -> None:
+    """What a live session adds goes to the profile it started with: deleted and made again
+    under the same name (someone else), the new one is left untouched."""
+    first = store.create_profile("ann", consent=True)
+    assert store.add_profile_samples("ann", [neutral()], profile_id=first.id)
+    store.delete_profile("ann")
+    with pytest.raises(NotFoundError, match="'ann' was deleted after this session started"):
+        store.add_profile_samples("ann", [neutral()], profile_id=first.id)
+    again = store.create_profile("ANN", consent=True)
+    with pytest.raises(NotFoundError, match="not the same one"):
+        store.add_profile_samples("ann", [neutral()], profile_id=first.id)
+    assert store.profile_samples("ANN") == []
+    assert store.add_profile_samples("ann", [neutral()], profile_id=again.id)
+
+
 def test_names_stored_before_in_two_cases_need_the_exact_spelling(store: HistoryStore) -> None:
     """A store from before names were unique in any case may hold "Ann" and "ANN": each is found
     by its own spelling, and a third spelling matches neither rather than guessing."""

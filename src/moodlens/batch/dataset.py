@@ -192,9 +192,7 @@ def check_folder(root: Path, *, force: bool = False) -> None:
     )
 
 
-def shaping_settings(settings: AnalysisSettings) -> dict[str, Any]:
-    """The settings that shape results, as JSON values (the profile by its ``--profile`` choice;
-    threads only change the speed)."""
+def _shaping(settings: AnalysisSettings) -> dict[str, Any]:
     import dataclasses
 
     shaping = {
@@ -203,7 +201,15 @@ def shaping_settings(settings: AnalysisSettings) -> dict[str, Any]:
         if f.name not in ("profile", "profile_face", "threads")
     }
     shaping["profile"] = settings.profile_choice
-    if shaping["model"] is None:  # the default model by its name: --model crowd is the same run
+    return shaping
+
+
+def shaping_settings(settings: AnalysisSettings) -> dict[str, Any]:
+    """The settings that shape results, as JSON values (the profile by its ``--profile`` choice;
+    threads only change the speed; the default model by its name, so ``--model crowd`` is the
+    same run as no ``--model``)."""
+    shaping = _shaping(settings)
+    if shaping["model"] is None:
         from moodlens.classification.registry import DEFAULT_MODEL_NAME
 
         shaping["model"] = DEFAULT_MODEL_NAME
@@ -212,9 +218,10 @@ def shaping_settings(settings: AnalysisSettings) -> dict[str, Any]:
 
 
 def settings_fingerprint(settings: AnalysisSettings) -> str:
-    """What a saved segment was analysed with (:func:`shaping_settings`); a segment saved with
-    others is analysed again."""
-    text = json.dumps(shaping_settings(settings), sort_keys=True)
+    """What a saved segment was analysed with; a segment saved with others is analysed again.
+    Unchanged since segments were first saved (the model as given), so that a run interrupted by
+    an earlier version resumes from its segments."""
+    text = json.dumps(_shaping(settings), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

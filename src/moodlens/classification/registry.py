@@ -36,6 +36,13 @@ def model_path(model: str | Path | None = None) -> Path:
     raise ModelError(f"unknown model {str(chosen)!r}: name one of {names}, or give the path of an .onnx file")
 
 
+def is_shipped(path: str | Path) -> bool:
+    """True for a file of the installed package's models folder: its metadata is part of the
+    install (another user's, or a read-only one) and commands never rewrite it in place."""
+    shipped = Path(str(resources.files("moodlens.models"))).resolve()
+    return Path(path).resolve().parent == shipped
+
+
 def load_classifier(
     model: str | Path | None = None, *, threads: int = 0, batch_size: int = 64
 ) -> OnnxClassifier:

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from moodlens.classification import OnnxClassifier, model_path
     from moodlens.classification.metadata import save_metadata
+    from moodlens.classification.registry import is_shipped
     from moodlens.data import load_dataset
     from moodlens.evaluation.calibration import (
         fit_temperature,
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     path = model_path(args.model)
-    if not args.dry_run and _shipped(path):
+    if not args.dry_run and is_shipped(path):
         print(
             f"moodlens calibrate: error: {path.name} is a model shipped inside moodlens ({path.parent}); "
             f"its metadata is not rewritten in place: calibrate a copy (moodlens export {path} --out "
@@ -103,16 +104,6 @@ def run(args: argparse.Namespace) -> int:
     save_metadata(replace(meta, temperature=round(temperature, 4), calibration=details), path)
     print(f"wrote the temperature into {path.with_suffix('.json')}")
     return 0
-
-
-def _shipped(path: Any) -> bool:
-    """True for a file of the installed package's models folder (another user's install, or a
-    read-only one, must not change under everyone who uses it)."""
-    from importlib import resources
-    from pathlib import Path
-
-    shipped = Path(str(resources.files("moodlens.models"))).resolve()
-    return bool(Path(path).resolve().parent == shipped)
 
 
 def _with_offset(probs: Any, offset: tuple[float, ...], old: tuple[float, ...]) -> Any:

@@ -378,10 +378,13 @@ def output_clash(
     inputs: Iterable[str | os.PathLike[str]],
     *,
     apart: bool = True,
+    partial: bool = True,
 ) -> str | None:
     """Why these outputs cannot be written, or None: an output that is an input (by
-    ``os.path.samefile``'s test when both exist), or (with ``apart``) two outputs that are one
-    file. ``outputs`` are (option, path) pairs; a None path is an output not asked for."""
+    ``os.path.samefile``'s test when both exist), with ``partial`` an output whose partial name
+    (:func:`moodlens.pipeline.sinks.partial_path`, where it is written until complete) is an
+    input, or (with ``apart``) two outputs that are one file. ``outputs`` are (option, path)
+    pairs; a None path is an output not asked for."""
     sources: dict[tuple[int, int], str] = {}
     for source in inputs:
         identity = _identity(source)
@@ -399,12 +402,12 @@ def output_clash(
         # An output is written under a partial name until it is complete (clip.partial.mp4 for
         # clip.mp4): that name must not be an input either, or the first frame written truncates
         # it (an input salvaged from a killed run is named just so).
-        for partial in _partial_names(path):
-            identity = _identity(partial)
+        for temporary in _partial_names(path) if partial else ():
+            identity = _identity(temporary)
             if identity is not None and identity in sources:
                 return (
-                    f"{option} {os.fspath(path)} is written as {partial} until it is complete, and "
-                    f"{partial} is an input ({sources[identity]}): it would be overwritten; "
+                    f"{option} {os.fspath(path)} is written as {temporary} until it is complete, and "
+                    f"{temporary} is an input ({sources[identity]}): it would be overwritten; "
                     "rename the input or write to another file"
                 )
         if not apart:
@@ -429,7 +432,7 @@ def clashes_with_database(command: str, out: str | None, url: str) -> bool:
     from moodlens.store.database import sqlite_file
 
     database = sqlite_file(url)
-    problem = output_clash([("--out", out)], [database] if database else [])
+    problem = output_clash([("--out", out)], [database] if database else [], partial=False)
     if problem is not None:
         print(f"moodlens {command}: error: {problem} (the history database)", file=sys.stderr)
     return problem is not None

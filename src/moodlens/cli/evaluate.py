@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moodlens.classification import OnnxClassifier, model_path
+    from moodlens.classification.registry import is_shipped
     from moodlens.data import SPLITS, load_dataset
     from moodlens.evaluation import evaluate, write_report
 
@@ -45,6 +46,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"moodlens evaluate: error: --split must be one of {', '.join(SPLITS)}", file=sys.stderr)
         return 2
     model = model_path(args.model)
+    if args.record and is_shipped(model):
+        print(
+            f"moodlens evaluate: error: --record writes into the model's JSON, and {model.name} is a "
+            f"model shipped inside moodlens ({model.parent}), not rewritten in place: evaluate a copy "
+            "(moodlens export), or leave out --record",
+            file=sys.stderr,
+        )
+        return 2
     classifier = OnnxClassifier(model, threads=args.threads, batch_size=256)
     data = load_dataset(args.data, ferplus=args.ferplus, skip_bad=args.skip_bad)
     result = evaluate(classifier, data, args.split, model=str(model), tta=args.tta)

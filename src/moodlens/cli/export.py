@@ -105,9 +105,16 @@ def _output_problem(source: Path, run_dir: Path, args: argparse.Namespace) -> st
     if args.quantize:
         int8 = out.with_name(out.stem + "-int8.onnx")
         outputs += [("the INT8 model", int8), ("the INT8 model's metadata", int8.with_suffix(".json"))]
+    # What this command reads: the run's exported model (copied without torch, or named), or the
+    # checkpoint it converts; a model that a previous export left in the run folder is neither.
     inputs: list[Path] = [source] if source.is_file() else []
-    for model in [source] if source.suffix == ".onnx" else sorted(run_dir.glob("*.onnx")):
-        inputs += [model, model.with_suffix(".json")]
+    if source.suffix == ".onnx":
+        inputs.append(source.with_suffix(".json"))
+    elif importlib.util.find_spec("torch") is None:
+        copied = run_dir / ("model.onnx" if args.head is None else f"model-{args.head}.onnx")
+        inputs += [copied, copied.with_suffix(".json")]
+    elif source.is_dir():
+        inputs.append(source / ("best.pt" if args.head is None else f"best-{args.head}.pt"))
     inputs += [Path(p) for p in (args.metrics, args.data) if p]
     problem = output_clash(outputs, inputs)
     if problem is not None:

@@ -139,6 +139,28 @@ def write_export(target: Path) -> list[str]:
     return sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
 
 
+def _swap_contents(target: Path, new: Path, old: Path) -> None:
+    """Put ``new``'s entries in ``target`` in place of its own (moved to ``old``), by renames on
+    one disk. The folder itself stays: its permissions, owner, and any shell or server sitting in
+    it (``export-web .``). If a rename fails, the previous entries are put back."""
+    old.mkdir()
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for entry in sorted(p.name for p in target.iterdir()):
+            (target / entry).rename(old / entry)
+            moved_out.append(entry)
+        for entry in sorted(p.name for p in new.iterdir()):
+            (new / entry).rename(target / entry)
+            moved_in.append(entry)
+    except OSError:
+        for entry in moved_in:
+            (target / entry).rename(new / entry)
+        for entry in moved_out:
+            (old / entry).rename(target / entry)
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     # Resolved, so that "." or "site/" name a folder with a name and a parent to write beside it.
     target: Path = Path(args.dir).resolve()
@@ -180,9 +202,11 @@ def run(args: argparse.Namespace) -> int:
             for p in target.rglob("*")
             if p.is_file() and str(p.relative_to(target)) not in files
         )
-        shutil.rmtree(target)
-    tmp.rename(target)
-    work.rmdir()
+        _swap_contents(target, tmp, work / ".previous")
+        shutil.rmtree(work)
+    else:
+        tmp.rename(target)
+        work.rmdir()
     if dropped:  # --force replaced a previous export: say what of it the new one does not have
         shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
         print(f"moodlens export-web: removed {len(dropped)} file(s) the new export does not write: {shown}")

@@ -246,7 +246,9 @@ def _output_problem(out: Path | None, many: bool, files: list[Path], output: str
             return f"--out {out} must be a folder when several photos are given"
     targets = [("--out", t) for t in _annotated_paths(out, files, many).values()] if out is not None else []
     # The annotated copies are each their own file (_annotated_paths): only inputs are protected.
-    return output_clash([("--output", output)], files) or output_clash(targets, files, apart=False)
+    return output_clash([("--output", output)], files) or output_clash(
+        targets, files, apart=False, partial=False
+    )
 
 
 def _write_image(target: Path, image: Any, cv2: Any) -> str | None:
@@ -307,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
 
         progress = tqdm(total=len(files), unit="image", dynamic_ncols=True)
     faces_total = 0
-    unwritten = 0  # annotated copies that could not be written
+    written = 0  # annotated copies written
     try:
         for path in files:
             name = str(path)
@@ -349,7 +351,8 @@ def run(args: argparse.Namespace) -> int:
                 why = _write_image(target, drawn, cv2)
                 if why is not None:
                     failures.append((name, f"cannot write the annotated copy to {target}: {why}"))
-                    unwritten += 1
+                else:
+                    written += 1
             if progress:
                 progress.update()
                 progress.set_postfix(faces=faces_total, failed=len(failures), refresh=False)
@@ -363,7 +366,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)",
             file=sys.stderr,
         )
-    if out is not None and unwritten < len(copies):
+    if out is not None and written:
         where = out if many or out.suffix.lower() not in IMAGE_SUFFIXES else out.resolve()
         print(f"annotated copies: {where}", file=sys.stderr)
     if writer:

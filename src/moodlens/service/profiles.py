@@ -77,8 +77,10 @@ def model_id(svc: Services) -> str:
 
 
 async def _call(svc: Services, method: str, *args: Any, **kwargs: Any) -> Any:
-    """The store call off the event loop; an unknown name is 404, bad input 400, a down store 503."""
+    """The store call off the event loop; an unknown name is 404, a name taken 409 (a profile
+    made by another request between a check and the insert), bad input 400, a down store 503."""
     from moodlens.store import StoreError
+    from moodlens.store.profiles import ProfileExistsError
 
     if svc.store is None:
         return _error(404, _NO_STORE)
@@ -86,6 +88,8 @@ async def _call(svc: Services, method: str, *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(getattr(svc.store, method), *args, **kwargs)
     except KeyError as exc:
         return _error(404, str(exc.args[0] if exc.args else exc))
+    except ProfileExistsError as exc:
+        return _error(409, str(exc))
     except ValueError as exc:
         return _error(400, str(exc))
     except StoreError as exc:

@@ -77,6 +77,8 @@ _HEADER = struct.Struct("<d")
 MAX_CAPTURE_MS = 1e10
 #: An observations message: at most this many faces, and track ids up to 2**31 - 1.
 MAX_OBSERVED_FACES = 64
+#: How often a server-mode session checks that its profile still exists (seconds).
+PROFILE_CHECK_S = 2.0
 MAX_TRACK_ID = 2**31 - 1
 #: How far a face's 7 probabilities may sum from 1 (the page rounds each to 4 digits).
 SUM_TOLERANCE = 0.01
@@ -221,6 +223,11 @@ class _Client:
         self.last_t = -math.inf
         self.opened = time.monotonic()
         self.profile: str | None = None
+        #: The id of the profile this session started with: samples go to that profile only (one
+        #: deleted and made again under the same name is another person's).
+        self.profile_id: int | None = None
+        #: When the profile was last checked to still exist (monotonic seconds).
+        self.profile_checked = 0.0
         #: (capture time, model probabilities) of the main track, the last few seconds only.
         self.recent: deque[tuple[float, Any]] = deque()
         #: A calibration in progress: seconds asked, first capture time, readings so far.
@@ -241,7 +248,9 @@ class _Client:
         try:
             message = json.loads(text)
             kind = message["type"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (ValueError, RecursionError, KeyError, TypeError):
+            # ValueError: not JSON, or an integer of more digits than Python converts; RecursionError:
+            # nesting deeper than the parser goes. Either way the stream goes on.
             await self.fail("bad_message", "expected a JSON object with a 'type'")
             return
         if kind == "start":
@@ -252,10 +261,10 @@ class _Client:
         elif kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "reload_profile" and self.profile is not None and self.stream is not None:
-            refit = await self.load_profile(self.profile)
-            if refit is not None:
-                self.stream.profile = refit
-                await self.send({"type": "profile", "event": "reloaded", "profile": refit.state()})
+            loaded = await self.load_profile(self.profile, self.profile_id)
+            if loaded is not None:
+                self.stream.profile = loaded[0]
+                await self.send({"type": "profile", "event": "reloaded", "profile": loaded[0].state()})
         elif kind == "calibrate":
             await self.calibrate(message)
         elif kind == "correct":
@@ -279,12 +288,14 @@ class _Client:
         if self.stream is not None or self.observed is not None:
             await self.finish()
         profile_name = message.get("profile")
-        profile = None
+        profile, self.profile_id = None, None
         if profile_name is not None:
-            profile = await self.load_profile(profile_name)
-            if profile is None:
+            loaded = await self.load_profile(profile_name)
+            if loaded is None:
                 return
+            profile, self.profile_id = loaded
         self.profile = None if profile is None else profile.name
+        self.profile_checked = time.monotonic()
         self.recent.clear()
         self.calibration = None
         linker = None
@@ -345,10 +356,11 @@ class _Client:
             # The page reads the face through the profile itself (GET /api/v1/profiles/NAME/fit);
             # the session records the name, and the model's own readings of that face.
             try:
-                profile = (await run_in_threadpool(store.get_profile, str(profile)[:64])).name
+                info = await run_in_threadpool(store.get_profile, str(profile)[:64])
             except (KeyError, ValueError) as exc:
                 await self.fail("unknown_profile", str(exc.args[0] if exc.args else exc))
                 return
+            profile = info.name
         if self.stream is not None or self.observed is not None:
             await self.finish()
         from moodlens.service.models_route import engine_model_id
@@ -369,6 +381,7 @@ class _Client:
         )
         self.observed = _Observed()
         self.profile = profile
+        self.profile_id = None if profile is None else info.id
         self.recent.clear()
         self.calibration = None
         self.frames, self.dropped, self.last_t, self.binary = 0, 0, -math.inf, 0
@@ -410,8 +423,9 @@ class _Client:
         except Exception as exc:  # the session goes on; the summary says it was not saved in full
             log.warning("history database: observations not recorded: %s", exc)
 
-    async def load_profile(self, name: Any) -> Any:
-        """The profile fitted for the server's model (empty until calibrated), or None after an error."""
+    async def load_profile(self, name: Any, expected_id: int | None = None) -> tuple[Any, int] | None:
+        """The profile fitted for the server's model (empty until calibrated) and its id, or None
+        after an error (said to the client); with ``expected_id``, only that same profile."""
         from moodlens.personal import Profile, Sample
         from moodlens.service.profiles import model_id
 
@@ -423,11 +437,46 @@ class _Client:
             return None
         model = model_id(self.svc)
         try:
-            samples = await run_in_threadpool(store.profile_samples, str(name)[:64], model)
+            info = await run_in_threadpool(store.get_profile, str(name)[:64])
+            if expected_id is not None and info.id != expected_id:
+                raise KeyError(f"the profile {info.name!r} was deleted and made again: not the same one")
+            samples = await run_in_threadpool(store.profile_samples, info.name, model)
         except (KeyError, ValueError) as exc:
             await self.fail("unknown_profile", str(exc.args[0] if exc.args else exc))
             return None
-        return Profile.fit(str(name)[:64], [Sample.of(s) for s in samples])
+        return Profile.fit(info.name, [Sample.of(s) for s in samples]), info.id
+
+    def drop_profile(self) -> None:
+        """Read faces by the model alone from now on (the profile is gone)."""
+        self.profile, self.profile_id = None, None
+        self.calibration = None
+        if self.stream is not None:
+            self.stream.profile = None
+
+    async def check_profile(self) -> None:
+        """Every few seconds: the profile this session reads faces through still exists, or it is
+        dropped (deleted from the dashboard, the API or the CLI while the camera runs)."""
+        store = self.svc.store
+        if self.profile is None or self.profile_id is None or store is None:
+            return
+        if time.monotonic() - self.profile_checked < PROFILE_CHECK_S:
+            return
+        self.profile_checked = time.monotonic()
+        name, expected = self.profile, self.profile_id
+        try:
+            info = await run_in_threadpool(store.get_profile, name)
+            if info.id == expected:
+                return
+        except KeyError:
+            pass
+        except Exception as exc:  # a database that is down is not a deleted profile
+            log.warning("history database: cannot check profile %r: %s", name, exc)
+            return
+        self.drop_profile()
+        await self.fail(
+            "profile_failed",
+            f"the profile {name!r} was deleted: faces are read by the model alone from now on",
+        )
 
     async def _in_browser_mode(self, what: str) -> bool:
         """Browser mode has no frames here: the page adds its own readings over REST."""
@@ -501,15 +550,19 @@ class _Client:
             **labels,
         )
         try:
-            (sample_id,) = await run_in_threadpool(store.add_profile_samples, name, [sample])
+            (sample_id,) = await run_in_threadpool(
+                lambda: store.add_profile_samples(name, [sample], profile_id=self.profile_id)
+            )
             info = await run_in_threadpool(store.get_profile, name)
             samples = await run_in_threadpool(store.profile_samples, name)
         except (KeyError, ValueError) as exc:
+            if isinstance(exc, KeyError):  # deleted since the session started: stop using it
+                self.drop_profile()
             await self.fail("profile_failed", str(exc.args[0] if exc.args else exc))
             return
-        refit = await self.load_profile(name)
-        if refit is not None and self.stream is not None:
-            self.stream.profile = refit
+        loaded = await self.load_profile(name, self.profile_id)
+        if loaded is not None and self.stream is not None:
+            self.stream.profile = loaded[0]
         event = "calibrated" if kind == "neutral" else "corrected"
         await self.send(
             {
@@ -585,6 +638,7 @@ class _Client:
         self.busy = asyncio.create_task(self.process(data[_HEADER.size :], t))
 
     async def process(self, encoded: bytes, t: float) -> None:
+        await self.check_profile()  # before this frame is read through it
         stream, writer = self.stream, self.writer
         assert stream is not None
         settings = self.svc.settings

@@ -213,8 +213,8 @@ def check_schema(engine: Engine, *, create: bool = True) -> None:
 def _use_wal(engine: Engine) -> None:
     """SQLite in WAL mode: readers never block the writer. The mode is kept in the file, so this
     changes it once, and only a file that holds a moodlens history."""
-    if engine.dialect.name != "sqlite" or sqlite_file(str(engine.url)) is None:
-        return
+    if engine.dialect.name != "sqlite":
+        return  # an in-memory database answers "memory" and stays as it is
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")

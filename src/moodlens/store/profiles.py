@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, false, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ __all__ = [
     "SAMPLE_KINDS",
     "UNKNOWN_MODEL",
     "NewSample",
+    "ProfileExistsError",
     "ProfileInfo",
     "ProfileSample",
     "ProfilesMixin",
@@ -205,8 +206,21 @@ def profile_row(s: Session, name: str) -> ProfileRow:
     raise _unknown_profile(name)
 
 
+class ProfileExistsError(ValueError):
+    """A profile of that name (in any case) exists."""
+
+
 def _same_name(s: Session, normal: str) -> str | None:
-    """The existing profile name equal to ``normal`` in any case, if there is one."""
+    """The existing profile name equal to ``normal`` in any case, if there is one. Takes the
+    database's write lock on the profiles first, so that two processes creating "Ann" and "ann"
+    at once see each other: the unique constraint only knows exact spellings."""
+    if s.get_bind().dialect.name == "postgresql":
+        # Conflicts with itself and with writes, not with plain reads.
+        s.execute(text("LOCK TABLE profiles IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        # Any write statement, even one that changes no row, starts SQLite's write transaction:
+        # a second creator waits here (busy timeout) and then reads the first one's row.
+        s.execute(update(ProfileRow).where(false()).values(name=ProfileRow.name))
     for existing in s.scalars(select(ProfileRow.name)):
         if existing.casefold() == normal.casefold():
             return existing
@@ -325,10 +339,10 @@ class ProfilesMixin(StoreBase):
                 # Names differing only in case would be two profiles of one person to anyone who
                 # types them (and the lookup above treats them as one).
                 if (existing := _same_name(s, normal)) is not None:
-                    raise ValueError(f"a profile named {existing!r} exists")
+                    raise ProfileExistsError(f"a profile named {existing!r} exists")
                 s.add(row)
         except IntegrityError:  # created by another process between the check and the insert
-            raise ValueError(f"a profile named {normal!r} exists") from None
+            raise ProfileExistsError(f"a profile named {normal!r} exists") from None
         return self.get_profile(normal)
 
     def list_profiles(self) -> list[ProfileInfo]:
@@ -341,18 +355,36 @@ class ProfilesMixin(StoreBase):
         (found,) = self._profile_infos(ProfileRow.id == row.id)
         return found
 
-    def add_profile_samples(self, name: str, samples: Sequence[NewSample]) -> list[int]:
-        """Add samples in one transaction (all or none); returns their ids, in order."""
+    def add_profile_samples(
+        self, name: str, samples: Sequence[NewSample], *, profile_id: int | None = None
+    ) -> list[int]:
+        """Add samples in one transaction (all or none); returns their ids, in order. With
+        ``profile_id`` (what a live stream started with), only to that profile: one deleted since,
+        and perhaps made again under the same name for someone else, is a NotFoundError."""
         for sample in samples:
             if not isinstance(sample, NewSample):
                 raise TypeError(f"profile samples are NewSample objects, got {type(sample).__name__}")
+        gone = NotFoundError(
+            f"the profile {name!r} was deleted after this session started with it (a profile of that "
+            "name made since is not the same one): nothing was added to it"
+        )
         with self._writing(), self._session() as s, s.begin():
-            profile = profile_row(s, name)
+            try:
+                profile = profile_row(s, name)
+            except NotFoundError:
+                if profile_id is not None:
+                    raise gone from None
+                raise
+            if profile_id is not None and profile.id != profile_id:
+                raise gone
             rows = [_sample_row(profile.id, sample) for sample in samples]
             if not rows:
                 return []
             s.add_all(rows)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError:  # the profile was deleted between the lookup and the insert
+                raise gone from None
             touch_profiles(s, [profile.id])
             return [row.id for row in rows]
 

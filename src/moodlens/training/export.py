@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -51,16 +52,20 @@ def export_onnx(
         # The legacy TorchScript exporter is deprecated in favour of dynamo, which needs
         # onnxscript; the legacy one produces a plain, small graph that ORT runs well.
         warnings.simplefilter("ignore")
+        # Written under a partial name and renamed: an interrupted export never leaves half a
+        # model over the previous one.
+        partial = target.with_name(f"{target.stem}.partial{target.suffix}")
         torch.onnx.export(
             wrapped,
             (dummy,),
-            str(target),
+            str(partial),
             input_names=["input"],
             output_names=["probabilities"],
             dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
             opset_version=opset,
             dynamo=False,
         )
+    os.replace(partial, target)
     training = dict(training or {})
     metrics = training.pop("metrics", {})
     metadata = ModelMetadata(

@@ -3,6 +3,8 @@ on CPUs that have it), calibrated on real face images."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -67,9 +69,10 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
             node.name = node.name or f"{node.op_type}_{i}"
         onnx.save(graph, str(prepared))
         keep = float_nodes(graph.graph)
+        quantized = Path(tmp) / "quantized.onnx"  # moved into place whole, when complete
         quantize_static(
             str(prepared),
-            str(target),
+            str(quantized),
             _Reader(prepare_batch(calibration, meta), meta.input_name),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
@@ -79,6 +82,13 @@ def quantize_int8(model: str | Path, out: str | Path, calibration: npt.NDArray[n
             extra_options={"CalibPercentile": 99.99},
             nodes_to_exclude=keep,
         )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # on the target's disk
+        try:
+            shutil.move(quantized, staged)
+            os.replace(staged, target)
+        finally:
+            staged.unlink(missing_ok=True)
     training = {
         **meta.training,
         "quantization": "INT8 static QDQ, per-channel weights, "

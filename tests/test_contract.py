@@ -977,3 +977,70 @@ def test_a_stream_never_teaches_a_profile_made_again_under_its_profile_s_name(
             ws.send({"type": "stop"})
             assert ws.receive()["type"] == "stopped"
         assert client.get("/api/v1/profiles/ANN").json()["samples"] == []
+
+
+def test_text_a_terminal_or_utf_8_cannot_take_is_refused_not_a_crash(tmp_path: Path) -> None:
+    """A lone surrogate (JSON "\\ud800") in any text field is a 422 with a one-line error, not a
+    500 while echoing it; a session name with an escape sequence or a line break (which `moodlens
+    history list` would print) and a `record` given as text are a bad_message on the stream."""
+    from fastapi.testclient import TestClient
+
+    bodies = [
+        ("post", "/api/v1/profiles", '{"name": "\\ud800x", "consent": true}'),
+        ("post", "/api/v1/sessions/1/corrections",
+         '{"track_id": 1, "start_ms": 0, "end_ms": 900, "wrong_label": "happy", "note": "x\\ud800"}'),
+        ("put", "/api/v1/sessions/2/people/2/nickname", '{"nickname": "x\\ud800", "consent": true}'),
+        ("post", "/api/v1/profiles/ann/samples",
+         '{"kind": "neutral", "readings": [[0.1, 0, 0, 0.2, 0.1, 0, 0.6]], "source": "x\\ud800"}'),
+    ]  # fmt: skip
+    with TestClient(_app(tmp_path), base_url="http://127.0.0.1") as client:
+        for method, url, body in bodies:
+            reply = client.request(
+                method.upper(), url, content=body, headers={"content-type": "application/json"}
+            )
+            assert reply.status_code == 422, (url, reply.text)
+            assert "valid string" in reply.json()["error"] and "\n" not in reply.json()["error"]
+        sessions = len(client.get("/api/v1/sessions").json())
+        with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as ws:
+            for start in (
+                {"name": "evil\x1b]0;pwned\x07"},
+                {"name": "two\nlines"},
+                {"name": {"a": 1}},
+                {"record": "false"},
+                {"name": "evil\x1b[31m", "mode": "browser"},
+            ):
+                ws.send_json({"type": "start", "consent": True, **start})
+                refused = ws.receive_json()
+                assert refused["type"] == "error" and refused["code"] == "bad_message", (start, refused)
+            ws.send_json({"type": "start", "consent": True, "name": "Zoë's rehearsal", "record": False})
+            assert ws.receive_json()["recording"] is False
+        assert len(client.get("/api/v1/sessions").json()) == sessions  # none was made
+
+
+def test_a_browser_mode_session_keeps_a_bounded_number_of_tracks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that sends a new track id in every message cannot grow the server without end: past
+    the session's limit, observations with new ids are refused (bad_observations, saying to start
+    a new session); the tracks it has go on being recorded."""
+    from fastapi.testclient import TestClient
+
+    import moodlens.service.stream as stream_module
+
+    monkeypatch.setattr(stream_module, "MAX_SESSION_TRACKS", 3)
+    with TestClient(_app(tmp_path), base_url="http://127.0.0.1") as client:
+        doc = client.get("/asyncapi.json").json()
+        with client.websocket_connect("ws://127.0.0.1/api/v1/stream") as raw:
+            ws = _Checked(raw, doc)
+            ws.send({"type": "start", "consent": True, "mode": "browser", "name": "many"})
+            session = ws.receive()["session_id"]
+            ws.send(_observed(0.0, (1, "happy", 0.8), (2, "sad", 0.8)))
+            ws.send(_observed(100.0, (3, "happy", 0.8)))
+            ws.send(_observed(200.0, (3, "happy", 0.8), (4, "sad", 0.8)))
+            refused = ws.receive()
+            assert refused["code"] == "bad_observations" and "at most 3" in refused["message"]
+            ws.send(_observed(300.0, (1, "happy", 0.8), (3, "happy", 0.8)))  # known ids: fine
+            ws.send({"type": "stop"})
+            stopped = ws.receive()
+        assert stopped["type"] == "stopped" and [t["track_id"] for t in stopped["tracks"]] == [1, 2, 3]
+        assert client.get(f"/api/v1/sessions/{session}").json()["tracks"] == 3

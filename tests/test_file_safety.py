@@ -820,3 +820,28 @@ def test_export_may_write_into_the_run_folder_it_reads(
         assert main(["export", str(run / "model.onnx"), "--out", str(run / "crowd.onnx")]) == 0
     assert main(["export", str(run / "model.onnx"), "--out", str(run / "model.onnx")]) == 2
     _one_line_error(capsys.readouterr().err, "--out", "input")
+
+
+def test_a_session_name_that_would_drive_the_terminal_is_refused_and_old_ones_are_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_home: Path
+) -> None:
+    from sqlalchemy import update
+
+    from moodlens.store import HistoryStore
+    from moodlens.store.schema import SessionRow
+
+    db = tmp_path / "h.sqlite3"
+    clip = str(_video(tmp_path / "clip.avi"))
+    with pytest.raises(SystemExit) as refused:  # argparse's usage error
+        main(["video", clip, "--db", str(db), "--consent", "--session-name", "a\nb"])
+    assert refused.value.code == 2
+    assert "--session-name" in capsys.readouterr().err and not db.exists()  # before any work
+    assert main(["video", clip, "--db", str(db), "--consent", "--session-name", "take 1"]) == 0
+    store = HistoryStore(str(db))
+    with store._session() as s, s.begin():  # as a store from before names were checked holds it
+        s.execute(update(SessionRow).values(name="evil\x1b]0;pwned\x07\nfake row"))
+    store.close()
+    capsys.readouterr()
+    assert main(["history", "list", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b]0;pwned\\x07\\nfake row" in out and len(out.splitlines()) == 2

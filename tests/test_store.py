@@ -569,3 +569,68 @@ def test_a_0_1_database_is_migrated_with_its_history(
     assert person.dominant == "neutral" and person.duration_ms == pytest.approx(1000)
     assert store.start_session(name="new") == 2
     store.close()
+
+
+def test_exporting_everything_while_a_session_is_deleted(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session deleted between the list of sessions and its turn in "export all" is left out
+    (the export is of the sessions there are), instead of failing the whole export."""
+    ids = []
+    for name in ("kept", "gone"):
+        with HistoryWriter.start(store, name=name, consent=True) as writer:
+            _stream(writer, 1.0)
+        ids.append(writer.session_id)
+    listed = store.list_sessions()
+    store.delete_session(ids[1])
+    monkeypatch.setattr(store, "list_sessions", lambda: listed)  # read before the delete
+    exported = json.loads(store.export_all("json"))
+    assert [e["session"]["name"] for e in exported] == ["kept"]
+    rows = store.export_all("csv").splitlines()
+    assert len(rows) > 1 and all(row.split(",")[0] == str(ids[0]) for row in rows[1:])
+
+
+def test_a_correction_racing_the_session_s_delete_is_no_session(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The insert's foreign key fails when the session went after the checks (SQLite opens the
+    write transaction at the first write): that is "no session N", a 404, not a crash."""
+    from sqlalchemy.exc import IntegrityError
+
+    from moodlens.store import corrections
+
+    with HistoryWriter.start(store, name="a", consent=True) as writer:
+        _stream(writer, 2.0)
+    sid = writer.session_id
+
+    def deleted_meanwhile(*_: object) -> None:
+        raise IntegrityError("INSERT INTO corrections", {}, Exception("FOREIGN KEY constraint failed"))
+
+    monkeypatch.setattr(corrections, "_check_recorded", deleted_meanwhile)
+    with pytest.raises(StoreError, match=f"no session {sid} .*deleted meanwhile") as caught:
+        store.add_correction(sid, track_id=1, start_ms=0, end_ms=1000, wrong_label="sad")
+    pytest.importorskip("fastapi", reason="the answer's status is the web app's ([serve] extra)")
+    from moodlens.service.app import store_failure
+
+    assert store_failure(caught.value) == (404, f"no session {sid}")
+
+
+@pytest.mark.parametrize("name", ["a\x1b[31mred", "two\nlines", "x\u2028y", "x\ud800", "n" * 201, 7])
+def test_a_session_name_a_terminal_would_obey_is_refused(store: HistoryStore, name: object) -> None:
+    with pytest.raises(ValueError, match="session name"):
+        store.start_session(name=name, consent=True)  # type: ignore[arg-type]
+    assert store.list_sessions() == []
+    assert store.get_session(store.start_session(name="Zoë — take 2", consent=True)).name == "Zoë — take 2"
+
+
+def test_the_writer_keeps_only_the_people_on_screen(store: HistoryStore) -> None:
+    """A long session where many people pass: the writer forgets each one once their last
+    interval is written, so its memory and its work per frame follow who is on screen now, and
+    every interval still reaches the database."""
+    with HistoryWriter.start(store, name="street", consent=True) as writer:
+        for i in range(600):  # 20 s at 30 frames/s, a new person every 10 frames, each on for 10
+            writer.write(_frame(i * 1000 / 30, [(1 + i // 10, HAPPY)]))
+            assert len(writer._people) <= 4 and len(writer._open) <= 5  # on screen, or gone < 0.5 s
+    tracks = {i.track_id for i in store.timeline(writer.session_id, include_hidden=True)}
+    assert tracks == set(range(1, 61))
+    assert sum(i.frames for i in store.timeline(writer.session_id, include_hidden=True)) == 600

@@ -154,7 +154,12 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="confirm that the people filmed agreed to have their apparent expressions recorded",
     )
-    history.add_argument("--session-name", default="", help="a name for the recorded session")
+    history.add_argument(
+        "--session-name",
+        default="",
+        type=_session_name,
+        help="a name for the recorded session (at most 200 characters, no control characters)",
+    )
     from moodlens.cli.profile import add_profile_option
 
     add_profile_option(history, streams=True)
@@ -371,6 +376,29 @@ def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return info.st_dev, info.st_ino
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters, line breaks and lone surrogates written as escapes, for
+    a terminal: a name stored before names were checked must not drive it or fake a line."""
+    import unicodedata
+
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")
+        else c
+        for c in text
+    )
+
+
+def _session_name(text: str) -> str:
+    """``--session-name``, checked as the store will check it, before any work."""
+    from moodlens.names import check_session_name
+
+    try:
+        return check_session_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def output_clash(

@@ -204,6 +204,8 @@ def _length(session: Any) -> str:
 
 
 def _list(store: Any, args: argparse.Namespace) -> int:
+    from moodlens.cli.common import printable
+
     sessions = store.list_sessions()
     if not sessions:
         print(f"no sessions in {store.where}")
@@ -214,7 +216,7 @@ def _list(store: Any, args: argparse.Namespace) -> int:
         people = f"{s.people} ({s.tracks})"
         print(
             f"{s.id:>4}  {s.started_at:%Y-%m-%d %H:%M:%S}  {_length(s):>9}  {people:>15}  "
-            f"{'yes' if s.consent_given else 'no':7}  {s.name or '-'} / {s.source}"
+            f"{'yes' if s.consent_given else 'no':7}  {printable(s.name) or '-'} / {printable(s.source)}"
         )
     return 0
 

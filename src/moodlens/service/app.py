@@ -68,15 +68,22 @@ def store_failure(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, KeyError) and exc.args:  # the store's NotFoundError: says what, never where
         return 404, str(exc.args[0])
     log.warning("history database: %s", exc)
+    if "database is locked" in str(exc) or "lock timeout" in str(exc):
+        return 503, "the history database is busy (another write held it too long); try again"
     if "cannot write" in str(exc):
         return 503, "the history database refused the write (read-only or full?); the server's log says why"
     return 503, "the history database is unavailable; the server's log says why"
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats spelled as strings (NaN is not JSON, so JSONResponse refuses it)."""
+    """``value`` with non-finite floats spelled as strings (NaN is not JSON, so JSONResponse refuses it)
+    and lone surrogates replaced (UTF-8 cannot encode them)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        # A lone surrogate ("\ud800" in the request's JSON) cannot be written out as UTF-8: the
+        # echo of the input shows it as "?" rather than failing the 422 itself.
+        return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -42,7 +42,11 @@ class StartIn(BaseModel):
     model_config = _TAKEN
     type: Literal["start"]
     consent: bool = Field(description="the person in front of the camera agreed (only true starts)")
-    name: str = Field(default="", description="the session's name (first 200 characters kept)")
+    name: str = Field(
+        default="",
+        description="the session's name (first 200 characters kept; control characters and line "
+        "breaks are refused as bad_message)",
+    )
     record: bool = Field(default=True, description="record it in the history (when the server has --db)")
     profile: str | None = Field(
         default=None, description="read the main face through this personal profile (needs --db)"
@@ -76,7 +80,8 @@ class ObservedFaceIn(BaseModel):
 class ObservationsIn(BaseModel):
     """Browser mode: what the history keeps of one frame the page analysed itself (no image).
     Folded into the session's history as a server-analysed frame is; a refused message gets an
-    ``error`` ``bad_observations`` and is not recorded. No other reply."""
+    ``error`` ``bad_observations`` and is not recorded (so is one that would take the session past
+    5,000 distinct track ids: start a new session). No other reply."""
 
     model_config = _TAKEN
     type: Literal["observations"]

@@ -77,6 +77,10 @@ _HEADER = struct.Struct("<d")
 MAX_CAPTURE_MS = 1e10
 #: An observations message: at most this many faces, and track ids up to 2**31 - 1.
 MAX_OBSERVED_FACES = 64
+#: Distinct track ids one browser-mode session may send: far above what a camera in front of
+#: people shows (a 62 s loop of a five-person clip had 36), far below what would let one page grow
+#: the server's memory without end (64 new ids a message at 30 messages a second).
+MAX_SESSION_TRACKS = 5000
 #: How often a server-mode session checks that its profile still exists (seconds).
 PROFILE_CHECK_S = 2.0
 MAX_TRACK_ID = 2**31 - 1
@@ -208,6 +212,13 @@ class _RateLimiter:
         return False
 
 
+def _session_name(message: dict[str, Any]) -> Any:
+    """The start message's session name, its first 200 characters (what else it holds, the store
+    refuses: text only, no control characters or line breaks)."""
+    name = message.get("name", "")
+    return name[:200] if isinstance(name, str) else name
+
+
 class _Client:
     def __init__(self, svc: Services, ws: WebSocket) -> None:
         self.svc = svc
@@ -278,6 +289,9 @@ class _Client:
         if message.get("consent") is not True:
             await self.fail("consent_required", "the person in front of the camera must consent first")
             return
+        if not isinstance(message.get("record", True), bool):  # "false" is text, and would record
+            await self.fail("bad_message", "start: record must be true or false")
+            return
         mode = message.get("mode", "server")
         if mode not in ("server", "browser"):
             await self.fail("bad_message", "start: mode must be server or browser")
@@ -306,22 +320,32 @@ class _Client:
         self.stream = StreamAnalyzer(self.svc.analyzer, profile=profile, linker=linker)
         self.headline = HeadlineTracker()
         self.frames, self.dropped, self.last_t, self.binary = 0, 0, -math.inf, 0
-        recording = bool(message.get("record", True)) and self.svc.store is not None
+        recording = message.get("record", True) and self.svc.store is not None
         session_id = None
         if recording:
             from moodlens.store import HistoryWriter
 
-            name = str(message.get("name", ""))[:200]
+            name = _session_name(message)
             store = self.svc.store
             assert store is not None
             from moodlens.service.profiles import model_id
 
             model = model_id(self.svc)
-            self.writer = await run_in_threadpool(
-                lambda: HistoryWriter.start(
-                    store, name=name, source="browser camera", consent=True, profile=self.profile, model=model
+            try:
+                self.writer = await run_in_threadpool(
+                    lambda: HistoryWriter.start(
+                        store,
+                        name=name,
+                        source="browser camera",
+                        consent=True,
+                        profile=self.profile,
+                        model=model,
+                    )
                 )
-            )
+            except ValueError as exc:  # the session's name
+                self.stream = None
+                await self.fail("bad_message", f"start: {exc}")
+                return
             session_id = self.writer.session_id
         await self.send(
             {
@@ -366,19 +390,23 @@ class _Client:
         from moodlens.service.models_route import engine_model_id
         from moodlens.store import HistoryWriter
 
-        name = str(message.get("name", ""))[:200]
+        name = _session_name(message)
         # The page's engine runs the shipped default classifier, whatever the server runs.
         model = await run_in_threadpool(engine_model_id)
-        self.writer = await run_in_threadpool(
-            lambda: HistoryWriter.start(
-                store,
-                name=name,
-                source="browser camera (analysed in the browser)",
-                consent=True,
-                profile=profile,
-                model=model,
+        try:
+            self.writer = await run_in_threadpool(
+                lambda: HistoryWriter.start(
+                    store,
+                    name=name,
+                    source="browser camera (analysed in the browser)",
+                    consent=True,
+                    profile=profile,
+                    model=model,
+                )
             )
-        )
+        except ValueError as exc:  # the session's name
+            await self.fail("bad_message", f"start: {exc}")
+            return
         self.observed = _Observed()
         self.profile = profile
         self.profile_id = None if profile is None else info.id
@@ -412,6 +440,14 @@ class _Client:
             t, faces = parse_observations(message, self.last_t, self.profile)
         except ObservationError as exc:
             await self.fail("bad_observations", f"observations: {exc}")
+            return
+        new = {f.track_id for f in faces} - observed.timelines.keys()
+        if len(observed.timelines) + len(new) > MAX_SESSION_TRACKS:
+            await self.fail(
+                "bad_observations",
+                f"observations: this session has {len(observed.timelines)} tracks, and at most "
+                f"{MAX_SESSION_TRACKS} are kept: stop it and start a new one",
+            )
             return
         self.last_t = t
         index = self.frames

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from moodlens.labels import Expression
@@ -142,14 +143,19 @@ class CorrectionsMixin(SessionsMixin):
             note=note[:2000],
             created_at=_now(),
         )
-        with self._writing(), self._session() as s, s.begin():
-            session = s.get(SessionRow, session_id)
-            if session is None:  # deleted since the check above
-                raise StoreError(f"no session {session_id} in {self.where}")
-            _check_recorded(s, session_id, track_id, start_ms, end_ms)
-            s.add(row)
-            s.flush()
-            add_correction_sample(s, session, row)
+        try:
+            with self._writing(), self._session() as s, s.begin():
+                session = s.get(SessionRow, session_id)
+                if session is None:  # deleted since the check above
+                    raise StoreError(f"no session {session_id} in {self.where}")
+                _check_recorded(s, session_id, track_id, start_ms, end_ms)
+                s.add(row)
+                s.flush()
+                add_correction_sample(s, session, row)
+        except IntegrityError:
+            # SQLite opens the write transaction at the first write, so a session deleted by
+            # another process after the reads above fails the insert's foreign key instead.
+            raise StoreError(f"no session {session_id} in {self.where} (deleted meanwhile)") from None
         return row.id
 
     def _correction_infos(self, where: Any) -> list[CorrectionInfo]:

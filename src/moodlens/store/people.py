@@ -71,7 +71,7 @@ def check_nickname(nickname: str) -> str:
         raise ValueError(f"a nickname is text, got {nickname!r}")
     normal = unicodedata.normalize("NFC", nickname).strip()
     if not 1 <= len(normal) <= MAX_NICKNAME or any(
-        unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in normal
+        unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in normal
     ):
         raise ValueError(
             f"bad nickname {nickname!r}: 1-{MAX_NICKNAME} characters, "

@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, false, func, select
 from moodlens.labels import LABELS
 from moodlens.store.base import spreadsheet_safe
 from moodlens.store.corrections import CorrectionsMixin
+from moodlens.store.database import StoreError
 from moodlens.store.people import PeopleMixin
 from moodlens.store.schema import (
     PROBABILITY_COLUMNS,
@@ -315,9 +316,20 @@ class QueriesMixin(PeopleMixin, CorrectionsMixin):
         if fmt not in ("csv", "json"):
             raise ValueError("format must be csv or json")
         ids = sorted(s.id for s in self.list_sessions())
+        parts = [part for i in ids if (part := self._export_if_there(i, fmt, include_hidden)) is not None]
         if fmt == "json":
-            return "[" + ",\n".join(self.export(i, "json", include_hidden=include_hidden) for i in ids) + "]"
+            return "[" + ",\n".join(parts) + "]"
         header = self.export_header()
-        return header + "".join(
-            self.export(i, "csv", include_hidden=include_hidden)[len(header) :] for i in ids
-        )
+        return header + "".join(part[len(header) :] for part in parts)
+
+    def _export_if_there(
+        self, session_id: int, fmt: Literal["csv", "json"], include_hidden: bool
+    ) -> str | None:
+        """One session's export, or None when it was deleted after the list was read: an export of
+        everything is of the sessions there are, not a failure because one went meanwhile."""
+        try:
+            return self.export(session_id, fmt, include_hidden=include_hidden)
+        except StoreError as exc:
+            if str(exc).startswith(f"no session {session_id}"):
+                return None
+            raise

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, false, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from moodlens.names import check_session_name
 from moodlens.store.base import StoreBase, _now, process_alive, this_process
 from moodlens.store.database import StoreError
 from moodlens.store.profiles import MAX_MODEL, profile_row, touch_profiles
@@ -88,12 +89,13 @@ class SessionsMixin(StoreBase):
     ) -> int:
         """A new session; ``profile`` names the profile it is recorded with, ``model`` the
         classifier (name and version or digest) whose probabilities it will hold."""
+        name = check_session_name(name)
         model = model or None
         if model is not None and len(model) > MAX_MODEL:
             raise ValueError(f"a session names its model in at most {MAX_MODEL} characters, got {model!r}")
         started = started_at or _now()
         row = SessionRow(
-            name=name[:200],
+            name=name,
             source=source[:500],
             started_at=started,
             consent_given=consent,

@@ -161,19 +161,24 @@ class HistoryWriter:
                 }
                 row.update({f"p_{n}": float(p) for n, p in zip(LABELS, probs, strict=True)})
                 self._put("frame", row)
-        # A person gone for longer than the summary's gap: their last observation is complete.
-        for track_id, person in self._people.items():
-            if track_id not in seen and person.stale(now):
-                resolved = person.close()
-                if resolved is not None:
-                    self._fold(track_id, resolved)
+        # A person gone for longer than the summary's gap: their last observation is complete,
+        # and they are forgotten here (if the id comes back, it starts afresh), so the work per
+        # frame and the memory follow the people on screen, not every track the session had.
+        for track_id in [t for t, p in self._people.items() if t not in seen and p.stale(now)]:
+            resolved = self._people.pop(track_id).close()
+            if resolved is not None:
+                self._fold(track_id, resolved)
         # Intervals no observation can reach any more (before the current one) are written.
         bucket = int(now // self.settings.interval_ms)
-        for track_id, tallies in self._open.items():
-            pending = self._people[track_id].pending_ms
+        for track_id in list(self._open):
+            tallies = self._open[track_id]
+            present = self._people.get(track_id)
+            pending = None if present is None else present.pending_ms
             floor = bucket if pending is None else int(pending // self.settings.interval_ms)
             for index in [b for b in tallies if b < floor]:
                 self._emit(track_id, index, tallies.pop(index))
+            if not tallies:
+                del self._open[track_id]
 
     def _fold(self, track_id: int, observation: tuple[float, int, Any, float]) -> None:
         timestamp, label, probs, duration = observation
@@ -187,6 +192,8 @@ class HistoryWriter:
         profiled = marked is not None and index in marked
         if marked:  # this interval and any earlier one are done
             marked.difference_update([i for i in marked if i <= index])
+            if not marked:
+                del self._profiled[track_id]
         row: dict[str, Any] = {
             "session_id": self.session_id,
             "track_id": track_id,

@@ -634,3 +634,39 @@ def test_the_writer_keeps_only_the_people_on_screen(store: HistoryStore) -> None
     tracks = {i.track_id for i in store.timeline(writer.session_id, include_hidden=True)}
     assert tracks == set(range(1, 61))
     assert sum(i.frames for i in store.timeline(writer.session_id, include_hidden=True)) == 600
+
+
+def test_two_first_recordings_at_once_share_one_new_database(tmp_path: Path) -> None:
+    """Three processes make the same new SQLite file at the same moment: one file is put in place,
+    the others are dropped, and what each then writes is in it (a rename would have replaced a
+    database under the process already writing to it)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    code = (
+        "import sys, time, pathlib\n"
+        "from moodlens.store import HistoryStore\n"
+        "go = pathlib.Path(sys.argv[2])\n"
+        "while not go.exists(): time.sleep(0.005)\n"
+        "store = HistoryStore(sys.argv[1], create=True, busy_timeout_ms=20_000)\n"
+        "store.create_profile(sys.argv[3], consent=True)\n"
+        "store.close()\n"
+    )
+    for attempt in range(3):
+        (tmp_path / "new.sqlite3").unlink(missing_ok=True)
+        go = tmp_path / f"go{attempt}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, url, str(go), f"p{i}"], stderr=subprocess.PIPE, text=True
+            )
+            for i in range(3)
+        ]
+        time.sleep(3)  # every process has imported moodlens and waits
+        go.touch()
+        errs = [proc.communicate(timeout=120)[1] for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0, 0], (attempt, errs)
+        store = HistoryStore(url)
+        assert sorted(p.name for p in store.list_profiles()) == ["p0", "p1", "p2"], attempt
+        store.close()
+        assert [p.name for p in tmp_path.iterdir() if "creating" in p.name] == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,25 @@ def process_alive(owner: str) -> bool:
     return not ticks or _start_ticks(pid) in ("", ticks)
 
 
+def _put_in_place(temporary: Path, target: Path) -> bool:
+    """Move the new database to ``target`` unless another process made one there meanwhile
+    (two first recordings at once): a hard link fails when the name exists, where a rename would
+    replace the other process's database under it, and whatever it wrote with it. Returns whether
+    this one was put in place."""
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        if target.stat().st_size > 0:
+            return False  # the other one's: it is used, and ours is dropped
+        os.replace(temporary, target)  # an empty file (touched by hand) is not a database
+        return True
+    except OSError:  # a file system without hard links: the rename, as before
+        os.replace(temporary, target)
+        return True
+    temporary.unlink()
+    return True
+
+
 def create_sqlite_atomically(url: str) -> bool:
     """A new SQLite history file is built beside its destination and moved into place, so that a
     failure while creating it (a full disk) leaves nothing behind, not a half-made database.
@@ -76,20 +96,20 @@ def create_sqlite_atomically(url: str) -> bool:
     check_new_location(url)
     if target.parent == default_path().parent:
         target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.creating-{os.getpid()}")
+    temporary = target.with_name(f".{target.name}.creating-{os.getpid()}-{threading.get_ident()}")
     engine = make_engine(f"sqlite:///{temporary}")
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
         migrate(engine)
         engine.dispose()
-        os.replace(temporary, target)
-        return True
+        return _put_in_place(temporary, target)
     except BaseException:
         engine.dispose()
         temporary.unlink(missing_ok=True)
         raise
     finally:
+        temporary.unlink(missing_ok=True)  # left when another process's database was put first
         for suffix in ("-wal", "-shm", "-journal"):
             Path(f"{temporary}{suffix}").unlink(missing_ok=True)
 

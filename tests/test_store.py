@@ -603,8 +603,18 @@ def test_a_correction_racing_the_session_s_delete_is_no_session(
         _stream(writer, 2.0)
     sid = writer.session_id
 
-    def deleted_meanwhile(*_: object) -> None:
+    def failed_key(*_: object) -> None:
         raise IntegrityError("INSERT INTO corrections", {}, Exception("FOREIGN KEY constraint failed"))
+
+    # The session is still there: what went was the profile the correction would teach.
+    monkeypatch.setattr(corrections, "_check_recorded", failed_key)
+    with pytest.raises(StoreError, match=f"session {sid}: its profile was deleted .*send it again"):
+        store.add_correction(sid, track_id=1, start_ms=0, end_ms=1000, wrong_label="sad")
+    assert store.corrections(sid) == []
+
+    def deleted_meanwhile(*args: object) -> None:
+        store.delete_session(sid)  # by another connection, after this one's checks
+        failed_key(*args)
 
     monkeypatch.setattr(corrections, "_check_recorded", deleted_meanwhile)
     with pytest.raises(StoreError, match=f"no session {sid} .*deleted meanwhile") as caught:
@@ -630,7 +640,7 @@ def test_the_writer_keeps_only_the_people_on_screen(store: HistoryStore) -> None
     with HistoryWriter.start(store, name="street", consent=True) as writer:
         for i in range(600):  # 20 s at 30 frames/s, a new person every 10 frames, each on for 10
             writer.write(_frame(i * 1000 / 30, [(1 + i // 10, HAPPY)]))
-            assert len(writer._people) <= 4 and len(writer._open) <= 5  # on screen, or gone < 0.5 s
+            assert len(writer._active) <= 4 and len(writer._open) <= 5  # on screen, or gone < 0.5 s
     tracks = {i.track_id for i in store.timeline(writer.session_id, include_hidden=True)}
     assert tracks == set(range(1, 61))
     assert sum(i.frames for i in store.timeline(writer.session_id, include_hidden=True)) == 600
@@ -670,3 +680,16 @@ def test_two_first_recordings_at_once_share_one_new_database(tmp_path: Path) -> 
         assert sorted(p.name for p in store.list_profiles()) == ["p0", "p1", "p2"], attempt
         store.close()
         assert [p.name for p in tmp_path.iterdir() if "creating" in p.name] == []
+
+
+def test_a_person_back_for_one_sighting_keeps_their_frame_period(store: HistoryStore) -> None:
+    """A person seen every 100 ms, gone for over the gap, then seen once: that sighting lasts their
+    last frame period (100 ms), not the default 33 ms, in the history as in the live summary."""
+    with HistoryWriter.start(store, name="back", consent=True) as writer:
+        for i in range(6):
+            writer.write(_frame(i * 100.0, [(1, HAPPY), (2, SAD)]))
+        for t in range(600, 4000, 100):
+            writer.write(_frame(float(t), [(2, SAD)] + ([(1, HAPPY)] if t == 2300 else [])))
+    back = [i for i in store.timeline(writer.session_id) if i.track_id == 1 and i.start_ms == 2300]
+    assert len(back) == 1 and back[0].frames == 1
+    assert back[0].shown_ms["happy"] == pytest.approx(100.0)

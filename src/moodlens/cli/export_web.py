@@ -202,8 +202,10 @@ def run(args: argparse.Namespace) -> int:
             for p in target.rglob("*")
             if p.is_file() and str(p.relative_to(target)) not in files
         )
-        _swap_contents(target, tmp, work / ".previous")
-        shutil.rmtree(work)
+        try:
+            _swap_contents(target, tmp, work / ".previous")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     else:
         tmp.rename(target)
         work.rmdir()

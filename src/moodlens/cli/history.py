@@ -222,6 +222,8 @@ def _list(store: Any, args: argparse.Namespace) -> int:
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:
+    from moodlens.cli.common import printable
+
     info = store.get_session(args.session)
     timeline = store.timeline(args.session)
     people = store.people(args.session)
@@ -238,7 +240,7 @@ def _show(store: Any, args: argparse.Namespace) -> int:
         )
         return 0
     print(
-        f"session {info.id} {info.name!r} from {info.source}, "
+        f"session {info.id} {info.name!r} from {printable(info.source)}, "
         f"started {info.started_at:%Y-%m-%d %H:%M:%S} UTC, length {_length(info)}, {info.counts_text()}"
     )
     (bucket,) = store.distribution(period="session", session_id=args.session) or (None,)

@@ -85,7 +85,7 @@ def _json_safe(value: Any) -> Any:
         # echo of the input shows it as "?" rather than failing the 422 itself.
         return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value

@@ -80,8 +80,8 @@ class ObservedFaceIn(BaseModel):
 class ObservationsIn(BaseModel):
     """Browser mode: what the history keeps of one frame the page analysed itself (no image).
     Folded into the session's history as a server-analysed frame is; a refused message gets an
-    ``error`` ``bad_observations`` and is not recorded (so is one that would take the session past
-    5,000 distinct track ids: start a new session). No other reply."""
+    ``error`` ``bad_observations`` and is not recorded; one that would take the session past 5,000
+    distinct track ids gets ``session_full`` (stop and start a new session). No other reply."""
 
     model_config = _TAKEN
     type: Literal["observations"]
@@ -248,6 +248,7 @@ ErrorCode = Literal[
     "profile_failed",
     "no_history",
     "bad_observations",
+    "session_full",
     "frames_refused",
 ]
 

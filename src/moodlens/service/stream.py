@@ -237,8 +237,9 @@ class _Client:
         #: The id of the profile this session started with: samples go to that profile only (one
         #: deleted and made again under the same name is another person's).
         self.profile_id: int | None = None
-        #: When the profile was last checked to still exist (monotonic seconds).
+        #: When the profile was last checked to still exist (monotonic seconds), and the check.
         self.profile_checked = 0.0
+        self.profile_task: asyncio.Task[None] | None = None
         #: (capture time, model probabilities) of the main track, the last few seconds only.
         self.recent: deque[tuple[float, Any]] = deque()
         #: A calibration in progress: seconds asked, first capture time, readings so far.
@@ -444,9 +445,9 @@ class _Client:
         new = {f.track_id for f in faces} - observed.timelines.keys()
         if len(observed.timelines) + len(new) > MAX_SESSION_TRACKS:
             await self.fail(
-                "bad_observations",
-                f"observations: this session has {len(observed.timelines)} tracks, and at most "
-                f"{MAX_SESSION_TRACKS} are kept: stop it and start a new one",
+                "session_full",
+                f"this session has {len(observed.timelines)} people tracks, the most one session keeps "
+                f"({MAX_SESSION_TRACKS}): new faces are not recorded; stop it and start a new one",
             )
             return
         self.last_t = t
@@ -489,15 +490,25 @@ class _Client:
         if self.stream is not None:
             self.stream.profile = None
 
-    async def check_profile(self) -> None:
-        """Every few seconds: the profile this session reads faces through still exists, or it is
-        dropped (deleted from the dashboard, the API or the CLI while the camera runs)."""
-        store = self.svc.store
-        if self.profile is None or self.profile_id is None or store is None:
+    def schedule_profile_check(self) -> None:
+        """Every few seconds, check beside the frames (a slow database never holds one up) that
+        the profile this session reads faces through still exists; from the frame after a check
+        that finds it gone, faces are read by the model alone."""
+        if self.profile is None or self.profile_id is None or self.svc.store is None:
+            return
+        if self.profile_task is not None and not self.profile_task.done():
             return
         if time.monotonic() - self.profile_checked < PROFILE_CHECK_S:
             return
         self.profile_checked = time.monotonic()
+        self.profile_task = asyncio.create_task(self.check_profile())
+
+    async def check_profile(self) -> None:
+        """Drop the profile (and say so once) when it was deleted, or made again under its name
+        (another person's), since the session started with it."""
+        store = self.svc.store
+        if self.profile is None or self.profile_id is None or store is None:
+            return
         name, expected = self.profile, self.profile_id
         try:
             info = await run_in_threadpool(store.get_profile, name)
@@ -508,11 +519,16 @@ class _Client:
         except Exception as exc:  # a database that is down is not a deleted profile
             log.warning("history database: cannot check profile %r: %s", name, exc)
             return
+        if self.profile_id != expected:  # a new session started meanwhile, with its own
+            return
         self.drop_profile()
-        await self.fail(
-            "profile_failed",
-            f"the profile {name!r} was deleted: faces are read by the model alone from now on",
-        )
+        try:
+            await self.fail(
+                "profile_failed",
+                f"the profile {name!r} was deleted: faces are read by the model alone from now on",
+            )
+        except Exception:  # the client left meanwhile: nobody to tell
+            log.debug("stream: the client left before hearing that its profile was deleted")
 
     async def _in_browser_mode(self, what: str) -> bool:
         """Browser mode has no frames here: the page adds its own readings over REST."""
@@ -674,7 +690,7 @@ class _Client:
         self.busy = asyncio.create_task(self.process(data[_HEADER.size :], t))
 
     async def process(self, encoded: bytes, t: float) -> None:
-        await self.check_profile()  # before this frame is read through it
+        self.schedule_profile_check()
         stream, writer = self.stream, self.writer
         assert stream is not None
         settings = self.svc.settings

@@ -153,9 +153,17 @@ class CorrectionsMixin(SessionsMixin):
                 s.flush()
                 add_correction_sample(s, session, row)
         except IntegrityError:
-            # SQLite opens the write transaction at the first write, so a session deleted by
-            # another process after the reads above fails the insert's foreign key instead.
-            raise StoreError(f"no session {session_id} in {self.where} (deleted meanwhile)") from None
+            # SQLite opens the write transaction at the first write, so a session (or the profile
+            # the correction teaches) deleted by another process after the reads above fails the
+            # insert's foreign key instead. Nothing was stored either way.
+            with self._session() as s:
+                gone = s.get(SessionRow, session_id) is None
+            if gone:
+                raise StoreError(f"no session {session_id} in {self.where} (deleted meanwhile)") from None
+            raise StoreError(
+                f"session {session_id}: its profile was deleted while the correction was stored; "
+                "nothing was stored: send it again"
+            ) from None
         return row.id
 
     def _correction_infos(self, where: Any) -> list[CorrectionInfo]:

@@ -81,6 +81,9 @@ class HistoryWriter:
         # Per person: the timeline that resolves each observation's duration (moodlens.summary),
         # and the tallies of the intervals still open, by interval index.
         self._people: dict[int, PersonTimeline] = {}
+        #: The tracks with an observation still pending (on screen, or gone for under the gap),
+        #: in order of first sight (a dict as an ordered set: rows are queued in a fixed order).
+        self._active: dict[int, None] = {}
         self._open: dict[int, dict[int, Tally]] = {}
         # Per person: the intervals (by index) in which their face was read through the profile.
         self._profiled: dict[int, set[int]] = {}
@@ -149,6 +152,7 @@ class HistoryWriter:
                 index = int(now // self.settings.interval_ms)
                 self._profiled.setdefault(face.track_id, set()).add(index)
             person = self._people.setdefault(face.track_id, PersonTimeline())
+            self._active[face.track_id] = None
             resolved = person.add(now, int(label), probs)
             if resolved is not None:
                 self._fold(face.track_id, resolved)
@@ -161,11 +165,13 @@ class HistoryWriter:
                 }
                 row.update({f"p_{n}": float(p) for n, p in zip(LABELS, probs, strict=True)})
                 self._put("frame", row)
-        # A person gone for longer than the summary's gap: their last observation is complete,
-        # and they are forgotten here (if the id comes back, it starts afresh), so the work per
-        # frame and the memory follow the people on screen, not every track the session had.
-        for track_id in [t for t, p in self._people.items() if t not in seen and p.stale(now)]:
-            resolved = self._people.pop(track_id).close()
+        # A person gone for longer than the summary's gap: their last observation is complete.
+        # Only people with an observation pending are looked at, so the work per frame follows
+        # who is on screen, not every track the session had (a person's timeline is kept: back
+        # after a gap, their last frame period still gives a single sighting its duration).
+        for track_id in [t for t in self._active if t not in seen and self._people[t].stale(now)]:
+            del self._active[track_id]
+            resolved = self._people[track_id].close()
             if resolved is not None:
                 self._fold(track_id, resolved)
         # Intervals no observation can reach any more (before the current one) are written.

@@ -55,17 +55,20 @@ def export_onnx(
         # Written under a partial name and renamed: an interrupted export never leaves half a
         # model over the previous one.
         partial = target.with_name(f"{target.stem}.partial{target.suffix}")
-        torch.onnx.export(
-            wrapped,
-            (dummy,),
-            str(partial),
-            input_names=["input"],
-            output_names=["probabilities"],
-            dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
-    os.replace(partial, target)
+        try:
+            torch.onnx.export(
+                wrapped,
+                (dummy,),
+                str(partial),
+                input_names=["input"],
+                output_names=["probabilities"],
+                dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
     training = dict(training or {})
     metrics = training.pop("metrics", {})
     metadata = ModelMetadata(

@@ -46,6 +46,7 @@ const state = {
   startedAt: 0, sessions: [], options: null, stopping: false,
   // "browser" (this device) or "server": chosen at Start; the fallback's reason, once it happened.
   mode: "browser", fallback: null, tally: null, maxFps: 15, lastObservation: -Infinity, lastStopped: null,
+  fullSaid: false,
 };
 let profile = null;
 
@@ -363,6 +364,7 @@ async function onMessage(msg) {
   }
   if (profile && profile.message(msg)) return;
   if (msg.type === "started") {
+    state.fullSaid = false;
     state.running = true;
     if (!state.sessions.length) state.startedAt = performance.now();
     const before = state.sessions[state.sessions.length - 1];
@@ -399,6 +401,12 @@ async function onMessage(msg) {
       frames.refused();
       frames.next();
       return;  // the next frame goes; nothing to tell
+    }
+    if (msg.code === "session_full") {
+      // Refused again for every frame with a new face: said once, and the session goes on.
+      if (!state.fullSaid) say.error(`The server says: ${msg.message}`);
+      state.fullSaid = true;
+      return;
     }
     say.error(`The server says: ${msg.message}`);
   } else if (msg.type === "stopped") {

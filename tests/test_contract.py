@@ -848,6 +848,10 @@ def test_a_browser_mode_session_with_a_profile(tmp_path: Path) -> None:
         assert {k: v for k, v in numbers.items() if k != "shift"} == expected
         assert body["fit"]["fitted"]["baseline_set"] and body["profile"]["model"] == engine
         assert client.get(f"{base}/fit?reader=browser").json() == body["fit"]
+        # Bound to the profile's id (as the page binds its session): a profile deleted and made
+        # again under the name is another person's, and the readings never land in it.
+        bound = body["fit"]["profile_id"]
+        assert bound == client.get(base).json()["id"]
         # The server's own model has no baseline from the page's readings.
         assert not client.get(f"{base}/fit").json()["fitted"]["baseline_set"]
         corrected = client.post(
@@ -1093,3 +1097,22 @@ def test_a_slow_database_never_holds_up_a_frame_read_through_a_profile(
         ws.send_json({"type": "stop"})
         stopped = ws.receive_json()
     assert stopped["type"] == "stopped"
+
+
+def test_readings_bound_to_a_profile_id_never_reach_a_profile_made_again(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    rest = [0.02, 0.02, 0.03, 0.03, 0.5, 0.02, 0.38]
+    with TestClient(_app(tmp_path), base_url="http://127.0.0.1") as client:
+        bound = client.get("/api/v1/profiles/ann/fit?reader=browser").json()["profile_id"]
+        sample = {"kind": "neutral", "readings": [rest], "profile_id": bound}
+        assert client.post("/api/v1/profiles/ann/samples", json=sample).status_code == 201
+        assert client.delete("/api/v1/profiles/ann").status_code == 204
+        assert client.post("/api/v1/profiles", json={"name": "Ann", "consent": True}).status_code == 201
+        refused = client.post("/api/v1/profiles/ann/samples", json=sample)
+        assert (
+            refused.status_code == 404 and "was deleted after this session started" in refused.json()["error"]
+        )
+        assert client.get("/api/v1/profiles/Ann").json()["samples"] == []
+        unbound = {"kind": "neutral", "readings": [rest]}  # a script that names the profile only
+        assert client.post("/api/v1/profiles/ann/samples", json=unbound).status_code == 201

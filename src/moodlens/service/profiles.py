@@ -118,13 +118,14 @@ async def reader_model(svc: Services, reader: Reader) -> str:
     return model_id(svc)
 
 
-def fit_of(name: str, samples: list[Any], model: str, reader: Reader) -> dict[str, Any]:
+def fit_of(info: Any, samples: list[Any], model: str, reader: Reader) -> dict[str, Any]:
     """The profile fitted from ``model``'s samples: its state and the numbers the page applies."""
     from moodlens.personal import Profile, Sample
 
-    fitted = Profile.fit(name, [Sample.of(s) for s in samples if s.model == model])
+    fitted = Profile.fit(info.name, [Sample.of(s) for s in samples if s.model == model])
     return {
-        "name": name,
+        "name": info.name,
+        "profile_id": info.id,
         "reader": reader,
         "model": model,
         "fitted": fitted.state(),
@@ -329,7 +330,7 @@ async def fit(request: Request, name: ProfileName, reader: ReaderQuery = "server
     if isinstance(read, Response):
         return read
     info, samples = read
-    return fit_of(info.name, samples, await reader_model(svc, reader), reader)
+    return fit_of(info, samples, await reader_model(svc, reader), reader)
 
 
 Reading = Annotated[
@@ -350,6 +351,14 @@ class NewReadings(BaseModel):
     not_label: Label | None = Field(default=None, description="a correction: what it was not")
     reader: Reader = Field(default="browser", description="whose readings these are")
     source: str = Field(default="", max_length=200, description="where they came from, in words")
+    profile_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="the profile's id as the page read it when its session started (the fit's "
+        "profile_id): a profile deleted since, or made again under the name, is then a 404, and the "
+        "readings never land in someone else's profile",
+    )
 
 
 @router.post(
@@ -407,7 +416,7 @@ async def add_sample(request: Request, name: ProfileName, body: NewReadings) -> 
         not_label=body.not_label,
         source=f"{source}: {said}, {len(body.readings)} frame(s)",
     )
-    added = await _call(svc, "add_profile_samples", name, [sample])
+    added = await _call(svc, "add_profile_samples", name, [sample], profile_id=body.profile_id)
     if isinstance(added, Response):
         return added
     read = await _read(svc, name)
@@ -417,5 +426,5 @@ async def add_sample(request: Request, name: ProfileName, body: NewReadings) -> 
     return {
         "sample_id": added[0],
         "profile": describe(info, samples, model),
-        "fit": fit_of(info.name, samples, model, body.reader),
+        "fit": fit_of(info, samples, model, body.reader),
     }

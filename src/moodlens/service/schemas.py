@@ -457,6 +457,7 @@ class ProfileFitOut(_Out):
     in-browser engine (the shipped default model), whose samples are kept apart."""
 
     name: str
+    profile_id: int = Field(ge=1, le=MAX_ID, description="the profile's id: bind a session's samples to it")
     reader: Literal["server", "browser"]
     model: str = Field(description="the model the fit is for (its name and sha256 prefix)")
     fitted: ProfileStateOut

@@ -168,10 +168,14 @@ export function profilePanel(health) {
     return fit;
   }
 
+  // The profile's id as this session started with it: its samples go to that profile only (one
+  // deleted and made again under the same name is someone else's: the server answers 404).
+  function bound() { return panel.profileId ? { profile_id: panel.profileId } : {}; }
+
   async function addSample(kind, readings, said = {}) {
     const name = panel.active;
     const round = (v) => Math.round(v * 1e6) / 1e6;
-    const body = { kind, readings: readings.map((r) => r.map(round)), reader: "browser", ...said };
+    const body = { kind, readings: readings.map((r) => r.map(round)), reader: "browser", ...said, ...bound() };
     const added = await api(`/${encodeURIComponent(name)}/samples`, { method: "POST", body: JSON.stringify(body) });
     if (panel.engine && panel.active === name) panel.engine.setProfile(added.fit.numbers);
     const event = kind === "neutral" ? "calibrated" : "corrected";
@@ -233,7 +237,7 @@ export function profilePanel(health) {
     async prepareLocal(name, engine) {
       panel.engine = engine;
       try {
-        await fitEngine(name);
+        panel.profileId = (await fitEngine(name)).profile_id;
         return true;
       } catch (err) {
         engine.setProfile(null);
@@ -261,6 +265,7 @@ export function profilePanel(health) {
       panel.calibration = null;
       panel.running = false;
       panel.active = null;
+      panel.profileId = null;
       panel.send = null;
       panel.mainLabel = null;
       clearInterval(panel.timer);

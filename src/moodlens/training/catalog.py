@@ -18,6 +18,7 @@ class NetworkInfo:
 CATALOG: dict[str, NetworkInfo] = {
     "seed_cnn": NetworkInfo(48, "the seed project's Keras CNN, as a baseline"),
     "vgg_s": NetworkInfo(48, "compact VGG, widths 32-256"),
+    "vgg_s_late": NetworkInfo(48, "compact VGG, widths 24-48-128-320: vgg_s's cost moved to the last stages"),
     "vgg_m": NetworkInfo(48, "VGG, widths 48-384"),
     "vgg_l": NetworkInfo(48, "VGG, widths 64-512 (teacher)"),
     "mobilenet_v2": NetworkInfo(96, "ImageNet MobileNetV2, transfer learning"),
@@ -26,7 +27,7 @@ CATALOG: dict[str, NetworkInfo] = {
 
 TRANSFER_NETWORKS = ("mobilenet_v2", "efficientnet_lite0")
 #: Networks that can carry a FER2013 head and a crowd head on one backbone (``ferplus_mode="both"``).
-MULTI_HEAD_NETWORKS = ("vgg_s", "vgg_m", "vgg_l")
+MULTI_HEAD_NETWORKS = ("vgg_s", "vgg_s_late", "vgg_m", "vgg_l")
 #: The heads of a network trained with ``ferplus_mode = "both"``, in logit order: FER2013's own
 #: labels, and the FERPlus crowd's votes.
 HEADS = ("fer2013", "crowd")

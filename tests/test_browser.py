@@ -293,6 +293,12 @@ def test_live_page_calibrates_a_profile_and_takes_a_correction(
 
     find(By.ID, "calibrate").click()
     wait.until(lambda d: "neutral face" in d.find_element(By.ID, "countdown").text)
+    # A keyboard user stays on Calibrate while it runs (refusing clicks, not disabled, which would
+    # drop the focus to the page's body); the countdown is shown, not read out.
+    active = "return document.activeElement.id"
+    assert driver.execute_script(active) == "calibrate"  # type: ignore[attr-defined]
+    assert find(By.ID, "calibrate").get_attribute("aria-disabled") == "true"
+    assert find(By.ID, "countdown").get_attribute("aria-live") is None
     _shot(driver, f"5-calibrating-{mode}.png" if mode == "browser" else "5-calibrating.png")
     wait.until(lambda d: "baseline set" in d.find_element(By.ID, "profile-state").text)
     profile = _json(f"{server}/api/v1/profiles/tester")
@@ -305,12 +311,18 @@ def test_live_page_calibrates_a_profile_and_takes_a_correction(
 
     # "Not <label>? It was: ..." — one click on another label.
     wait.until(lambda d: d.find_element(By.ID, "correct-row").is_displayed())
-    # The buttons are re-rendered when the headline's label changes: read and click in one call.
+    # The label shown changes as the face does (its own button is hidden): read and click in one call.
     shown, chosen = driver.execute_script(  # type: ignore[attr-defined]
-        "const b = document.querySelector('#correct-buttons button'); b.click();"
+        "const b = document.querySelector('#correct-buttons button:not(.hidden)'); b.click();"
         "return [document.getElementById('correct-label').textContent, b.dataset.label];"
     )
     assert chosen != shown
+    # The buttons stay put while the label changes: a keyboard user's focus stays in the row.
+    driver.execute_script("document.querySelector('#correct-buttons button:not(.hidden)').focus()")  # type: ignore[attr-defined]
+    where = "return document.activeElement.parentElement && document.activeElement.parentElement.id"
+    for _ in range(12):  # 3 s of frames: labels change and faces are missed now and then
+        time.sleep(0.25)
+        assert driver.execute_script(where) == "correct-buttons"  # type: ignore[attr-defined]  # type: ignore[attr-defined]
     wait.until(lambda d: "1 correction" in d.find_element(By.ID, "profile-state").text)
     _shot(driver, "6-corrected.png")
     profile = _json(f"{server}/api/v1/profiles/tester")

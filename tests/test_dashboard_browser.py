@@ -352,6 +352,14 @@ def test_the_dashboard_by_keyboard_alone(server: str, browser: tuple[str, object
         " || p.scrollWidth > p.clientWidth + 1).map(p => p.textContent)"
     )
     assert cut == []
+    # The curves' legend: each entry a toggle button by keyboard (it was click-only).
+    tab_to(driver, lambda e: (e.get_attribute("aria-label") or "").endswith(" line"), limit=80)
+    entry = driver.switch_to.active_element  # type: ignore[attr-defined]
+    assert entry.get_attribute("role") == "button" and entry.get_attribute("aria-pressed") == "true"
+    press(driver, Keys.ENTER)
+    assert entry.get_attribute("aria-pressed") == "false" and "u-off" in entry.get_attribute("class")
+    press(driver, Keys.SPACE)
+    assert entry.get_attribute("aria-pressed") == "true" and "u-off" not in entry.get_attribute("class")
     check_state(driver, f"dashboard-session-{size}")
 
     tab_to(driver, lambda e: e.get_attribute("id") == "period", limit=80)

@@ -29,7 +29,29 @@ function plot(box, options, data, cross) {
   }, data, box);
   const unsubscribe = cross.subscribe(follow);
   charts.push({ destroy: () => { unsubscribe(); chart.destroy(); } });
+  keyboardLegend(chart, box);
   return chart;
+}
+
+// uPlot's legend entries hide or show a line on a click only: each becomes a toggle button a
+// keyboard reaches (Tab) and presses (Enter or Space), whose pressed state says the line is shown.
+function keyboardLegend(chart, box) {
+  const rows = [...box.querySelectorAll(".u-legend tr.u-series")];
+  rows.forEach((row, i) => {
+    if (i === 0 || !chart.series[i]) return;  // the first entry is the time axis
+    const sync = () => row.setAttribute("aria-pressed", String(Boolean(chart.series[i].show)));
+    row.tabIndex = 0;
+    row.setAttribute("role", "button");
+    row.setAttribute("aria-label", `${chart.series[i].label} line`);
+    sync();
+    row.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" && event.key !== " ") return;
+      event.preventDefault();
+      chart.setSeries(i, { show: !chart.series[i].show });
+      sync();
+    });
+    row.addEventListener("click", () => setTimeout(sync));
+  });
 }
 
 // ``person``: who; ``rows``: their intervals; ``end``: the session's length (ms).

@@ -78,6 +78,15 @@ export function profilePanel(health) {
   function updateButtons() {
     $("profile").disabled = panel.running;
     $("calibrate").disabled = !(panel.running && panel.active);
+    setCalibrating(false);
+  }
+
+  // While a calibration runs, Calibrate refuses clicks but keeps the focus a keyboard user gave it
+  // (a disabled button drops focus to the page's body).
+  function setCalibrating(on) {
+    panel.calibrating = on;
+    if (on) $("calibrate").setAttribute("aria-disabled", "true");
+    else $("calibrate").removeAttribute("aria-disabled");
   }
 
   async function init() {
@@ -104,8 +113,9 @@ export function profilePanel(health) {
       await api("", { method: "POST", body: JSON.stringify({ name, consent: $("profile-consent").checked }) });
       $("profile-new").value = "";
       $("profile-consent").checked = false;
-      $("profile-create").disabled = true;
       await refreshList(name);
+      $("profile").focus();  // the new profile, selected: Create is disabled again just below
+      $("profile-create").disabled = true;
     } catch (err) { say(`could not create the profile: ${err.message}`); }
   });
   $("profile-reset").addEventListener("click", async () => {
@@ -115,18 +125,19 @@ export function profilePanel(health) {
       const profile = await forReader(await api(`/${encodeURIComponent(name)}/reset`, { method: "POST" }));
       panel.lastSample = null;
       $("correct-undo").disabled = true;
+      $("countdown").classList.add("hidden");  // "Baseline saved" is not true any more
       if (panel.running && panel.send) panel.send({ type: "reload_profile" });
       say(describe(profile));
     } catch (err) { say(`could not reset: ${err.message}`); }
   });
   $("calibrate").addEventListener("click", () => {
-    if (!panel.send) return;
+    if (!panel.send || panel.calibrating) return;
     panel.send({ type: "calibrate", seconds: CALIBRATE_SECONDS });
     let left = CALIBRATE_SECONDS;
     const box = $("countdown");
     box.classList.remove("hidden");
     box.textContent = `Look at the camera with a neutral face: ${left}`;
-    $("calibrate").disabled = true;
+    setCalibrating(true);
     clearInterval(panel.timer);
     panel.timer = setInterval(() => {
       left -= 1;
@@ -151,13 +162,22 @@ export function profilePanel(health) {
     if (panel.mainLabel === label) return;
     panel.mainLabel = label;
     $("correct-label").textContent = label;
-    box.replaceChildren();
-    for (const other of LABELS.filter((l) => l !== label)) {
-      const button = document.createElement("button");
-      button.textContent = other;
-      button.dataset.label = other;
-      button.addEventListener("click", () => panel.send && panel.send({ type: "correct", label: other }));
-      box.appendChild(button);
+    // One button per label, made once: a label change only hides the one now shown, so the button
+    // a keyboard user is on stays where it is (rebuilding them threw focus to the page's body).
+    if (!box.children.length) {
+      for (const other of LABELS) {
+        const button = document.createElement("button");
+        button.textContent = other;
+        button.dataset.label = other;
+        button.addEventListener("click", () => panel.send && panel.send({ type: "correct", label: other }));
+        box.appendChild(button);
+      }
+    }
+    const focused = document.activeElement;
+    for (const button of box.children) button.classList.toggle("hidden", button.dataset.label === label);
+    if (focused && focused.parentElement === box && focused.classList.contains("hidden")) {
+      const next = [...box.children].find((b) => !b.classList.contains("hidden"));
+      if (next) next.focus();
     }
   }
 
@@ -256,7 +276,7 @@ export function profilePanel(health) {
         panel.calibration = null;
       }
       hooks.started(profile, localSend);
-      if (again && panel.calibration) $("calibrate").disabled = true;
+      if (again && panel.calibration) setCalibrating(true);
     },
     stopped() {
       if (panel.engine) panel.engine.setProfile(null);
@@ -278,7 +298,13 @@ export function profilePanel(health) {
     result(faces, t) {
       if (panel.engine && panel.running) collect(faces, t);
       const main = faces.find((f) => f.profile);
-      if (!main || !panel.active) { $("correct-row").classList.add("hidden"); return; }
+      if (!main || !panel.active) {
+        // A frame without the face (a missed detection) does not take the row from under a
+        // keyboard user who is on it: hiding it would drop their focus to the page's body.
+        const row = $("correct-row");
+        if (!panel.active || !row.contains(document.activeElement)) row.classList.add("hidden");
+        return;
+      }
       correctionButtons(main.stable_label || main.label);
       $("correct-row").classList.remove("hidden");
     },

@@ -283,7 +283,8 @@ def test_live_page_calibrates_a_profile_and_takes_a_correction(
     find(By.ID, "consent-check").click()
     find(By.ID, "consent-accept").click()
     wait.until(lambda d: Select(d.find_element(By.ID, "profile")).first_selected_option.text == "tester")
-    assert "no baseline yet" in find(By.ID, "profile-state").text
+    # The state line follows once the profile is read (a moment after it is selected).
+    wait.until(lambda d: "no baseline yet" in d.find_element(By.ID, "profile-state").text)
     find(By.ID, "record").click()  # not recording: the profile alone is kept
     find(By.ID, "start").click()
     # The main face is read through the profile: the face list names it.

@@ -353,9 +353,10 @@ def test_the_dashboard_by_keyboard_alone(server: str, browser: tuple[str, object
     )
     assert cut == []
     # The curves' legend: each entry a toggle button by keyboard (it was click-only).
-    tab_to(driver, lambda e: (e.get_attribute("aria-label") or "").endswith(" line"), limit=80)
+    tab_to(driver, lambda e: e.get_attribute("role") == "button" and e.tag_name == "tr", limit=80)
     entry = driver.switch_to.active_element  # type: ignore[attr-defined]
-    assert entry.get_attribute("role") == "button" and entry.get_attribute("aria-pressed") == "true"
+    named = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert entry.get_attribute("aria-pressed") == "true" and entry.text.startswith(named), entry.text
     press(driver, Keys.ENTER)
     assert entry.get_attribute("aria-pressed") == "false" and "u-off" in entry.get_attribute("class")
     press(driver, Keys.SPACE)

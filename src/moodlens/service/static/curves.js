@@ -41,8 +41,7 @@ function keyboardLegend(chart, box) {
     if (i === 0 || !chart.series[i]) return;  // the first entry is the time axis
     const sync = () => row.setAttribute("aria-pressed", String(Boolean(chart.series[i].show)));
     row.tabIndex = 0;
-    row.setAttribute("role", "button");
-    row.setAttribute("aria-label", `${chart.series[i].label} line`);
+    row.setAttribute("role", "button");  // named by what it shows: the expression and its value
     sync();
     row.addEventListener("keydown", (event) => {
       if (event.key !== "Enter" && event.key !== " ") return;

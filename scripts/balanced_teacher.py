@@ -24,6 +24,7 @@ from pathlib import Path
 
 from moodlens.classification.metadata import load_metadata, save_metadata
 from moodlens.data import load_dataset
+from moodlens.errors import MoodlensError
 from moodlens.evaluation.decision import log_prior
 
 
@@ -43,12 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--beta must lie in [-2, 2], got {args.beta}")
     if args.out.suffix != ".onnx":
         parser.error(f"the teacher's path must end in .onnx, got {args.out}")
+    if not args.model.is_file() or args.model.stat().st_size == 0:
+        parser.error(f"{args.model} is not a model file (missing or empty)")
     if args.out.resolve() == args.model.resolve():
         parser.error("the teacher must be a copy: OUT is the model itself")
     try:
         meta = load_metadata(args.model)
         counts = load_dataset(args.data, ferplus=args.ferplus).split("Training").class_counts()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, MoodlensError) as exc:  # a missing or unreadable model or data
         print(f"balanced_teacher.py: {exc}", file=sys.stderr)
         return 1
     offset = tuple(round(float(v), 5) for v in args.beta * log_prior(counts))

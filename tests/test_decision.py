@@ -89,3 +89,45 @@ def test_the_classifier_applies_the_offset_before_the_temperature(
     np.testing.assert_allclose(shifted.predict(crops), expected, atol=1e-5)
     uncalibrated = shifted.predict_prepared(prepare_batch(crops, shifted.metadata), calibrated=False)
     assert np.all(uncalibrated.argmax(1) == expected.argmax(1))
+
+
+def test_balanced_teacher_writes_a_copy_with_the_offset_and_refuses_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scripts/balanced_teacher.py: a copy of the model whose decision offset is beta * log(prior)
+    of the Training labels, no temperature; a missing or empty model, a missing data file, an
+    out-of-range beta or the model as its own output are refused, and nothing is written."""
+    import importlib.util
+
+    from conftest import make_contract_model
+    from moodlens.classification.metadata import load_metadata
+
+    spec = importlib.util.spec_from_file_location("balanced_teacher", Path("scripts/balanced_teacher.py"))
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    model = make_contract_model(tmp_path / "m.onnx", output_gain=1.0)
+    labels = [0] * 4 + [1] * 1 + [3] * 10 + [6] * 5
+    rows = ["emotion,pixels,Usage"] + [f"{y},{' '.join(['128'] * 2304)},Training" for y in labels]
+    data = tmp_path / "mini.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "t" / "teacher.onnx"
+    assert script.main([str(model), str(out), "--beta", "-1", "--data", str(data)]) == 0
+    meta = load_metadata(out)
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    assert meta.offset == pytest.approx(tuple(-log_prior(counts)), abs=1e-4) and meta.temperature == 1.0
+    assert out.read_bytes() == Path(model).read_bytes()
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    refused = [
+        [str(tmp_path / "none.onnx"), str(tmp_path / "x.onnx"), "--beta", "0", "--data", str(data)],
+        [str(tmp_path / "empty.onnx"), str(tmp_path / "x.onnx"), "--beta", "0", "--data", str(data)],
+        [str(model), str(tmp_path / "x.onnx"), "--beta", "3", "--data", str(data)],
+        [str(model), str(model), "--beta", "0", "--data", str(data)],
+    ]
+    for argv in refused:  # argparse's usage errors
+        with pytest.raises(SystemExit) as caught:
+            script.main(argv)
+        assert caught.value.code == 2
+    missing = [str(model), str(tmp_path / "x.onnx"), "--beta", "0", "--data", str(tmp_path / "none.csv")]
+    assert script.main(missing) == 1 and "none.csv" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()

@@ -158,7 +158,8 @@ def run_batch(
     dataset = Dataset(out, force=force)
     report = Report(items=len(items), skipped_inputs=len(skipped_inputs or []))
     states = dataset.states()
-    dataset.check_settings(states, shaping_settings(settings))
+    shaping = shaping_settings(settings)  # recorded in every item's state
+    dataset.check_settings(states, shaping)
     collected: dict[str, list[UnitResult]] = defaultdict(list)
     expected: dict[str, int] = defaultdict(int)
     runs: Any = None
@@ -174,9 +175,7 @@ def run_batch(
             todo.append(item)
         units, unplannable = plan(todo, segmenting or Segmenting())
         for item, reason in unplannable:
-            dataset.write_failure(
-                item, reason, profile_choice=settings.profile_choice, settings=shaping_settings(settings)
-            )
+            dataset.write_failure(item, reason, profile_choice=settings.profile_choice, settings=shaping)
             report.failed += 1
             report.failures.append((item.source, reason))
         for unit in units:
@@ -196,7 +195,7 @@ def run_batch(
             done_frames += unit.frames_expected
         for key, results in list(collected.items()):
             if len(results) == expected[key]:  # every segment was saved: only the join was left
-                _finish(dataset, results[0].unit.item, collected.pop(key), report, settings)
+                _finish(dataset, results[0].unit.item, collected.pop(key), report, settings, shaping=shaping)
                 items_done += 1
         runs = engine.run(remaining, settings)
         for result in runs:
@@ -204,7 +203,7 @@ def run_batch(
             collected[item.key].append(result)
             done_frames += result.unit.frames_expected
             if len(collected[item.key]) == expected[item.key]:
-                _finish(dataset, item, collected.pop(item.key), report, settings)
+                _finish(dataset, item, collected.pop(item.key), report, settings, shaping=shaping)
                 items_done += 1
             elif not result.error:
                 dataset.save_segment(result, fingerprint)
@@ -223,7 +222,13 @@ def run_batch(
 
 
 def _finish(
-    dataset: Dataset, item: Item, results: list[UnitResult], report: Report, settings: AnalysisSettings
+    dataset: Dataset,
+    item: Item,
+    results: list[UnitResult],
+    report: Report,
+    settings: AnalysisSettings,
+    *,
+    shaping: dict[str, Any],
 ) -> None:
     errors = [r.error for r in results if r.error]
     seconds = sum(r.seconds for r in results)
@@ -233,7 +238,7 @@ def _finish(
             errors[0],
             seconds=seconds,
             profile_choice=settings.profile_choice,
-            settings=shaping_settings(settings),
+            settings=shaping,
         )
         report.failed += 1
         report.failures.append((item.source, errors[0]))
@@ -257,7 +262,7 @@ def _finish(
         media_ms=media_ms,
         profile=settings.profile,
         profile_choice=settings.profile_choice,
-        settings=shaping_settings(settings),
+        settings=shaping,
         note=note,
         status="truncated" if missing else "done",
     )

@@ -63,6 +63,7 @@ from fastapi.concurrency import run_in_threadpool
 from moodlens.errors import ImageError
 from moodlens.images import decode_image
 from moodlens.labels import LABELS, Expression
+from moodlens.names import check_session_name
 from moodlens.pipeline.headline import HeadlineTracker
 from moodlens.pipeline.stream import StreamAnalyzer
 from moodlens.results import Box, Detection, Face, FrameResult
@@ -293,12 +294,17 @@ class _Client:
         if not isinstance(message.get("record", True), bool):  # "false" is text, and would record
             await self.fail("bad_message", "start: record must be true or false")
             return
+        try:  # checked before anything starts, as the store will check it
+            name = check_session_name(_session_name(message))
+        except ValueError as exc:
+            await self.fail("bad_message", f"start: {exc}")
+            return
         mode = message.get("mode", "server")
         if mode not in ("server", "browser"):
             await self.fail("bad_message", "start: mode must be server or browser")
             return
         if mode == "browser":
-            await self.start_observing(message)
+            await self.start_observing(message, name)
             return
         if self.stream is not None or self.observed is not None:
             await self.finish()
@@ -324,29 +330,11 @@ class _Client:
         recording = message.get("record", True) and self.svc.store is not None
         session_id = None
         if recording:
-            from moodlens.store import HistoryWriter
-
-            name = _session_name(message)
-            store = self.svc.store
-            assert store is not None
             from moodlens.service.profiles import model_id
 
-            model = model_id(self.svc)
-            try:
-                self.writer = await run_in_threadpool(
-                    lambda: HistoryWriter.start(
-                        store,
-                        name=name,
-                        source="browser camera",
-                        consent=True,
-                        profile=self.profile,
-                        model=model,
-                    )
-                )
-            except ValueError as exc:  # the session's name
-                self.stream = None
-                await self.fail("bad_message", f"start: {exc}")
-                return
+            await self.open_writer(
+                name=name, source="browser camera", profile=self.profile, model=model_id(self.svc)
+            )
             session_id = self.writer.session_id
         await self.send(
             {
@@ -360,7 +348,15 @@ class _Client:
             }
         )
 
-    async def start_observing(self, message: dict[str, Any]) -> None:
+    async def open_writer(self, **session: Any) -> None:
+        """The history writer of a new session (``name``, ``source``, ``profile``, ``model``)."""
+        from moodlens.store import HistoryWriter
+
+        store = self.svc.store
+        assert store is not None
+        self.writer = await run_in_threadpool(lambda: HistoryWriter.start(store, consent=True, **session))
+
+    async def start_observing(self, message: dict[str, Any], name: str) -> None:
         """A record-only session: the page analyses its own camera and sends observations."""
         if self.svc.store is None:
             await self.fail(
@@ -389,25 +385,12 @@ class _Client:
         if self.stream is not None or self.observed is not None:
             await self.finish()
         from moodlens.service.models_route import engine_model_id
-        from moodlens.store import HistoryWriter
 
-        name = _session_name(message)
         # The page's engine runs the shipped default classifier, whatever the server runs.
         model = await run_in_threadpool(engine_model_id)
-        try:
-            self.writer = await run_in_threadpool(
-                lambda: HistoryWriter.start(
-                    store,
-                    name=name,
-                    source="browser camera (analysed in the browser)",
-                    consent=True,
-                    profile=profile,
-                    model=model,
-                )
-            )
-        except ValueError as exc:  # the session's name
-            await self.fail("bad_message", f"start: {exc}")
-            return
+        await self.open_writer(
+            name=name, source="browser camera (analysed in the browser)", profile=profile, model=model
+        )
         self.observed = _Observed()
         self.profile = profile
         self.profile_id = None if profile is None else info.id

@@ -131,3 +131,110 @@ def test_balanced_teacher_writes_a_copy_with_the_offset_and_refuses_bad_input(
     missing = [str(model), str(tmp_path / "x.onnx"), "--beta", "0", "--data", str(tmp_path / "none.csv")]
     assert script.main(missing) == 1 and "none.csv" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_the_per_class_rule_reaches_its_aim_and_beats_the_prior_rule_where_it_was_fitted() -> None:
+    """Seven free numbers do at least as well as beta on the faces they are fitted on, reach the
+    balance they aim at, stay centred and within the metadata's bounds."""
+    from moodlens.evaluation.decision import LIMIT, fit_per_class
+
+    logp, truth = biased_readings()
+    prior = choose_offset(logp, truth, COUNTS)
+    start = np.asarray(prior.offset)
+    table = {beta: (acc, bal) for beta, acc, bal in prior.table}
+    offset = fit_per_class(logp, truth, start, aim=0.80)
+    predicted = (logp + offset).argmax(1)
+    accuracy = float((predicted == truth).mean())
+    balanced = float(np.mean([(predicted[truth == k] == k).mean() for k in range(NUM_CLASSES)]))
+    assert balanced >= 0.80 and accuracy >= table[prior.beta][0]
+    assert abs(offset.mean()) < 1e-9 and np.all(np.abs(offset) <= LIMIT)
+    with pytest.raises(ValueError):
+        fit_per_class(logp[:, :6], truth, start)
+
+
+def test_a_rule_held_out_is_measured_on_faces_it_did_not_see() -> None:
+    """On faces with no signal at all, a rule fitted where it is measured looks better than
+    chance; fitted on one half and measured on the other it reads at chance, and says so.
+    Stratified halves keep every expression on both sides."""
+    from moodlens.evaluation.decision import fit_per_class, held_out, rule_fit
+
+    rng = np.random.default_rng(3)
+    truth = np.repeat(np.arange(NUM_CLASSES), 6)
+    noise = rng.normal(0, 1.0, (len(truth), NUM_CLASSES))
+    fit = rule_fit("per-class", COUNTS, aim=0.8)
+    offset = fit_per_class(noise, truth, np.zeros(NUM_CLASSES), 0.8)
+    in_sample = (noise + offset).argmax(1) == truth
+    estimate = held_out(noise, truth, fit, splits=3)
+    assert estimate.splits == 3 and estimate.to_dict()["half_splits"] == 6
+    # Seven numbers learn some of the noise they are fitted on; held out, they read at chance.
+    assert estimate.balanced_accuracy < in_sample.mean() and estimate.balanced_accuracy < 0.3
+    # The prior rule on readings with signal generalises: its held-out figures are close to its own.
+    logp, labels = biased_readings()
+    prior = choose_offset(logp, labels, COUNTS)
+    acc = {beta: a for beta, a, _ in prior.table}[prior.beta]
+    assert held_out(logp, labels, rule_fit("prior", COUNTS), splits=2).accuracy == pytest.approx(
+        acc, abs=0.02
+    )
+    with pytest.raises(ValueError, match="decision rule"):
+        rule_fit("median", COUNTS)
+    with pytest.raises(ValueError, match="splits"):
+        held_out(logp, labels, fit, splits=0)
+    with pytest.raises(ValueError, match="halve"):
+        held_out(logp[:1], labels[:1], fit)
+
+
+def test_the_per_class_rule_aims_at_the_lowest_balance_that_holds_out() -> None:
+    """choose_per_class tries each aim, estimates it held out, and keeps the lowest aim whose
+    held-out balanced accuracy reaches the floor (the most accurate such aim); the final offsets
+    are the fit on the whole split at that aim."""
+    from moodlens.evaluation.decision import choose_per_class, fit_per_class
+
+    logp, truth = biased_readings(n=2000, seed=5)
+    choice = choose_per_class(logp, truth, COUNTS, aims=(0.80, 0.82, 0.84), splits=2)
+    aims = [row[0] for row in choice.table]
+    assert aims == [0.80, 0.82, 0.84]
+    reaching = [row[0] for row in choice.table if row[2] >= 0.80]
+    assert choice.aim == (reaching[0] if reaching else 0.84)
+    held = {row[0]: (row[1], row[2]) for row in choice.table}[choice.aim]
+    assert (choice.held_out.accuracy, choice.held_out.balanced_accuracy) == held
+    start = choose_offset(logp, truth, COUNTS).offset
+    np.testing.assert_allclose(choice.offset, fit_per_class(logp, truth, start, choice.aim), atol=1e-5)
+    # Nothing reaches an impossible floor: the highest aim is kept.
+    assert choose_per_class(logp, truth, COUNTS, min_balanced=0.999, aims=(0.8, 0.9), splits=1).aim == 0.9
+
+
+def test_calibrate_chooses_either_rule_and_records_its_held_out_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moodlens calibrate --decision [prior|per-class] on a copy: the rule's kind, its offsets and
+    its held-out estimate land in the model's JSON, and the classifier applies the offsets."""
+    from conftest import make_contract_model
+    from moodlens.classification.metadata import load_metadata
+    from moodlens.cli.main import main
+
+    model = make_contract_model(tmp_path / "m.onnx", output_gain=1.0)
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels,Usage"]
+    for i in range(120):
+        level = 40 + 25 * (i % 7)  # the contract model reads brightness, so the faces carry signal
+        pixels = " ".join(str(v) for v in np.clip(rng.normal(level, 20, 2304), 0, 255).astype(int))
+        rows.append(f"{i % 7},{pixels},{'PublicTest' if i < 100 else 'Training'}")
+    data = tmp_path / "mini.csv"
+    data.write_text("\n".join(rows) + "\n")
+    for rule in ("prior", "per-class"):
+        assert main(["calibrate", "--model", str(model), "--data", str(data), "--decision", rule]) == 0
+        out = capsys.readouterr().out
+        assert f"decision rule '{rule}' on PublicTest, held out" in out
+        meta = load_metadata(model)
+        assert meta.decision["kind"] == rule and meta.decision["fitted_on"] == "PublicTest"
+        held = meta.decision["held_out"]
+        assert held["half_splits"] == 20 and 0 <= held["balanced_accuracy"] <= 1
+        assert len(meta.offset) == NUM_CLASSES
+    assert "aim" in meta.decision and meta.decision["prior_rule"]["beta"] in [
+        row[0] for row in meta.decision["prior_rule"]["table"]
+    ]
+    # The bare flag is the prior rule, as before.
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--decision"]) == 0
+    assert load_metadata(model).decision["kind"] == "prior"
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--model", str(model), "--data", str(data), "--decision", "median"])

@@ -182,7 +182,7 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     assert {p.name for p in kept} >= {"last.pt", "best.pt", "history.jsonl", "config.json"}
     assert (tmp_path / "kept" / "last.pt").stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size
     with pytest.raises(ValueError, match="too large to keep"):
-        keep_run(tmp_path / "run", tmp_path / "kept", limit_bytes=1000)
+        keep_run(tmp_path / "run", tmp_path / "kept", total_bytes=1000)
     assert (tmp_path / "kept" / "last.pt").is_file()  # a refusal leaves the kept copy as it was
     with pytest.raises(ValueError, match=r"no last\.pt"):
         keep_run(tmp_path / "nowhere", tmp_path / "kept")
@@ -196,6 +196,32 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     moved = config.replace(out=str(tmp_path / "moved"), epochs=5)
     Trainer(moved).run(resume=True, log=logs.append)
     assert len((tmp_path / "moved" / "history.jsonl").read_text().splitlines()) == 5
+
+    # A run over the per-file limit (a vgg_l teacher's 56 MB last.pt against 20 MB) keeps its
+    # weights in bfloat16 and, still over it, in parts; restored, it resumes, and a part that
+    # is lost or changed is named instead of resuming from a broken file.
+    from moodlens.training.checkpoints import PARTS, restore_run
+
+    limit = (tmp_path / "kept" / "last.pt").stat().st_size // 3
+    split = keep_run(tmp_path / "run", tmp_path / "split", limit_bytes=limit)
+    assert all(p.stat().st_size <= limit for p in split)
+    assert "last.pt" not in {p.name for p in split} and (tmp_path / "split" / PARTS).is_file()
+    restored = restore_run(tmp_path / "split", tmp_path / "restored")
+    assert {p.name for p in restored} >= {"last.pt", "best.pt", "history.jsonl"}
+    ckpt = torch.load(tmp_path / "restored" / "last.pt", map_location="cpu", weights_only=False)
+    assert {v.dtype for v in ckpt["model"].values() if v.is_floating_point()} == {torch.bfloat16}
+    Trainer(config.replace(out=str(tmp_path / "restored"), epochs=5)).run(resume=True, log=logs.append)
+    assert len((tmp_path / "restored" / "history.jsonl").read_text().splitlines()) == 5
+    with pytest.raises(ValueError, match="not empty"):
+        restore_run(tmp_path / "split", tmp_path / "restored")
+    part = sorted((tmp_path / "split").glob("last.pt.part-*"))[1]
+    part.write_bytes(part.read_bytes()[:-1] + bytes([part.read_bytes()[-1] ^ 1]))
+    with pytest.raises(ValueError, match="does not match its sha256"):
+        restore_run(tmp_path / "split", tmp_path / "again")
+    part.unlink()
+    with pytest.raises(ValueError, match="missing its part"):
+        restore_run(tmp_path / "split", tmp_path / "again")
+    assert not (tmp_path / "again").exists()
 
     # Distillation from an ensemble of teachers (here the same checkpoint twice).
     best = str(tmp_path / "run" / "best.pt")

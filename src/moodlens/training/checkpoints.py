@@ -3,6 +3,10 @@ settings the run was started with), and loading a checkpoint or an exported mode
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -107,27 +111,60 @@ def restore(loop: LoopState, config: TrainConfig, out: Path, log: Any) -> None:
 
 #: What a kept run may weigh per file (issue 27: a checkpoint the repository keeps, <= 20 MB each).
 KEEP_LIMIT_BYTES = 20 * 2**20
+#: What a kept run may weigh in all: a run that needs more is not one to keep in a repository.
+KEEP_TOTAL_BYTES = 64 * 2**20
+#: The manifest of the files a kept run holds in parts (name -> parts, size, sha256).
+PARTS = "parts.json"
 
 
-def keep_run(run: Path, dest: Path, *, limit_bytes: int = KEEP_LIMIT_BYTES) -> list[Path]:
-    """A copy of ``run`` small enough to commit, that ``--resume`` continues from: the run's JSON
-    files, its best checkpoints as they are, and ``last.pt`` with the optimizer's momentum in
-    bfloat16 (the weights and their moving average stay float32; a resumed optimizer casts the
-    momentum back, so the run goes on from a rounding of it rather than exactly). ``dest`` is
-    replaced, not added to. Raises ValueError, writing nothing, if a file would pass the limit."""
-    import shutil
-    import tempfile
+def _to_bfloat16(tree: Any) -> Any:
+    """``tree`` with every floating-point tensor in bfloat16 (dicts and lists followed)."""
+    if torch.is_tensor(tree):
+        return tree.to(torch.bfloat16) if tree.is_floating_point() else tree
+    if isinstance(tree, dict):
+        return {k: _to_bfloat16(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_to_bfloat16(v) for v in tree]
+    return tree
+
+
+def _load_kept(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or foreign file: say which, keep what is kept
+        raise ValueError(
+            f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def keep_run(
+    run: Path, dest: Path, *, limit_bytes: int = KEEP_LIMIT_BYTES, total_bytes: int = KEEP_TOTAL_BYTES
+) -> list[Path]:
+    """A copy of ``run`` small enough to commit, that ``--resume`` continues from once
+    :func:`restore_run` has put it back: the run's JSON files, its best checkpoints and
+    ``last.pt``, each at most ``limit_bytes`` a file. The optimizer's momentum is kept in bfloat16;
+    a checkpoint still over the limit (a vgg_m or vgg_l run) keeps its weights and their moving
+    average in bfloat16 too, and one still over it is cut into parts (``NAME.part-000``, ...;
+    :data:`PARTS` lists them with the whole file's sha256). A resumed run goes on from that rounding,
+    not bit for bit (loading casts back to float32). ``dest`` is replaced, not added to. Raises
+    ValueError, writing nothing, if the run weighs more than ``total_bytes`` kept."""
 
     last = run / LAST
     if not last.is_file():
         raise ValueError(f"{run}: no {LAST} to keep (is it a run folder?)")
+    ckpt = _load_kept(last)
     try:
-        ckpt = torch.load(last, map_location="cpu", weights_only=False)
         states = ckpt["optimizer"]["state"].values()
-    except Exception as exc:  # a truncated or foreign file: say which, keep what is kept
-        raise ValueError(
-            f"{last}: not a readable training checkpoint ({type(exc).__name__}: {exc})"
-        ) from None
+    except Exception:
+        raise ValueError(f"{last}: not a readable training checkpoint (no optimizer state)") from None
     for state in states:
         for key, value in state.items():
             if key != "step" and torch.is_tensor(value) and value.is_floating_point():
@@ -136,15 +173,34 @@ def keep_run(run: Path, dest: Path, *, limit_bytes: int = KEEP_LIMIT_BYTES) -> l
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         torch.save(ckpt, staging / LAST)
+        if (staging / LAST).stat().st_size > limit_bytes:
+            ckpt["model"], ckpt["ema"] = _to_bfloat16(ckpt["model"]), _to_bfloat16(ckpt["ema"])
+            torch.save(ckpt, staging / LAST)
         for path in sorted(run.iterdir()):
-            if path.suffix in (".json", ".jsonl") or (path.suffix == ".pt" and path.name.startswith("best")):
+            if path.suffix in (".json", ".jsonl") and path.name != PARTS:
                 shutil.copy2(path, staging / path.name)
-        too_big = [p for p in staging.iterdir() if p.stat().st_size > limit_bytes]
-        if too_big:
-            sizes = ", ".join(f"{p.name} {p.stat().st_size / 2**20:.1f} MB" for p in too_big)
+            elif path.suffix == ".pt" and path.name.startswith("best"):
+                shutil.copy2(path, staging / path.name)
+                if path.stat().st_size > limit_bytes:
+                    torch.save(_to_bfloat16(_load_kept(path)), staging / path.name)
+        kept = sum(p.stat().st_size for p in staging.iterdir())
+        if kept > total_bytes:
             raise ValueError(
-                f"{run}: too large to keep ({sizes}; at most {limit_bytes / 2**20:.0f} MB a file)"
+                f"{run}: too large to keep ({kept / 2**20:.1f} MB kept, at most "
+                f"{total_bytes / 2**20:.0f} MB in all)"
             )
+        manifest: dict[str, Any] = {}
+        for path in sorted(staging.iterdir()):
+            if path.stat().st_size > limit_bytes:
+                manifest[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path), "parts": []}
+                with path.open("rb") as handle:
+                    for index, block in enumerate(iter(lambda: handle.read(limit_bytes), b"")):
+                        part = staging / f"{path.name}.part-{index:03d}"
+                        part.write_bytes(block)
+                        manifest[path.name]["parts"].append(part.name)
+                path.unlink()
+        if manifest:
+            (staging / PARTS).write_text(json.dumps(manifest, indent=1) + "\n")
         if dest.exists():
             shutil.rmtree(dest)
         staging.replace(dest)
@@ -152,6 +208,45 @@ def keep_run(run: Path, dest: Path, *, limit_bytes: int = KEEP_LIMIT_BYTES) -> l
         if staging.exists():
             shutil.rmtree(staging)
     return sorted(dest.iterdir())
+
+
+def restore_run(kept: Path, run: Path) -> list[Path]:
+    """Put a run kept by :func:`keep_run` back into ``run`` (a new or empty folder), joining its
+    parts and checking each joined file's sha256, so that ``moodlens train --resume`` continues it.
+    Raises ValueError, leaving ``run`` as it was, if a part is missing or a file does not match."""
+
+    if not (kept / LAST).is_file() and not (kept / PARTS).is_file():
+        raise ValueError(f"{kept}: not a kept run (no {LAST} and no {PARTS})")
+    if run.exists() and any(run.iterdir()):
+        raise ValueError(f"{run}: not empty; restore a kept run into a new folder")
+    try:
+        manifest = json.loads((kept / PARTS).read_text()) if (kept / PARTS).is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{kept / PARTS}: unreadable ({exc})") from None
+    in_parts = {p for entry in manifest.values() for p in entry.get("parts", [])}
+    run.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.parent))
+    try:
+        for path in sorted(kept.iterdir()):
+            if path.is_file() and path.name != PARTS and path.name not in in_parts:
+                shutil.copy2(path, staging / path.name)
+        for name, entry in manifest.items():
+            target = staging / Path(name).name
+            with target.open("wb") as out:
+                for part in entry["parts"]:
+                    source = kept / Path(part).name
+                    if not source.is_file():
+                        raise ValueError(f"{kept}: {name} is missing its part {part}")
+                    out.write(source.read_bytes())
+            if target.stat().st_size != entry["bytes"] or _sha256(target) != entry["sha256"]:
+                raise ValueError(f"{kept}: {name} joined from its parts does not match its sha256")
+        if run.exists():
+            run.rmdir()
+        staging.replace(run)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return sorted(run.iterdir())
 
 
 def checkpoint_heads(path: Path) -> int:

@@ -282,7 +282,7 @@ def test_image_results_and_copies_appear_only_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """While the batch runs, results.csv is results.csv.partial and the old file is untouched; a
-    Ctrl-C renames what was written into place (exit 130)."""
+    Ctrl-C keeps what was written, beside a complete earlier file, never over it (exit 130)."""
     import moodlens.images
 
     photos = [_photo(tmp_path / f"{k}.jpg", 40 * k) for k in range(3)]
@@ -292,7 +292,7 @@ def test_image_results_and_copies_appear_only_whole(
     seen: list[tuple[str, bool]] = []
 
     def read(path: Path, **kwargs: object) -> np.ndarray:
-        seen.append((results.read_text(), partial_path(results).exists()))
+        seen.append((results.read_text() if results.exists() else "", partial_path(results).exists()))
         if Path(path).name == "2.jpg":
             raise KeyboardInterrupt
         return real(path, **kwargs)  # type: ignore[arg-type]
@@ -301,10 +301,55 @@ def test_image_results_and_copies_appear_only_whole(
     code = main(["image", *map(str, photos), "--output", str(results), "--out", str(tmp_path / "drawn")])
     assert code == 130
     assert seen == [("old\n", True)] * 3
-    rows = list(csv.DictReader(results.open()))
+    assert results.read_text() == "old\n"
+    rows = list(csv.DictReader(partial_path(results).open()))
     assert [Path(r["file"]).name for r in rows] == ["0.jpg", "1.jpg"]
-    assert not partial_path(results).exists()
+    assert f"{results} (a complete earlier result) is left as it was" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["0_moodlens.jpg", "1_moodlens.jpg"]
+    # With no earlier file, what was written before Ctrl-C takes the name.
+    results.unlink()
+    partial_path(results).unlink()
+    seen.clear()
+    assert main(["image", *map(str, photos), "--output", str(results)]) == 130
+    assert [Path(r["file"]).name for r in csv.DictReader(results.open())] == ["0.jpg", "1.jpg"]
+    assert not partial_path(results).exists()
+
+
+def test_ctrl_c_on_a_video_file_never_replaces_complete_earlier_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C on ``moodlens video`` keeps the shorter outputs under their partial names where a
+    complete earlier run's are at the final names, and renames them into place where none are."""
+    clip = _video(tmp_path / "clip.avi", 20)
+    out, timeline, summary = tmp_path / "o.avi", tmp_path / "t.csv", tmp_path / "s.json"
+    args = ["video", str(clip), "--out", str(out), "--timeline", str(timeline), "--summary", str(summary)]
+    assert main(args) == 0
+    complete = {p: p.read_bytes() for p in (out, timeline, summary)}
+    real = StreamAnalyzer.finish
+    calls = {"n": 0}
+
+    def finish(self: StreamAnalyzer, *a: object, **k: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StreamAnalyzer, "finish", finish)
+    capsys.readouterr()
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert all(p.read_bytes() == data for p, data in complete.items())
+    assert partial_path(timeline).is_file()  # (no face in these frames: a header alone)
+    assert json.loads(partial_path(summary).read_text())["run"]["frames"] == 8
+    assert cv2.VideoCapture(str(partial_path(out, keep_suffix=True))).get(cv2.CAP_PROP_FRAME_COUNT) == 8
+    assert all(f"{p} (a complete earlier result) is left as it was" in err for p in complete)
+    for p in (out, timeline, summary):
+        p.unlink()
+        partial_path(p, keep_suffix=p is out).unlink()
+    calls["n"] = 0
+    assert main(args) == 130
+    assert json.loads(summary.read_text())["run"]["frames"] == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "o.avi", "s.json", "t.csv"]
 
 
 def test_video_summary_and_timeline_are_written_whole(

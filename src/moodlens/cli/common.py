@@ -228,10 +228,16 @@ def profile_db(args: argparse.Namespace) -> str | None:
 
 
 def report_run(
-    stats: Any, summaries: list[Any], summary_path: str | None, people: list[Any] | None = None
-) -> None:
+    stats: Any,
+    summaries: list[Any],
+    summary_path: str | None,
+    people: list[Any] | None = None,
+    *,
+    cut: bool = False,
+) -> Path | None:
     """Print the per-track summary (per person with ``--link-people``) and the run's figures;
-    write the JSON summary if asked."""
+    write the JSON summary if asked and return where it is: a run ``cut`` short (Ctrl-C on a
+    file) writes it as ``NAME.partial`` where a file is already at ``NAME``, never over it."""
     import json
     import sys
 
@@ -257,16 +263,21 @@ def report_run(
             "the file is probably cut short (everything up to the cut was analysed)",
             file=sys.stderr,
         )
-    if summary_path:
-        from moodlens.pipeline.sinks import write_atomically
+    if not summary_path:
+        return None
+    from moodlens.pipeline.sinks import partial_path, write_atomically
 
-        data: dict[str, Any] = {"run": figures, "tracks": [s.to_dict() for s in summaries]}
-        if people is not None and people:
-            data["people"] = [
-                {**summary.to_dict(), "person": person.person_id, "track_ids": list(person.track_ids)}
-                for person, summary in people
-            ]
-        write_atomically(summary_path, json.dumps(data, indent=2) + "\n")
+    data: dict[str, Any] = {"run": figures, "tracks": [s.to_dict() for s in summaries]}
+    if people is not None and people:
+        data["people"] = [
+            {**summary.to_dict(), "person": person.person_id, "track_ids": list(person.track_ids)}
+            for person, summary in people
+        ]
+    target = Path(summary_path)
+    if cut and target.exists():
+        target = partial_path(target)
+    write_atomically(target, json.dumps(data, indent=2) + "\n")
+    return target
 
 
 def open_outputs(

@@ -6,7 +6,6 @@ import argparse
 import csv
 import glob
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,9 +228,13 @@ class _Writer:
                 )
         self.handle.flush()
 
-    def close(self) -> None:
+    def close(self, *, cut: bool = False) -> Path:
+        """Close the file and rename it into place; a run ``cut`` short (Ctrl-C) leaves a file
+        already at the name (a complete earlier result) as it was. Returns where the file is."""
+        from moodlens.pipeline.sinks import finish_output
+
         self.handle.close()
-        os.replace(self.partial, self.path)
+        return finish_output(self.partial, self.path, cut=cut)
 
 
 def _output_problem(out: Path | None, many: bool, files: list[Path], output: str | None) -> str | None:
@@ -310,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
         progress = tqdm(total=len(files), unit="image", dynamic_ncols=True)
     faces_total = 0
     written = 0  # annotated copies written
+    cut = False  # Ctrl-C before the last photo
     try:
         for path in files:
             name = str(path)
@@ -356,11 +360,20 @@ def run(args: argparse.Namespace) -> int:
             if progress:
                 progress.update()
                 progress.set_postfix(faces=faces_total, failed=len(failures), refresh=False)
+    except KeyboardInterrupt:
+        cut = True
+        raise
     finally:
         if progress:
             progress.close()
         if writer:
-            writer.close()
+            where = writer.close(cut=cut)
+            if where != writer.path:
+                print(
+                    f"interrupted: {writer.path} (a complete earlier result) is left as it was; "
+                    f"this run's shorter one is {where}",
+                    file=sys.stderr,
+                )
     if many and not args.json:
         print(
             f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)",

@@ -31,7 +31,8 @@ def register(sub: Any) -> None:
         help="analyse a video file: tracked faces, smoothed expressions, timeline",
         description="Process every frame of a video: faces get a stable track id, their expression "
         "probabilities are smoothed over time, and the results can be drawn into a new video and "
-        "written as a per-frame timeline. Ctrl-C stops cleanly, keeping what was written.",
+        "written as a per-frame timeline. Ctrl-C stops cleanly, keeping what was written (beside, "
+        "not over, a complete earlier output of the same name).",
     )
     parser.add_argument("input", help="a video file (or a URL OpenCV can open)")
     parser.add_argument(
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.errors import StoreError
     from moodlens.personal import model_id
     from moodlens.pipeline.runner import run_stream
+    from moodlens.pipeline.sinks import TimelineSink, VideoSink
     from moodlens.pipeline.sources import PrefetchReader, VideoSource
     from moodlens.render import default_annotator
 
@@ -86,11 +88,28 @@ def run(args: argparse.Namespace) -> int:
             return 1
         stats.corrupt = source.corrupt_frames
         stats.missing = source.missing_frames if source.cut_short else 0
+        # Ctrl-C on a file cuts the run short (a live stream has no end: Ctrl-C is how it stops):
+        # its shorter outputs must not replace complete ones of an earlier run.
+        cut = stats.interrupted and not info.live
+        files = [o for o in (video, *sinks) if isinstance(o, (VideoSink, TimelineSink))]
+        if cut:
+            for output in files:
+                output.cut_short()
         people = finish_people(stream, writer)
-    report_run(stats, stream.summaries(), args.summary, people)
+    kept = [(o.path, o.where) for o in files if o.where is not None]
+    summary_at = report_run(stats, stream.summaries(), args.summary, people, cut=cut)
+    if summary_at is not None and args.summary:
+        kept.append((Path(args.summary), summary_at))
     failed = report_writer(writer)
-    if args.out:
+    if video is not None and video.where == video.path:
         print(f"annotated video: {args.out}", file=sys.stderr)
+    for path, where in kept:
+        if where != path:
+            print(
+                f"interrupted: {path} (a complete earlier result) is left as it was; "
+                f"this run's shorter one is {where}",
+                file=sys.stderr,
+            )
     if stats.interrupted:
         print("interrupted: outputs were closed cleanly", file=sys.stderr)
         return 130

@@ -4,7 +4,9 @@ A sink writes under a temporary name beside its file (:func:`partial_path`) and 
 place when it is closed, so a file already at the final name is never damaged before the new one
 is complete, and a run that dies (a crash, ``kill -9``) never leaves a half file under that name.
 Closing a sink, also when the run was stopped with Ctrl-C, leaves a usable file (a playable video,
-a complete last line). The timeline's rows are flushed every ``flush_every`` frames, so a run that
+a complete last line); a sink told that its run was cut short (Ctrl-C on a video file, not a
+camera) does not replace a file already at its name with the shorter result, which stays under the
+temporary name. The timeline's rows are flushed every ``flush_every`` frames, so a run that
 dies keeps them in ``NAME.partial``. Leaving a sink on an error keeps what it wrote under the
 temporary name (nothing at all when it wrote nothing).
 """
@@ -53,12 +55,25 @@ def write_atomically(target: str | Path, data: bytes | str) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _finish(partial: Path, target: Path, keep: bool, failed: bool) -> None:
-    """Rename a closed partial file into place; on a failure keep it only if it holds something."""
-    if not failed:
+def _finish(partial: Path, target: Path, keep: bool, failed: bool, cut: bool = False) -> Path | None:
+    """Rename a closed partial file into place; on a failure keep it only if it holds something.
+    A run ``cut`` short (Ctrl-C on a file, which has an end of its own) never replaces a file
+    already at ``target`` (a complete earlier result): its output stays under the partial name.
+    Returns where the output is, or None when nothing was kept."""
+    if not failed and not (cut and target.exists()):
         os.replace(partial, target)
-    elif not keep:
+        return target
+    if failed and not keep:
         partial.unlink(missing_ok=True)
+        return None
+    return partial
+
+
+def finish_output(partial: Path, target: Path, *, cut: bool) -> Path:
+    """:func:`_finish` for an output closed without a failure: where it is now."""
+    where = _finish(partial, target, keep=True, failed=False, cut=cut)
+    assert where is not None
+    return where
 
 
 def _failed(kind: type[BaseException] | None) -> bool:
@@ -81,6 +96,9 @@ class VideoSink:
         self.frames = 0
         self.partial = partial_path(self.path, keep_suffix=True)
         self._closed = False
+        #: Set by :meth:`cut_short`; where the video is once closed (None: nothing was kept).
+        self.cut = False
+        self.where: Path | None = None
         fourcc = cv2.VideoWriter.fourcc(*_FOURCC[suffix])
         self._writer = cv2.VideoWriter(str(self.partial), fourcc, float(fps), size)
         if not self._writer.isOpened():
@@ -100,7 +118,12 @@ class VideoSink:
             return
         self._closed = True
         self._writer.release()
-        _finish(self.partial, self.path, keep=self.frames > 0, failed=failed)
+        self.where = _finish(self.partial, self.path, keep=self.frames > 0, failed=failed, cut=self.cut)
+
+    def cut_short(self) -> None:
+        """The run stopped before its input ended: on closing, do not replace a file already at
+        the final name (the video stays as ``STEM.partial.SUFFIX``; see :attr:`where`)."""
+        self.cut = True
 
     def __enter__(self) -> VideoSink:
         return self
@@ -164,6 +187,9 @@ class TimelineSink:
             raise VideoError(f"{self.path}: the timeline must be .csv or .jsonl")
         self.partial = partial_path(self.path)
         self._closed = False
+        #: Set by :meth:`cut_short`; where the timeline is once closed (None: nothing was kept).
+        self.cut = False
+        self.where: Path | None = None
         try:
             self._handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
@@ -192,7 +218,12 @@ class TimelineSink:
             return
         self._closed = True
         self._handle.close()
-        _finish(self.partial, self.path, keep=self.rows > 0, failed=failed)
+        self.where = _finish(self.partial, self.path, keep=self.rows > 0, failed=failed, cut=self.cut)
+
+    def cut_short(self) -> None:
+        """The run stopped before its input ended: on closing, do not replace a file already at
+        the final name (the timeline stays as ``NAME.partial``; see :attr:`where`)."""
+        self.cut = True
 
     def __enter__(self) -> TimelineSink:
         return self

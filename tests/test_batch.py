@@ -659,6 +659,39 @@ def test_a_dataset_holds_items_read_one_way(tmp_path: Path, change: dict, said: 
     assert report.skipped_before == 1 and report.done == 1
 
 
+def test_a_model_is_known_by_its_content_not_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same model by another path (relative, or a copy) resumes a dataset; the same path with
+    another model in it (retrained, or recalibrated: its JSON changed) is refused, as another
+    --model is, before anything is written."""
+    from moodlens.classification.registry import model_path
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"p{i}.png"), np.full((60, 80, 3), 40 + 60 * i, np.uint8))
+    items, _ = expand([str(folder)])
+    shipped = model_path("crowd")
+    for name in ("m", "copy"):
+        shutil.copy(shipped, tmp_path / f"{name}.onnx")
+        shutil.copy(shipped.with_suffix(".json"), tmp_path / f"{name}.json")
+    out = tmp_path / "out"
+    run_batch(
+        items[:1], out, InProcessEngine(), dataclasses.replace(SETTINGS, model=str(tmp_path / "m.onnx"))
+    )
+    monkeypatch.chdir(tmp_path)
+    report = run_batch(items[:2], out, InProcessEngine(), dataclasses.replace(SETTINGS, model="./copy.onnx"))
+    assert report.skipped_before == 1 and report.done == 1
+    meta = json.loads((tmp_path / "m.json").read_text())
+    meta["calibration"]["temperature"] *= 2  # a recalibrated copy reads every face differently
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    written = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(DatasetMismatchError, match=r"model_sha256=[0-9a-f]{12}\.\.\..*another --out"):
+        run_batch(items, out, InProcessEngine(), dataclasses.replace(SETTINGS, model="m.onnx"))
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == written
+
+
 def test_saved_segments_keep_their_fingerprint() -> None:
     """A long video interrupted under an earlier version resumes from its saved segments: the
     fingerprint of the default settings is the one those versions wrote. (A new setting that

@@ -204,17 +204,56 @@ def _shaping(settings: AnalysisSettings) -> dict[str, Any]:
     return shaping
 
 
+#: What identifies a model file by its content (see :func:`model_digest`): recorded beside the
+#: model's name, which it makes irrelevant when both runs have it.
+CONTENT_KEYS = {"model": "model_sha256", "detector_model": "detector_model_sha256"}
+
+
+def model_digest(path: Path) -> str:
+    """A model's identity by content: the sha256 of its file and of its metadata JSON beside it
+    (the temperature and the decision rule live there, so recalibrating a copy changes the readings
+    as retraining does)."""
+    from moodlens.classification.metadata import metadata_path
+
+    digest = hashlib.sha256(path.read_bytes())
+    sidecar = metadata_path(path)
+    digest.update(sidecar.read_bytes() if sidecar.is_file() else b"")
+    return digest.hexdigest()
+
+
 def shaping_settings(settings: AnalysisSettings) -> dict[str, Any]:
     """The settings that shape results, as JSON values (the profile by its ``--profile`` choice;
     threads only change the speed; the default model by its name, so ``--model crowd`` is the
-    same run as no ``--model``)."""
+    same run as no ``--model``), with each model file's content digest (:data:`CONTENT_KEYS`): a
+    model replaced in place is another run, and the same model by another path is not."""
+    from moodlens.classification.registry import DEFAULT_MODEL_NAME, model_path
+
     shaping = _shaping(settings)
     if shaping["model"] is None:
-        from moodlens.classification.registry import DEFAULT_MODEL_NAME
-
         shaping["model"] = DEFAULT_MODEL_NAME
+    shaping["model_sha256"] = model_digest(model_path(settings.model))
+    if settings.detector_model is not None and Path(settings.detector_model).is_file():
+        shaping["detector_model_sha256"] = model_digest(Path(settings.detector_model))
     out: dict[str, Any] = json.loads(json.dumps(shaping, sort_keys=True, default=str))
     return out
+
+
+def _said(key: str, value: Any) -> Any:
+    return f"{value[:12]}..." if key.endswith("_sha256") and isinstance(value, str) else value
+
+
+def settings_differ(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The settings two runs read items with differently. A digest recorded only by one of them
+    (items written before digests were recorded) is not a difference; where both have a model's
+    digest and it is the same, its name or path is not compared (``./m.onnx`` and ``m.onnx``, or
+    a copy elsewhere, are one model)."""
+    keys = set(before) | set(now)
+    for name, content in CONTENT_KEYS.items():
+        if content not in before or content not in now:
+            keys.discard(content)
+        elif before[content] == now[content]:
+            keys.discard(name)
+    return sorted(k for k in keys if before.get(k) != now.get(k))
 
 
 def settings_fingerprint(settings: AnalysisSettings) -> str:
@@ -324,10 +363,10 @@ class Dataset:
             before = state.get("settings")
             if not isinstance(before, dict):
                 continue
-            differ = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            differ = settings_differ(before, settings)
             if differ:
-                then = ", ".join(f"{k}={before.get(k)}" for k in differ)
-                now = ", ".join(f"{k}={settings.get(k)}" for k in differ)
+                then = ", ".join(f"{k}={_said(k, before.get(k))}" for k in differ)
+                now = ", ".join(f"{k}={_said(k, settings.get(k))}" for k in differ)
                 raise DatasetMismatchError(
                     f"{self.root} holds items read with {then} ({state.get('source')} among them); this "
                     f"run has {now}. Items done before are not redone: give the same options, or "

@@ -692,6 +692,24 @@ def test_a_model_is_known_by_its_content_not_its_path(
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == written
 
 
+def test_a_saved_segment_of_another_model_is_read_again(tmp_path: Path) -> None:
+    """A segment saved by a model whose file was then replaced in place (same settings, same
+    fingerprint) is not reused; one of the same model is, and so is one saved before digests were
+    recorded."""
+    from moodlens.batch.dataset import Dataset
+    from moodlens.batch.inputs import Item
+
+    dataset = Dataset(tmp_path / "out")
+    unit = Unit(Item("/v.mp4", "video", "k1"), segment=1, start_frame=10, end_frame=20, warmup_frame=8)
+    result = UnitResult(unit, frames=12, model="crowd")
+    dataset.save_segment(result, "f" * 16, "a" * 64)
+    assert dataset.load_segment(unit, "f" * 16, "a" * 64) is not None
+    assert dataset.load_segment(unit, "f" * 16, "b" * 64) is None
+    assert dataset.load_segment(unit, "e" * 16, "a" * 64) is None
+    dataset.save_segment(result, "f" * 16)  # as written before digests were recorded
+    assert dataset.load_segment(unit, "f" * 16, "b" * 64) is not None
+
+
 def test_saved_segments_keep_their_fingerprint() -> None:
     """A long video interrupted under an earlier version resumes from its saved segments: the
     fingerprint of the default settings is the one those versions wrote. (A new setting that

@@ -518,9 +518,10 @@ class Dataset:
     def _segment_path(self, key: str, segment: int) -> Path:
         return self.root / "_segments" / key / f"{segment}.parquet"
 
-    def save_segment(self, result: UnitResult, fingerprint: str) -> None:
+    def save_segment(self, result: UnitResult, fingerprint: str, model_sha256: str | None = None) -> None:
         """Keep a finished segment of a video in several segments, so that a run stopped before the
-        video's last segment redoes only the segments not finished."""
+        video's last segment redoes only the segments not finished (``model_sha256``: the model's
+        content digest, :func:`model_digest`)."""
         pa, _ = _arrow()
         unit = result.unit
         n, m = len(result.rows["frame_index"]), len(result.warmup["frame_index"])
@@ -529,6 +530,7 @@ class Dataset:
         columns["_warmup"] = [False] * n + [True] * m
         about = {
             "fingerprint": fingerprint,
+            "model_sha256": model_sha256,
             "segment": unit.segment,
             "start_frame": unit.start_frame,
             "end_frame": unit.end_frame,
@@ -545,8 +547,11 @@ class Dataset:
         table = table.replace_schema_metadata({"moodlens.segment": json.dumps(about)})
         _atomic_parquet(table, self._segment_path(unit.item.key, unit.segment))
 
-    def load_segment(self, unit: Unit, fingerprint: str) -> UnitResult | None:
-        """The saved result of ``unit``, if one was saved for these frames and settings."""
+    def load_segment(
+        self, unit: Unit, fingerprint: str, model_sha256: str | None = None
+    ) -> UnitResult | None:
+        """The saved result of ``unit``, if one was saved for these frames and settings (and, where
+        both are known, by a model of the same content: one replaced in place reads anew)."""
         pa, pq = _arrow()
         path = self._segment_path(unit.item.key, unit.segment)
         if not path.exists():
@@ -559,6 +564,8 @@ class Dataset:
         where = (unit.segment, unit.start_frame, unit.end_frame, unit.warmup_frame)
         saved = tuple(about.get(k) for k in ("segment", "start_frame", "end_frame", "warmup_frame"))
         if about.get("fingerprint") != fingerprint or saved != where:
+            return None
+        if model_sha256 and about.get("model_sha256") and about["model_sha256"] != model_sha256:
             return None
         data = table.to_pydict()
         warm = data["_warmup"]

@@ -186,7 +186,11 @@ def run_batch(
         fingerprint = settings_fingerprint(settings)
         remaining = []
         for unit in units:
-            saved = dataset.load_segment(unit, fingerprint) if expected[unit.item.key] > 1 else None
+            saved = (
+                dataset.load_segment(unit, fingerprint, shaping["model_sha256"])
+                if expected[unit.item.key] > 1
+                else None
+            )
             if saved is None:
                 remaining.append(unit)
                 continue
@@ -206,7 +210,7 @@ def run_batch(
                 _finish(dataset, item, collected.pop(item.key), report, settings, shaping=shaping)
                 items_done += 1
             elif not result.error:
-                dataset.save_segment(result, fingerprint)
+                dataset.save_segment(result, fingerprint, shaping["model_sha256"])
             if progress is not None:
                 progress(Progress(done_frames, total, items_done, len(todo), result.unit.label))
     except KeyboardInterrupt:

@@ -352,6 +352,46 @@ def test_the_dashboard_by_keyboard_alone(server: str, browser: tuple[str, object
         " || p.scrollWidth > p.clientWidth + 1).map(p => p.textContent)"
     )
     assert cut == []
+
+    # The curves zoom by keyboard as by a drag (the valence chart follows), and say what they show.
+    def shown() -> str:
+        return str(driver.find_element(By.ID, "curves-range").text)  # type: ignore[attr-defined]
+
+    def follows(lo: float) -> bool:  # both charts show one window, starting at ``lo``
+        boxes = driver.execute_script(  # type: ignore[attr-defined]
+            "return ['curves', 'valence'].map(id => document.getElementById(id).dataset.window)"
+        )
+        return boxes[0] == boxes[1] and abs(float(boxes[0].split("-")[0]) - lo) < 0.06
+
+    assert shown().startswith("Showing the whole session ("), shown()
+    tab_to(driver, lambda e: e.get_attribute("data-zoom") == "in", limit=80)
+    press(driver, Keys.ENTER)
+    zoomed = re.fullmatch(r"Showing ([\d.]+) s to ([\d.]+) s of ([\d.]+) s\.", shown())
+    assert zoomed, shown()
+    lo, hi, total = map(float, zoomed.groups())
+    assert abs((hi - lo) - total / 2) < 0.15 and 0 <= lo < hi <= total, (lo, hi, total)
+    assert follows(lo)
+    press(driver, Keys.ENTER)
+    again = re.fullmatch(r"Showing ([\d.]+) s to ([\d.]+) s of [\d.]+ s\.", shown())
+    assert again and abs(float(again[2]) - float(again[1]) - total / 4) < 0.15, shown()
+    tab_to(driver, lambda e: e.get_attribute("data-zoom") == "whole", limit=5)
+    press(driver, Keys.ENTER)
+    assert shown().startswith("Showing the whole session ("), shown()
+    # A drag zooms both charts (it did nothing before: the time scale ignored the window asked
+    # for), and a double-click shows the whole session again.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    over = driver.find_element(By.CSS_SELECTOR, "#curves .u-over")  # type: ignore[attr-defined]
+    width = over.size["width"]
+    ActionChains(driver).move_to_element_with_offset(over, -width // 4, 0).click_and_hold().move_by_offset(
+        width // 2, 0
+    ).release().perform()
+    dragged = re.fullmatch(r"Showing ([\d.]+) s to ([\d.]+) s of [\d.]+ s\.", shown())
+    assert dragged and float(dragged[2]) - float(dragged[1]) < total * 0.6, shown()
+    assert follows(float(dragged[1]))
+    ActionChains(driver).double_click(over).perform()
+    assert shown().startswith("Showing the whole session ("), shown()
+
     # The curves' legend: each entry a toggle button by keyboard (it was click-only).
     tab_to(driver, lambda e: e.get_attribute("role") == "button" and e.tag_name == "tr", limit=80)
     entry = driver.switch_to.active_element  # type: ignore[attr-defined]

@@ -53,8 +53,52 @@ function keyboardLegend(chart, box) {
   });
 }
 
-// ``person``: who; ``rows``: their intervals; ``end``: the session's length (ms).
-export function drawCurves({ curvesBox, valenceBox, tableNode }, labels, person, rows, end, cross) {
+// The time window both charts show, for a keyboard as for a mouse: a drag zooms one chart, a
+// double-click or "Whole session" shows all of it again, "Zoom in" and "Zoom out" halve or double
+// the window around its middle; the other chart follows, and ``rangeNode`` says what is shown.
+function zoomable(charts, whole, { zoomNode, rangeNode }) {
+  let syncing = false;
+  const view = () => { const s = charts[0].scales.x; return [s.min, s.max]; };
+  const say = () => {
+    // uPlot sets its scales after the task that built it: until then there is nothing to say.
+    if (charts.some((c) => c.scales.x.min == null || c.scales.x.max == null)) return;
+    // Each chart's box carries the window it shows ("from-to", seconds) for scripts and tests.
+    for (const chart of charts) chart.root.parentNode.dataset.window = `${chart.scales.x.min.toFixed(2)}-${chart.scales.x.max.toFixed(2)}`;
+    if (!rangeNode) return;
+    const [lo, hi] = view();
+    rangeNode.textContent = lo <= whole[0] && hi >= whole[1]
+      ? `Showing the whole session (${whole[1].toFixed(1)} s).`
+      : `Showing ${lo.toFixed(1)} s to ${hi.toFixed(1)} s of ${whole[1].toFixed(1)} s.`;
+  };
+  for (const chart of charts) {
+    chart.hooks.setScale = [...(chart.hooks.setScale || []), (u, key) => {
+      if (key !== "x" || syncing || u.scales.x.min == null) return;
+      syncing = true;
+      try { for (const other of charts) if (other !== u) other.setScale("x", { min: u.scales.x.min, max: u.scales.x.max }); }
+      finally { syncing = false; }
+      say();
+    }];
+  }
+  const show = (lo, hi) => {
+    const span = Math.min(whole[1] - whole[0], Math.max(hi - lo, 0.5));
+    lo = Math.min(Math.max(whole[0], lo), whole[1] - span);
+    charts[0].setScale("x", { min: lo, max: lo + span });
+  };
+  if (zoomNode) {
+    zoomNode.onclick = (event) => {
+      const how = event.target.closest("button")?.dataset.zoom;
+      const [lo, hi] = view(), mid = (lo + hi) / 2, half = (hi - lo) / 2;
+      if (how === "in") show(mid - half / 2, mid + half / 2);
+      else if (how === "out") show(mid - half * 2, mid + half * 2);
+      else if (how === "whole") show(whole[0], whole[1]);
+    };
+  }
+  say();
+}
+
+// ``person``: who; ``rows``: their intervals; ``end``: the session's length (ms); ``zoom``: the
+// zoom buttons' container and the line that says what is shown (both optional).
+export function drawCurves({ curvesBox, valenceBox, tableNode, zoomNode, rangeNode }, labels, person, rows, end, cross) {
   clearCharts();
   const who = person ? person.label : "Nobody";
   rows = [...rows].sort((a, b) => a.start_ms - b.start_ms);
@@ -67,12 +111,19 @@ export function drawCurves({ curvesBox, valenceBox, tableNode }, labels, person,
     picks.push(i, i);
   });
   const values = (get) => picks.map((i) => (i === null ? null : get(i)));
-  const x = { time: false, range: () => [0, end / 1000] };
+  // A window asked for (a drag, the buttons) is kept within the session; one that covers every
+  // point (uPlot's double-click, a first draw) is the whole session.
+  const whole = [0, Math.max(end / 1000, xs.length ? xs[xs.length - 1] : 0, 0.5)];
+  const x = {
+    time: false,
+    range: (u, min, max) => (min == null || max == null || !(max > min) || (min <= (xs[0] ?? 0) && max >= (xs[xs.length - 1] ?? 0))
+      ? whole : [Math.max(whole[0], min), Math.min(whole[1], max)]),
+  };
   const series = [{ label: "time (s)", value: (u, v) => (v == null ? "–" : `${v.toFixed(1)} s`) }];
   for (const l of labels) {
     series.push({ label: l.label, stroke: colourOf(l.label), width: 2, dash: DASH[l.label], value: (u, v) => (v == null ? "–" : percent(v)) });
   }
-  plot(curvesBox, {
+  const curves = plot(curvesBox, {
     title: `${who}: smoothed probabilities`,
     scales: { x, y: { range: [0, 1] } },
     axes: [
@@ -81,12 +132,13 @@ export function drawCurves({ curvesBox, valenceBox, tableNode }, labels, person,
     ],
     series,
   }, [xs, ...labels.map((l) => values((i) => i.probabilities[l.label]))], cross);
-  plot(valenceBox, {
+  const valence = plot(valenceBox, {
     scales: { x, y: { range: [-1, 1] } },
     axes: [{ label: "media time (s)", font: AXIS_FONT, labelFont: AXIS_FONT },
       { label: "valence index", font: AXIS_FONT, labelFont: AXIS_FONT }],
     series: [{ label: "time (s)" }, { label: `${who} valence`, stroke: "#1d2330", width: 2, value: (u, v) => (v == null ? "–" : v.toFixed(2)) }],
   }, [xs, values((i) => i.valence)], cross);
+  zoomable([curves, valence], whole, { zoomNode, rangeNode });
   table(tableNode, ["from (s)", "to (s)", ...labels.map((l) => l.label), "valence"],
     rows.map((i) => [(i.start_ms / 1000).toFixed(1), (blockEnd(i) / 1000).toFixed(1),
       ...labels.map((l) => percent(i.probabilities[l.label])), i.valence.toFixed(2)]));

@@ -196,7 +196,7 @@ function drawLaneChart() {
 function drawPerson() {
   const number = Number($("person").value);
   const person = state.people.find((p) => p.number === number);
-  drawCurves({ curvesBox: $("curves"), valenceBox: $("valence"), tableNode: $("curves-table") }, state.labels, person,
+  drawCurves({ curvesBox: $("curves"), valenceBox: $("valence"), tableNode: $("curves-table"), zoomNode: $("curves-zoom"), rangeNode: $("curves-range") }, state.labels, person,
     state.intervals.filter((i) => i.person === number), sessionEnd(), cross);
 }
 

@@ -684,6 +684,10 @@ def test_a_model_is_known_by_its_content_not_its_path(
     report = run_batch(items[:2], out, InProcessEngine(), dataclasses.replace(SETTINGS, model="./copy.onnx"))
     assert report.skipped_before == 1 and report.done == 1
     meta = json.loads((tmp_path / "m.json").read_text())
+    meta["metrics"]["note"] = "recorded again"  # new figures in its JSON change no reading
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    report = run_batch(items[:2], out, InProcessEngine(), dataclasses.replace(SETTINGS, model="m.onnx"))
+    assert report.skipped_before == 2
     meta["calibration"]["temperature"] *= 2  # a recalibrated copy reads every face differently
     (tmp_path / "m.json").write_text(json.dumps(meta))
     written = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}

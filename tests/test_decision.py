@@ -195,8 +195,17 @@ def test_the_per_class_rule_aims_at_the_lowest_balance_that_holds_out() -> None:
     assert aims == [0.80, 0.82, 0.84]
     reaching = [row[0] for row in choice.table if row[2] >= 0.80]
     assert choice.aim == (reaching[0] if reaching else 0.84)
+    # The estimate is of the whole procedure (the aim, too, chosen on each fitting half), not the
+    # chosen aim's row, which was picked for reaching the floor on the same halves; where every
+    # half chooses that aim (a clear signal, as here), the two agree.
     held = {row[0]: (row[1], row[2]) for row in choice.table}[choice.aim]
-    assert (choice.held_out.accuracy, choice.held_out.balanced_accuracy) == held
+    assert choice.held_out.splits == 2 and abs(choice.held_out.balanced_accuracy - held[1]) < 0.05
+    # On readings with no signal, the row of the aim chosen could be flattered by the choice; the
+    # procedure's estimate reads at chance.
+    rng = np.random.default_rng(11)
+    labels = np.repeat(np.arange(NUM_CLASSES), 8)
+    blind = choose_per_class(rng.normal(0, 1, (len(labels), NUM_CLASSES)), labels, COUNTS, splits=2)
+    assert blind.held_out.balanced_accuracy < 0.3
     start = choose_offset(logp, truth, COUNTS).offset
     np.testing.assert_allclose(choice.offset, fit_per_class(logp, truth, start, choice.aim), atol=1e-5)
     # Nothing reaches an impossible floor: the highest aim is kept.

@@ -315,6 +315,43 @@ def test_image_results_and_copies_appear_only_whole(
     assert not partial_path(results).exists()
 
 
+def test_ctrl_c_or_a_crash_outside_the_loop_never_replaces_a_complete_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the outputs are being opened (before the loop could catch it) leaves complete
+    earlier files as they were, as does a photo batch that fails on an unexpected error: what was
+    written stays under the partial name."""
+    import moodlens.images
+
+    out, timeline = tmp_path / "out.avi", tmp_path / "t.jsonl"
+    out.write_bytes(b"a complete earlier video")
+    timeline.write_text("a complete earlier timeline\n")
+    with pytest.raises(KeyboardInterrupt), VideoSink(out, fps=25, size=(160, 120)), TimelineSink(timeline):
+        raise KeyboardInterrupt
+    assert out.read_bytes() == b"a complete earlier video"
+    assert timeline.read_text() == "a complete earlier timeline\n"
+    # Without an earlier file, Ctrl-C keeps what was written under the final name.
+    fresh = tmp_path / "fresh.jsonl"
+    with pytest.raises(KeyboardInterrupt), TimelineSink(fresh):
+        raise KeyboardInterrupt
+    assert fresh.is_file() and not partial_path(fresh).exists()
+
+    photos = [_photo(tmp_path / f"{k}.jpg", 40 * k) for k in range(3)]
+    results = tmp_path / "results.csv"
+    results.write_text("old\n")
+    real = moodlens.images.read_image
+
+    def read(path: Path, **kwargs: object) -> np.ndarray:
+        if Path(path).name == "1.jpg":
+            raise RuntimeError("a bug, not a bad photo")
+        return real(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(moodlens.images, "read_image", read)
+    assert main(["image", *map(str, photos), "--output", str(results)]) == 1
+    assert results.read_text() == "old\n"
+    assert [Path(r["file"]).name for r in csv.DictReader(partial_path(results).open())] == ["0.jpg"]
+
+
 def test_ctrl_c_on_a_video_file_never_replaces_complete_earlier_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

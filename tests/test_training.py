@@ -222,6 +222,15 @@ def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="missing its part"):
         restore_run(tmp_path / "split", tmp_path / "again")
     assert not (tmp_path / "again").exists()
+    for broken in ("[]", '{"last.pt": {"parts": ["x"]}}', "{}", "not json"):
+        (tmp_path / "split" / PARTS).write_text(broken)
+        with pytest.raises(ValueError, match=r"unreadable|neither"):
+            restore_run(tmp_path / "split", tmp_path / "again")
+    with pytest.raises(ValueError, match="elsewhere"):
+        keep_run(tmp_path / "run", tmp_path / "run")
+    with pytest.raises(ValueError, match="elsewhere"):
+        keep_run(tmp_path / "run", tmp_path / "run" / "kept")
+    assert (tmp_path / "run" / "last.pt").is_file()
 
     # Distillation from an ensemble of teachers (here the same checkpoint twice).
     best = str(tmp_path / "run" / "best.pt")

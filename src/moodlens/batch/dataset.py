@@ -210,14 +210,29 @@ CONTENT_KEYS = {"model": "model_sha256", "detector_model": "detector_model_sha25
 
 
 def model_digest(path: Path) -> str:
-    """A model's identity by content: the sha256 of its file and of its metadata JSON beside it
-    (the temperature and the decision rule live there, so recalibrating a copy changes the readings
-    as retraining does)."""
-    from moodlens.classification.metadata import metadata_path
+    """A model's identity by what shapes its readings: the sha256 of its file and of the parts of
+    its metadata that the classifier applies (input, crop, output kind, temperature, decision
+    offset). Recalibrating a copy changes the readings as retraining does; recording new metrics
+    or notes in its JSON (``evaluate --record``) does not. A model with no readable metadata is
+    known by its file alone (it cannot be loaded anyway, and says why where it is)."""
+    from moodlens.classification.metadata import load_metadata
+    from moodlens.errors import ModelError
 
     digest = hashlib.sha256(path.read_bytes())
-    sidecar = metadata_path(path)
-    digest.update(sidecar.read_bytes() if sidecar.is_file() else b"")
+    try:
+        meta = load_metadata(path)
+    except ModelError:
+        return digest.hexdigest()
+    applied = meta.to_dict()
+    applied = {
+        "labels": applied["labels"],
+        "input": applied["input"],
+        "output": applied["output"],
+        "crop": applied["crop"],
+        "temperature": meta.temperature,
+        "offset": list(meta.offset),
+    }
+    digest.update(json.dumps(applied, sort_keys=True).encode())
     return digest.hexdigest()
 
 

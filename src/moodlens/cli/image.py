@@ -228,13 +228,14 @@ class _Writer:
                 )
         self.handle.flush()
 
-    def close(self, *, cut: bool = False) -> Path:
+    def close(self, *, cut: bool = False, failed: bool = False) -> Path:
         """Close the file and rename it into place; a run ``cut`` short (Ctrl-C) leaves a file
-        already at the name (a complete earlier result) as it was. Returns where the file is."""
+        already at the name (a complete earlier result) as it was, and a run that ``failed``
+        leaves what it wrote as ``NAME.partial``. Returns where the file is."""
         from moodlens.pipeline.sinks import finish_output
 
         self.handle.close()
-        return finish_output(self.partial, self.path, cut=cut)
+        return finish_output(self.partial, self.path, cut=cut, failed=failed)
 
 
 def _output_problem(out: Path | None, many: bool, files: list[Path], output: str | None) -> str | None:
@@ -313,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         progress = tqdm(total=len(files), unit="image", dynamic_ncols=True)
     faces_total = 0
     written = 0  # annotated copies written
-    cut = False  # Ctrl-C before the last photo
+    outcome = "failed"  # "done" after the last photo, "cut" on Ctrl-C
     try:
         for path in files:
             name = str(path)
@@ -360,15 +361,16 @@ def run(args: argparse.Namespace) -> int:
             if progress:
                 progress.update()
                 progress.set_postfix(faces=faces_total, failed=len(failures), refresh=False)
+        outcome = "done"
     except KeyboardInterrupt:
-        cut = True
+        outcome = "cut"
         raise
     finally:
         if progress:
             progress.close()
         if writer:
-            where = writer.close(cut=cut)
-            if where != writer.path:
+            where = writer.close(cut=outcome == "cut", failed=outcome == "failed")
+            if outcome == "cut" and where != writer.path:
                 print(
                     f"interrupted: {writer.path} (a complete earlier result) is left as it was; "
                     f"this run's shorter one is {where}",

@@ -84,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
                 frames, stream, annotator=annotator, video=video, sinks=sinks, progress=progress
             )
         except StoreError as exc:
+            # The history gave up mid-way: what was written is kept, beside complete earlier
+            # outputs rather than over them.
+            for output in (video, *sinks):
+                if isinstance(output, (VideoSink, TimelineSink)):
+                    output.cut_short()
             print(f"moodlens video: stopped: {exc}", file=sys.stderr)
             return 1
         stats.corrupt = source.corrupt_frames

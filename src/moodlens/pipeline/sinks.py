@@ -69,11 +69,18 @@ def _finish(partial: Path, target: Path, keep: bool, failed: bool, cut: bool = F
     return partial
 
 
-def finish_output(partial: Path, target: Path, *, cut: bool) -> Path:
-    """:func:`_finish` for an output closed without a failure: where it is now."""
-    where = _finish(partial, target, keep=True, failed=False, cut=cut)
+def finish_output(partial: Path, target: Path, *, cut: bool = False, failed: bool = False) -> Path:
+    """:func:`_finish` for an output that is kept whatever happened: where it is now (the final
+    name, or the partial one after a failure or beside a file it must not replace)."""
+    where = _finish(partial, target, keep=True, failed=failed, cut=cut)
     assert where is not None
     return where
+
+
+def _interrupted(kind: type[BaseException] | None) -> bool:
+    # Ctrl-C escaping a ``with`` block (while outputs open, or a second Ctrl-C while the loop
+    # stops) cuts the run short as surely as one the loop caught.
+    return kind is not None and issubclass(kind, KeyboardInterrupt)
 
 
 def _failed(kind: type[BaseException] | None) -> bool:
@@ -131,6 +138,8 @@ class VideoSink:
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if _interrupted(kind):
+            self.cut = True
         self.close(failed=_failed(kind))
 
 
@@ -231,4 +240,6 @@ class TimelineSink:
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if _interrupted(kind):
+            self.cut = True
         self.close(failed=_failed(kind))

@@ -160,6 +160,9 @@ def keep_run(
     last = run / LAST
     if not last.is_file():
         raise ValueError(f"{run}: no {LAST} to keep (is it a run folder?)")
+    here, there = run.resolve(), dest.resolve()
+    if there == here or here in there.parents or there in here.parents:
+        raise ValueError(f"{dest}: keep a run elsewhere than in, above or below {run} (it is replaced)")
     ckpt = _load_kept(last)
     try:
         states = ckpt["optimizer"]["state"].values()
@@ -221,9 +224,13 @@ def restore_run(kept: Path, run: Path) -> list[Path]:
         raise ValueError(f"{run}: not empty; restore a kept run into a new folder")
     try:
         manifest = json.loads((kept / PARTS).read_text()) if (kept / PARTS).is_file() else {}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{kept / PARTS}: unreadable ({exc})") from None
-    in_parts = {p for entry in manifest.values() for p in entry.get("parts", [])}
+        in_parts = {str(p) for entry in manifest.values() for p in entry["parts"]}
+        if not all(isinstance(e["bytes"], int) and isinstance(e["sha256"], str) for e in manifest.values()):
+            raise TypeError("each file needs its size (bytes) and its sha256")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{kept / PARTS}: unreadable or not a manifest of parts ({exc!r})") from None
+    if not (kept / LAST).is_file() and LAST not in manifest:
+        raise ValueError(f"{kept}: neither {LAST} nor its parts are there")
     run.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.parent))
     try:

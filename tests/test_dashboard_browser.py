@@ -667,6 +667,20 @@ const { stopLine, saved } = await import(`${base}/summary.js`);
 const { glance, pooledShares, topShares } = await import(`${base}/format.js`);
 const { PALETTE, inkOn, contrast } = await import(`${base}/palette.js`);
 const { safeMessage } = await import(`${base}/api.js`);
+const { timeWindow } = await import(`${base}/curves.js`);
+// The curves' time window, for a person seen from 40 s to 60 s of a 100 s session: a first draw
+// and a double-click (uPlot asks for exactly the first and last points) show the session; a
+// window asked for (a drag, a zoom button) is kept, within the session, even around that stretch.
+{
+  const { whole, range } = timeWindow([40, 45, 45, 50, 50, 60], 100000);
+  assert.deepEqual(whole, [0, 100]);
+  assert.deepEqual(range(null, null, null), [0, 100]);
+  assert.deepEqual(range(null, 40, 60), [0, 100]);
+  assert.deepEqual(range(null, 25, 75), [25, 75]);
+  assert.deepEqual(range(null, 30, 70), [30, 70]);
+  assert.deepEqual(range(null, -5, 120), [0, 100]);
+  assert.deepEqual(range(null, 42, 58), [42, 58]);
+}
 // Why a socket closed.
 for (const [code, opened, online, kind] of [
   [1012, true, true, "restart"], [1001, true, true, "restart"], [1000, true, true, "restart"],

@@ -96,6 +96,17 @@ function zoomable(charts, whole, { zoomNode, rangeNode }) {
   say();
 }
 
+// The time axis of one person's charts: ``whole`` is the session in seconds; ``range`` is uPlot's
+// range function. A window asked for (a drag, the zoom buttons) is kept, within the session; uPlot
+// asks for exactly the first and last points when it auto-ranges (a first draw, a double-click),
+// and that is the whole session, not only the stretch this person was seen in.
+export function timeWindow(xs, end) {
+  const whole = [0, Math.max(end / 1000, xs.length ? xs[xs.length - 1] : 0, 0.5)];
+  const auto = (min, max) => min == null || max == null || !(max > min) || (min === xs[0] && max === xs[xs.length - 1]);
+  const range = (u, min, max) => (auto(min, max) ? whole : [Math.max(whole[0], min), Math.min(whole[1], max)]);
+  return { whole, range };
+}
+
 // ``person``: who; ``rows``: their intervals; ``end``: the session's length (ms); ``zoom``: the
 // zoom buttons' container and the line that says what is shown (both optional).
 export function drawCurves({ curvesBox, valenceBox, tableNode, zoomNode, rangeNode }, labels, person, rows, end, cross) {
@@ -111,14 +122,8 @@ export function drawCurves({ curvesBox, valenceBox, tableNode, zoomNode, rangeNo
     picks.push(i, i);
   });
   const values = (get) => picks.map((i) => (i === null ? null : get(i)));
-  // A window asked for (a drag, the buttons) is kept within the session; one that covers every
-  // point (uPlot's double-click, a first draw) is the whole session.
-  const whole = [0, Math.max(end / 1000, xs.length ? xs[xs.length - 1] : 0, 0.5)];
-  const x = {
-    time: false,
-    range: (u, min, max) => (min == null || max == null || !(max > min) || (min <= (xs[0] ?? 0) && max >= (xs[xs.length - 1] ?? 0))
-      ? whole : [Math.max(whole[0], min), Math.min(whole[1], max)]),
-  };
+  const { whole, range } = timeWindow(xs, end);
+  const x = { time: false, range };
   const series = [{ label: "time (s)", value: (u, v) => (v == null ? "–" : `${v.toFixed(1)} s`) }];
   for (const l of labels) {
     series.push({ label: l.label, stroke: colourOf(l.label), width: 2, dash: DASH[l.label], value: (u, v) => (v == null ? "–" : percent(v)) });

@@ -927,3 +927,23 @@ def test_a_session_name_that_would_drive_the_terminal_is_refused_and_old_ones_ar
     assert main(["history", "list", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b]0;pwned\\x07\\nfake row" in out and len(out.splitlines()) == 2
+
+
+def test_a_long_live_session_name_is_cut_between_letters_not_inside_one() -> None:
+    """The live page's name is kept to 200 characters: counted in NFC form (an accent typed apart
+    counts once) and never cut between a letter and its accent or inside a joined emoji."""
+    import unicodedata
+
+    from moodlens.names import MAX_SESSION_NAME, check_session_name, clip_session_name
+
+    typed = "e\u0301" * 150  # 300 code points, 150 letters
+    assert clip_session_name(typed) == "\u00e9" * 150
+    accent = "a" * 199 + "e\u0301\u0302" + "z"  # the 200th letter carries two accents
+    cut = clip_session_name(accent)
+    assert cut == "a" * 199 and check_session_name(cut) == cut
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    cut = clip_session_name("x" * 197 + family)
+    assert cut == "x" * 197 and len(cut) <= MAX_SESSION_NAME
+    plain = "b" * 250
+    assert clip_session_name(plain) == "b" * 200
+    assert unicodedata.is_normalized("NFC", clip_session_name("o\u0308" * 300))

@@ -27,3 +27,19 @@ def check_session_name(name: str) -> str:
             "characters, without control characters or line breaks"
         )
     return normal
+
+
+def clip_session_name(name: str) -> str:
+    """A typed name cut to :data:`MAX_SESSION_NAME` characters the way a person would cut it: in
+    NFC form first (so "é" typed as "e" and an accent counts once), and never between a letter and
+    its accents or inside a joined emoji (a cut there would store a different letter)."""
+    normal = unicodedata.normalize("NFC", name)
+    if len(normal) <= MAX_SESSION_NAME:
+        return normal
+    cut = MAX_SESSION_NAME
+    while cut > 0 and (
+        unicodedata.category(normal[cut]) in ("Mn", "Mc", "Me", "Sk")
+        or "\u200d" in (normal[cut], normal[cut - 1])
+    ):
+        cut -= 1
+    return normal[:cut]

@@ -63,7 +63,7 @@ from fastapi.concurrency import run_in_threadpool
 from moodlens.errors import ImageError
 from moodlens.images import decode_image
 from moodlens.labels import LABELS, Expression
-from moodlens.names import check_session_name
+from moodlens.names import check_session_name, clip_session_name
 from moodlens.pipeline.headline import HeadlineTracker
 from moodlens.pipeline.stream import StreamAnalyzer
 from moodlens.results import Box, Detection, Face, FrameResult
@@ -214,10 +214,11 @@ class _RateLimiter:
 
 
 def _session_name(message: dict[str, Any]) -> Any:
-    """The start message's session name, its first 200 characters (what else it holds, the store
-    refuses: text only, no control characters or line breaks)."""
+    """The start message's session name, its first 200 characters, never cut inside a letter
+    (:func:`moodlens.names.clip_session_name`; what else it holds, the store refuses: text only,
+    no control characters or line breaks)."""
     name = message.get("name", "")
-    return name[:200] if isinstance(name, str) else name
+    return clip_session_name(name) if isinstance(name, str) else name
 
 
 class _Client:

@@ -206,6 +206,10 @@ def profile_row(s: Session, name: str) -> ProfileRow:
     raise _unknown_profile(name)
 
 
+#: The PostgreSQL advisory lock key that serialises profile creation ("moodlens" as 8 bytes).
+PROFILE_NAMES_LOCK = int.from_bytes(b"moodlens", "big")
+
+
 class ProfileExistsError(ValueError):
     """A profile of that name (in any case) exists."""
 
@@ -215,8 +219,10 @@ def _same_name(s: Session, normal: str) -> str | None:
     database's write lock on the profiles first, so that two processes creating "Ann" and "ann"
     at once see each other: the unique constraint only knows exact spellings."""
     if s.get_bind().dialect.name == "postgresql":
-        # Conflicts with itself and with writes, not with plain reads.
-        s.execute(text("LOCK TABLE profiles IN SHARE ROW EXCLUSIVE MODE"))
+        # A transaction-scoped advisory lock of our own: creators wait for each other, readers and
+        # other writers never do, and unlike LOCK TABLE it needs no UPDATE or DELETE right on the
+        # table (a role that may only insert profiles can still create one).
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROFILE_NAMES_LOCK})
     else:
         # Any write statement, even one that changes no row, starts SQLite's write transaction:
         # a second creator waits here (busy timeout) and then reads the first one's row.

@@ -116,8 +116,11 @@ def test_browser_mode_records_a_session_without_sending_a_frame(server: str, cam
         first_label_ms = driver.execute_script("return window.firstFace - window.startedAt")
         status = find(By.ID, "status").text
         assert re.search(r"analysing on this device, recording session \d+", status), status
+        # A frame may hold no face (a miss, a cut in the looping clip) while the headline holds:
+        # wait for one that does, rather than read whichever frame is current.
+        wait.until(lambda d: (d.execute_script("return window.moodlensView") or {}).get("faces"))
         view = driver.execute_script("return window.moodlensView")
-        assert view["mode"] == "browser" and view["width"] > 0 and view["faces"], view
+        assert view["mode"] == "browser" and view["width"] > 0, view
         check_state(driver, "live-browser-mode")
         time.sleep(2)  # a couple of seconds recorded
         fps = find(By.ID, "fps").text

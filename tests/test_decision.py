@@ -247,3 +247,45 @@ def test_calibrate_chooses_either_rule_and_records_its_held_out_estimate(
     assert load_metadata(model).decision["kind"] == "prior"
     with pytest.raises(SystemExit):
         main(["calibrate", "--model", str(model), "--data", str(data), "--decision", "median"])
+
+
+def test_teachers_at_the_floor_reads_each_teacher_and_their_average(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scripts/teachers_at_the_floor.py: each teacher's PublicTest reading at the floor (in-sample
+    and held out) and their average's; a teacher averaged with itself reads as it does alone, and
+    two that disagree read as neither; a missing model or data file is refused."""
+    import importlib.util
+    import sys
+
+    from moodlens.classification import model_path
+
+    spec = importlib.util.spec_from_file_location("floor", Path("scripts/teachers_at_the_floor.py"))
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "floor", script)  # its dataclass looks its module up there
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(4)
+    rows = ["emotion,pixels,Usage"]
+    for usage, n in (("Training", 10), ("PublicTest", 12)):
+        for c in range(NUM_CLASSES):
+            for _ in range(n):
+                rows.append(f"{c},{' '.join(map(str, rng.integers(0, 255, 2304)))},{usage}")
+    data = tmp_path / "mini.csv"
+    data.write_text("\n".join(rows) + "\n")
+    crowd, fer = model_path("crowd"), model_path("fer2013")
+    public = script.load_dataset(str(data)).split("PublicTest")
+    counts = np.full(NUM_CLASSES, 10)
+    labels = np.asarray(public.labels)
+    _, alone, average = script.readings([crowd, crowd], public.images, labels, counts)
+    first = script.readings([crowd], public.images, labels, counts)[0]
+    assert (alone.accuracy, alone.beta) == (first.accuracy, first.beta)
+    assert average.name == "average of 2" and average.accuracy == pytest.approx(first.accuracy, abs=1e-9)
+    mixed = script.readings([crowd, fer], public.images, labels, counts)
+    assert len(mixed) == 3 and all(0 <= r.held.balanced_accuracy <= 1 for r in mixed)
+    assert script.main([str(crowd), str(fer), "--data", str(data)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 6 and table[-1].startswith("| average of 2 |")
+    with pytest.raises(SystemExit):
+        script.main([str(tmp_path / "none.onnx"), "--data", str(data)])
+    assert script.main([str(crowd), "--data", str(tmp_path / "none.csv")]) == 1

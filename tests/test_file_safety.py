@@ -931,7 +931,8 @@ def test_a_session_name_that_would_drive_the_terminal_is_refused_and_old_ones_ar
 
 def test_a_long_live_session_name_is_cut_between_letters_not_inside_one() -> None:
     """The live page's name is kept to 200 characters: counted in NFC form (an accent typed apart
-    counts once) and never cut between a letter and its accent or inside a joined emoji."""
+    counts once) and never cut between a letter and its accent, inside a joined emoji, a flag or
+    an emoji's skin tone."""
     import unicodedata
 
     from moodlens.names import MAX_SESSION_NAME, check_session_name, clip_session_name
@@ -946,4 +947,17 @@ def test_a_long_live_session_name_is_cut_between_letters_not_inside_one() -> Non
     assert cut == "x" * 197 and len(cut) <= MAX_SESSION_NAME
     plain = "b" * 250
     assert clip_session_name(plain) == "b" * 200
+    # Spacing accents typed alone are characters of their own, kept as such.
+    assert clip_session_name("^" * 300) == "^" * 200
+    assert clip_session_name("x" * 150 + "`" * 100) == "x" * 150 + "`" * 50
+    # A flag is two regional letters; a subdivision flag is a black flag and its tags; a skin tone
+    # belongs to its emoji.
+    france = "\U0001f1eb\U0001f1f7"
+    assert clip_session_name("x" * 199 + france) == "x" * 199
+    assert clip_session_name("x" * 198 + france + "y") == "x" * 198 + france
+    assert clip_session_name(france * 150) == france * 100
+    scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    assert clip_session_name("x" * 196 + scotland) == "x" * 196
+    wave = "\U0001f44b\U0001f3fd"
+    assert clip_session_name("x" * 199 + wave) == "x" * 199
     assert unicodedata.is_normalized("NFC", clip_session_name("o\u0308" * 300))

@@ -115,16 +115,45 @@ def test_two_writers_creating_one_name_in_two_cases_make_one_profile(db_url: str
     """The unique constraint knows exact spellings only: the case check and the insert are one
     locked step, so "Zed" and "zed" created at the same moment by two connections give one
     profile and one clear refusal, every time."""
+    from moodlens.store import HistoryStore
+
+    HistoryStore(db_url, create=True).close()
+    # On PostgreSQL, also under a stricter default isolation, where a lock taken by a query would
+    # come after the snapshot (read committed is the server's default; a database may differ).
+    for isolation in ("read committed", "repeatable read") if db_url.startswith("postgresql") else ("",):
+        if isolation:
+            _default_isolation(db_url, isolation)
+        _race_two_creators(db_url, isolation)
+
+
+def _default_isolation(db_url: str, isolation: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        database = make_url(db_url).database
+        conn.execute(text(f"ALTER DATABASE \"{database}\" SET default_transaction_isolation = '{isolation}'"))
+    engine.dispose()
+
+
+def _race_two_creators(db_url: str, isolation: str) -> None:
     import threading
+
+    from sqlalchemy import text
 
     from moodlens.store import HistoryStore
     from moodlens.store.profiles import ProfileExistsError
 
-    HistoryStore(db_url, create=True).close()
     stores = [HistoryStore(db_url, busy_timeout_ms=10_000) for _ in range(2)]
     try:
+        if isolation:
+            with stores[0]._session() as s:
+                shown = s.execute(text("SHOW default_transaction_isolation")).scalar()
+            assert shown == isolation, shown
         for round_ in range(6):
-            names = [f"Zed{round_}", f"zed{round_}"]
+            tag = "".join(word[0] for word in isolation.split())  # "rc", "rr": a name per level
+            names = [f"Zed{round_}{tag}", f"zed{round_}{tag}"]
             gate = threading.Barrier(2)
             outcomes: list[str] = []
 

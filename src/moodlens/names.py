@@ -29,17 +29,37 @@ def check_session_name(name: str) -> str:
     return normal
 
 
+def _is_regional(c: str) -> bool:
+    return "\U0001f1e6" <= c <= "\U0001f1ff"
+
+
+def _inside_a_character(text: str, cut: int) -> bool:
+    """Whether a cut before ``text[cut]`` would split what a person sees as one character: a letter
+    and its accents, an emoji and its skin tone or variation, a sequence joined by ZWJ, a flag's
+    two regional letters, or a subdivision flag's tags. (Not the whole of Unicode's grapheme
+    rules, which the standard library lacks; these are the sequences names are typed with.)"""
+    after, before = text[cut], text[cut - 1]
+    if unicodedata.category(after) in ("Mn", "Mc", "Me") or "\u200d" in (after, before):
+        return True
+    if "\U0001f3fb" <= after <= "\U0001f3ff" or "\U000e0020" <= after <= "\U000e007f":
+        return True  # a skin tone, or a tag of a subdivision flag
+    if _is_regional(after) and _is_regional(before):
+        run = 0
+        while cut - run - 1 >= 0 and _is_regional(text[cut - run - 1]):
+            run += 1
+        return run % 2 == 1  # an odd count before the cut: the cut splits a pair
+    return False
+
+
 def clip_session_name(name: str) -> str:
     """A typed name cut to :data:`MAX_SESSION_NAME` characters the way a person would cut it: in
-    NFC form first (so "é" typed as "e" and an accent counts once), and never between a letter and
-    its accents or inside a joined emoji (a cut there would store a different letter)."""
+    NFC form first (so "é" typed as "e" and an accent counts once), and never inside what reads
+    as one character (:func:`_inside_a_character`): a cut there would store another letter or a
+    broken emoji."""
     normal = unicodedata.normalize("NFC", name)
     if len(normal) <= MAX_SESSION_NAME:
         return normal
     cut = MAX_SESSION_NAME
-    while cut > 0 and (
-        unicodedata.category(normal[cut]) in ("Mn", "Mc", "Me", "Sk")
-        or "\u200d" in (normal[cut], normal[cut - 1])
-    ):
+    while cut > 0 and _inside_a_character(normal, cut):
         cut -= 1
     return normal[:cut]

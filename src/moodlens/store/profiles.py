@@ -215,13 +215,18 @@ class ProfileExistsError(ValueError):
 
 
 def _same_name(s: Session, normal: str) -> str | None:
-    """The existing profile name equal to ``normal`` in any case, if there is one. Takes the
-    database's write lock on the profiles first, so that two processes creating "Ann" and "ann"
-    at once see each other: the unique constraint only knows exact spellings."""
+    """The existing profile name equal to ``normal`` in any case, if there is one. Must open its
+    transaction: it takes a lock that serialises profile creation first, so that two processes
+    creating "Ann" and "ann" at once see each other (the unique constraint only knows exact
+    spellings)."""
     if s.get_bind().dialect.name == "postgresql":
         # A transaction-scoped advisory lock of our own: creators wait for each other, readers and
         # other writers never do, and unlike LOCK TABLE it needs no UPDATE or DELETE right on the
-        # table (a role that may only insert profiles can still create one).
+        # table (a role that may only insert profiles can still create one). Read committed, set
+        # before the lock's SELECT: under a stricter default (repeatable read, serializable) that
+        # SELECT would fix the snapshot before the wait, and the name scan below would not see
+        # the profile the other creator committed meanwhile.
+        s.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
         s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROFILE_NAMES_LOCK})
     else:
         # Any write statement, even one that changes no row, starts SQLite's write transaction:

@@ -3,7 +3,6 @@ settings the run was started with), and loading a checkpoint or an exported mode
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from moodlens.data.dataset import file_sha256
 from moodlens.labels import NUM_CLASSES
 from moodlens.training.config import TrainConfig
 from moodlens.training.faces import to_tensor
@@ -137,14 +137,6 @@ def _load_kept(path: Path) -> Any:
         ) from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def keep_run(
     run: Path, dest: Path, *, limit_bytes: int = KEEP_LIMIT_BYTES, total_bytes: int = KEEP_TOTAL_BYTES
 ) -> list[Path]:
@@ -195,7 +187,7 @@ def keep_run(
         manifest: dict[str, Any] = {}
         for path in sorted(staging.iterdir()):
             if path.stat().st_size > limit_bytes:
-                manifest[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path), "parts": []}
+                manifest[path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path), "parts": []}
                 with path.open("rb") as handle:
                     for index, block in enumerate(iter(lambda: handle.read(limit_bytes), b"")):
                         part = staging / f"{path.name}.part-{index:03d}"
@@ -245,7 +237,7 @@ def restore_run(kept: Path, run: Path) -> list[Path]:
                     if not source.is_file():
                         raise ValueError(f"{kept}: {name} is missing its part {part}")
                     out.write(source.read_bytes())
-            if target.stat().st_size != entry["bytes"] or _sha256(target) != entry["sha256"]:
+            if target.stat().st_size != entry["bytes"] or file_sha256(target) != entry["sha256"]:
                 raise ValueError(f"{kept}: {name} joined from its parts does not match its sha256")
         if run.exists():
             run.rmdir()

@@ -389,6 +389,64 @@ def test_ctrl_c_on_a_video_file_never_replaces_complete_earlier_outputs(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "o.avi", "s.json", "t.csv"]
 
 
+def test_a_second_interrupted_run_never_truncates_the_first_one_s_partial_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shorter outputs a first Ctrl-C left under the partial names (which the command told
+    the user to find there) survive a second interrupted run and a complete one: each run takes
+    the first free partial name (``o.partial-2.avi``) and says where its outputs are."""
+    clip = _video(tmp_path / "clip.avi", 20)
+    out, timeline, summary = tmp_path / "o.avi", tmp_path / "t.csv", tmp_path / "s.json"
+    args = ["video", str(clip), "--out", str(out), "--timeline", str(timeline), "--summary", str(summary)]
+    assert main(args) == 0
+    real = StreamAnalyzer.finish
+    stop_at = {"n": 0, "at": 9}
+
+    def finish(self: StreamAnalyzer, *a: object, **k: object) -> object:
+        stop_at["n"] += 1
+        if stop_at["n"] == stop_at["at"]:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StreamAnalyzer, "finish", finish)
+    assert main(args) == 130
+    first = {p: p.read_bytes() for p in tmp_path.iterdir() if ".partial" in p.name}
+    assert sorted(p.name for p in first) == ["o.partial.avi", "s.json.partial", "t.csv.partial"]
+    stop_at.update(n=0, at=5)
+    capsys.readouterr()
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert all(p.read_bytes() == data for p, data in first.items())
+    second = tmp_path / "o.partial-2.avi"
+    assert cv2.VideoCapture(str(second)).get(cv2.CAP_PROP_FRAME_COUNT) == 4
+    assert json.loads((tmp_path / "s.json.partial-2").read_text())["run"]["frames"] == 4
+    assert (tmp_path / "t.csv.partial-2").is_file()
+    assert str(second) in err and str(tmp_path / "t.csv.partial-2") in err
+    stop_at.update(n=0, at=-1)
+    assert main(args) == 0  # a complete run: into place, the partial files of both runs kept
+    assert all(p.read_bytes() == data for p, data in first.items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [
+            *("clip.avi", "o.avi", "s.json", "t.csv"),
+            *(p.name for p in first),
+            *("o.partial-2.avi", "s.json.partial-2", "t.csv.partial-2"),
+        ]
+    )
+
+
+def test_a_partial_name_is_taken_exclusively(tmp_path: Path) -> None:
+    """Two sinks on one output at once (two runs) never share a working file."""
+    target = tmp_path / "t.csv"
+    with TimelineSink(target) as a, TimelineSink(target) as b:
+        assert a.partial != b.partial
+        assert {a.partial.name, b.partial.name} == {"t.csv.partial", "t.csv.partial-2"}
+    with VideoSink(tmp_path / "o.avi", fps=5, size=(32, 24)) as v:
+        (tmp_path / "o.partial-2.avi").write_bytes(b"a user's file")
+        with VideoSink(tmp_path / "o.avi", fps=5, size=(32, 24)) as w:
+            assert (v.partial.name, w.partial.name) == ("o.partial.avi", "o.partial-3.avi")
+    assert (tmp_path / "o.partial-2.avi").read_bytes() == b"a user's file"
+
+
 def test_video_summary_and_timeline_are_written_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -864,6 +922,10 @@ def test_export_writes_the_model_and_its_metadata_beside_it(
     assert json.loads(out.with_suffix(".json").read_text())["name"] == "mine"
     assert sorted(p.name for p in out.parent.iterdir()) == ["mine.json", "mine.onnx"]  # no partial left
     assert main(["export", str(exported_model), "--out", str(out)]) == 0  # a re-export replaces its own
+    theirs = out.with_name("mine.partial.onnx")  # an earlier interrupted copy's name, or a user's file
+    theirs.write_bytes(b"kept")
+    assert main(["export", str(exported_model), "--out", str(out)]) == 0
+    assert theirs.read_bytes() == b"kept" and out.read_bytes() == exported_model.read_bytes()
 
 
 def test_image_out_in_a_new_folder_is_made_and_a_failed_copy_says_why(

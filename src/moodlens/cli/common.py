@@ -265,7 +265,7 @@ def report_run(
         )
     if not summary_path:
         return None
-    from moodlens.pipeline.sinks import partial_path, write_atomically
+    from moodlens.pipeline.sinks import reserve_partial, write_atomically
 
     data: dict[str, Any] = {"run": figures, "tracks": [s.to_dict() for s in summaries]}
     if people is not None and people:
@@ -275,7 +275,7 @@ def report_run(
         ]
     target = Path(summary_path)
     if cut and target.exists():
-        target = partial_path(target)
+        target = reserve_partial(target)  # never over an earlier interrupted run's summary
     write_atomically(target, json.dumps(data, indent=2) + "\n")
     return target
 

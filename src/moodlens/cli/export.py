@@ -135,7 +135,7 @@ def _copy_exported(
     from dataclasses import replace
 
     from moodlens.classification.metadata import load_metadata, save_metadata
-    from moodlens.pipeline.sinks import partial_path
+    from moodlens.pipeline.sinks import reserve_partial
 
     name = "model.onnx" if args.head is None else f"model-{args.head}.onnx"
     model = source if source.suffix == ".onnx" else run_dir / name
@@ -150,7 +150,7 @@ def _copy_exported(
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = load_metadata(model)
     # The model's bytes go in whole or not at all (a full disk or a Ctrl-C leaves the old file).
-    partial = partial_path(out, keep_suffix=True)
+    partial = reserve_partial(out, keep_suffix=True)
     try:
         shutil.copyfile(model, partial)
         os.replace(partial, out)

@@ -165,15 +165,15 @@ class _Writer:
     (also after Ctrl-C); rows are flushed as they come, so a run that dies keeps them there."""
 
     def __init__(self, path: Path) -> None:
-        from moodlens.pipeline.sinks import partial_path
+        from moodlens.pipeline.sinks import reserve_partial
 
         suffix = path.suffix.lower()
         if suffix not in (".jsonl", ".json", ".csv"):
             raise ValueError(f"--output must end in .jsonl or .csv, got {path.name!r}")
         self.kind = "csv" if suffix == ".csv" else "jsonl"
         self.path = path
-        self.partial = partial_path(path)
         try:
+            self.partial = reserve_partial(path)
             self.handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None

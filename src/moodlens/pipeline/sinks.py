@@ -1,8 +1,9 @@
 """Outputs of a stream, as context managers: an annotated video and a per-frame timeline.
 
-A sink writes under a temporary name beside its file (:func:`partial_path`) and renames it into
-place when it is closed, so a file already at the final name is never damaged before the new one
-is complete, and a run that dies (a crash, ``kill -9``) never leaves a half file under that name.
+A sink writes under a temporary name beside its file (:func:`reserve_partial`: ``NAME.partial``, or
+a numbered one where an earlier run left its own there) and renames it into place when it is
+closed, so a file already at the final name is never damaged before the new one is complete, and
+a run that dies (a crash, ``kill -9``) never leaves a half file under that name.
 Closing a sink, also when the run was stopped with Ctrl-C, leaves a usable file (a playable video,
 a complete last line); a sink told that its run was cut short (Ctrl-C on a video file, not a
 camera) does not replace a file already at its name with the shorter result, which stays under the
@@ -38,6 +39,30 @@ def partial_path(target: str | Path, *, keep_suffix: bool = False) -> Path:
     if keep_suffix:
         return target.with_name(f"{target.stem}.partial{target.suffix}")
     return target.with_name(f"{target.name}.partial")
+
+
+def reserve_partial(target: str | Path, *, keep_suffix: bool = False) -> Path:
+    """Create, empty, the file ``target`` is written to until it is complete, and return it:
+    :func:`partial_path`'s name, or where a file is already there (the shorter result of an
+    interrupted run that the user was told to find there, or an input salvaged from one) the
+    first free ``NAME.partial-2``, ``STEM.partial-3.SUFFIX``, ... The name is taken with
+    exclusive creation, so neither an earlier run's file nor a second run's is ever truncated."""
+    first = partial_path(target, keep_suffix=keep_suffix)
+    for n in range(1, 1000):
+        candidate = first if n == 1 else _numbered(first, n, keep_suffix)
+        try:
+            descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(descriptor)
+        return candidate
+    raise FileExistsError(f"{first}: 999 files of earlier interrupted runs are beside it; remove some")
+
+
+def _numbered(first: Path, n: int, keep_suffix: bool) -> Path:
+    if keep_suffix:  # clip.partial.mp4 -> clip.partial-2.mp4
+        return first.with_name(f"{first.stem}-{n}{first.suffix}")
+    return first.with_name(f"{first.name}-{n}")  # timeline.csv.partial -> timeline.csv.partial-2
 
 
 def write_atomically(target: str | Path, data: bytes | str) -> None:
@@ -101,7 +126,10 @@ class VideoSink:
             raise VideoError(f"{self.path}: the folder {self.path.parent} does not exist")
         self.size = size
         self.frames = 0
-        self.partial = partial_path(self.path, keep_suffix=True)
+        try:
+            self.partial = reserve_partial(self.path, keep_suffix=True)
+        except OSError as exc:
+            raise VideoError(f"{self.path}: cannot write the video ({exc.strerror or exc})") from None
         self._closed = False
         #: Set by :meth:`cut_short`; where the video is once closed (None: nothing was kept).
         self.cut = False
@@ -194,12 +222,12 @@ class TimelineSink:
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".jsonl", ".json"):
             raise VideoError(f"{self.path}: the timeline must be .csv or .jsonl")
-        self.partial = partial_path(self.path)
         self._closed = False
         #: Set by :meth:`cut_short`; where the timeline is once closed (None: nothing was kept).
         self.cut = False
         self.where: Path | None = None
         try:
+            self.partial = reserve_partial(self.path)
             self._handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise VideoError(f"{self.path}: cannot write the timeline ({exc.strerror or exc})") from None

@@ -13,6 +13,7 @@ from torch import nn
 
 from moodlens.classification.metadata import CropSpec, ModelMetadata, save_metadata
 from moodlens.labels import LABELS
+from moodlens.pipeline.sinks import reserve_partial
 
 
 class _WithSoftmax(nn.Module):
@@ -54,7 +55,7 @@ def export_onnx(
         warnings.simplefilter("ignore")
         # Written under a partial name and renamed: an interrupted export never leaves half a
         # model over the previous one.
-        partial = target.with_name(f"{target.stem}.partial{target.suffix}")
+        partial = reserve_partial(target, keep_suffix=True)
         try:
             torch.onnx.export(
                 wrapped,

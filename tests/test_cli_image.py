@@ -65,6 +65,11 @@ def test_batch_goes_past_bad_files_and_reports_them(
     rows = list(csv.DictReader(out_file.open()))
     assert {Path(r["file"]).name for r in rows} == {"good.jpg", "empty.jpg", "text.png"}
     assert [r["error"] for r in rows if r["file"].endswith("good.jpg")] == [""]
+    errors = {Path(r["file"]).name: r["error"] for r in rows if r["error"]}
+    assert "the file is empty" in errors["empty.jpg"] and "cannot decode" in errors["text.png"]
+    assert all(r["profile"] == "" for r in rows)  # the error sits under its own heading
+    width = len(next(csv.reader(out_file.open())))
+    assert {len(row) for row in csv.reader(out_file.open())} == {width}  # every row as wide as the header
     assert (tmp_path / "annotated" / "good_moodlens.jpg").is_file()
 
 

@@ -304,7 +304,7 @@ def test_image_results_and_copies_appear_only_whole(
     assert results.read_text() == "old\n"
     rows = list(csv.DictReader(partial_path(results).open()))
     assert [Path(r["file"]).name for r in rows] == ["0.jpg", "1.jpg"]
-    assert f"{results} (a complete earlier result) is left as it was" in capsys.readouterr().err
+    assert f"{results} (an earlier result) is left as it was" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["0_moodlens.jpg", "1_moodlens.jpg"]
     # With no earlier file, what was written before Ctrl-C takes the name.
     results.unlink()
@@ -379,7 +379,7 @@ def test_ctrl_c_on_a_video_file_never_replaces_complete_earlier_outputs(
     assert partial_path(timeline).is_file()  # (no face in these frames: a header alone)
     assert json.loads(partial_path(summary).read_text())["run"]["frames"] == 8
     assert cv2.VideoCapture(str(partial_path(out, keep_suffix=True))).get(cv2.CAP_PROP_FRAME_COUNT) == 8
-    assert all(f"{p} (a complete earlier result) is left as it was" in err for p in complete)
+    assert all(f"{p} (an earlier result) is left as it was" in err for p in complete)
     for p in (out, timeline, summary):
         p.unlink()
         partial_path(p, keep_suffix=p is out).unlink()
@@ -432,6 +432,59 @@ def test_a_second_interrupted_run_never_truncates_the_first_one_s_partial_output
             *("o.partial-2.avi", "s.json.partial-2", "t.csv.partial-2"),
         ]
     )
+
+
+def test_a_second_ctrl_c_while_the_outputs_close_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two real SIGINTs, the second while the outputs close (a double press): the wrap-up goes on,
+    the summary is written, every shorter output is named, and all share one partial number
+    (chosen where none of the run's outputs has an earlier file: s.json.partial is one)."""
+    import signal
+
+    clip = _video(tmp_path / "clip.avi", 20)
+    out, timeline, summary = tmp_path / "o.avi", tmp_path / "t.csv", tmp_path / "s.json"
+    args = ["video", str(clip), "--out", str(out), "--timeline", str(timeline), "--summary", str(summary)]
+    assert main(args) == 0
+    (tmp_path / "s.json.partial").write_text("an earlier run's")
+    real_finish, real_close = StreamAnalyzer.finish, TimelineSink.close
+    calls = {"n": 0}
+
+    def finish(self: StreamAnalyzer, *a: object, **k: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 9:
+            os.kill(os.getpid(), signal.SIGINT)  # the first press: the analysis stops
+        return real_finish(self, *a, **k)  # type: ignore[arg-type]
+
+    def close(self: TimelineSink, *, failed: bool = False) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # the second press, while the outputs close
+        real_close(self, failed=failed)
+
+    monkeypatch.setattr(StreamAnalyzer, "finish", finish)
+    monkeypatch.setattr(TimelineSink, "close", close)
+    capsys.readouterr()
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "closing the outputs" in err and "Traceback" not in err
+    for name in ("o.partial-2.avi", "t.csv.partial-2", "s.json.partial-2"):
+        assert str(tmp_path / name) in err, err
+    assert json.loads((tmp_path / "s.json.partial-2").read_text())["run"]["interrupted"] is True
+    assert (tmp_path / "s.json.partial").read_text() == "an earlier run's"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+def test_ctrl_c_before_the_command_starts_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the arguments are read (the first fraction of a second): no traceback."""
+    import moodlens.cli.main as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["info"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
 
 
 def test_a_partial_name_is_taken_exclusively(tmp_path: Path) -> None:

@@ -132,6 +132,10 @@ def test_help_of_every_command(command: str) -> None:
     [
         (["train", "--data", "x.csv"], "train"),
         (["history", "list"], "store"),
+        (["profile", "list"], "store"),
+        (["profile", "create", "me", "--consent"], "store"),
+        (["profile", "show", "me"], "store"),
+        (["video", "{clip}", "--profile", "me"], "store"),
         (["serve"], "serve"),
         (["video", "{clip}", "--db", "--consent"], "store"),
         (["export", "{run}", "--out", "{tmp}/q.onnx", "--quantize", "--data", "x.csv"], "train"),

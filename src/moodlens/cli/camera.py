@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moodlens.cli.common import (
     add_analyzer_options,
@@ -27,6 +27,9 @@ from moodlens.cli.common import (
 from moodlens.cli.numbers import number
 
 WINDOW = "moodlens (q or Esc to quit)"
+
+if TYPE_CHECKING:
+    from moodlens.cli.interrupts import CalmWrapUp
 
 
 def register(sub: Any) -> None:
@@ -96,6 +99,13 @@ def choose_view(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from moodlens.cli.interrupts import CalmWrapUp
+
+    with CalmWrapUp() as calm:
+        return _run(args, calm)
+
+
+def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
     import cv2
 
     from moodlens.errors import StoreError
@@ -167,8 +177,10 @@ def run(args: argparse.Namespace) -> int:
                 reader, stream, annotator=annotator, video=video, sinks=sinks, on_frame=on_frame, depth=1
             )
         except StoreError as exc:
+            calm.arm()
             print(f"moodlens camera: stopped: {exc}", file=sys.stderr)
             return 1
+        calm.arm()  # the analysis is over: a Ctrl-C now must not cut the wrap-up short
         stats.dropped = reader.dropped
         stats.corrupt = source.corrupt_frames
         if show:

@@ -234,6 +234,7 @@ def report_run(
     people: list[Any] | None = None,
     *,
     cut: bool = False,
+    partial_from: int = 1,
 ) -> Path | None:
     """Print the per-track summary (per person with ``--link-people``) and the run's figures;
     write the JSON summary if asked and return where it is: a run ``cut`` short (Ctrl-C on a
@@ -275,26 +276,43 @@ def report_run(
         ]
     target = Path(summary_path)
     if cut and target.exists():
-        target = reserve_partial(target)  # never over an earlier interrupted run's summary
+        target = reserve_partial(target, start=partial_from)  # never over an earlier run's
     write_atomically(target, json.dumps(data, indent=2) + "\n")
     return target
 
 
+def partial_number(args: argparse.Namespace) -> int:
+    """The number a stream run's partial files share (``.partial``, ``.partial-2``, ...): the
+    first at which none of its outputs (video, timeline, summary) has a file of an earlier run."""
+    from moodlens.pipeline.sinks import free_partial_number
+
+    outputs = [(args.out, True), (args.timeline, False), (args.summary, False)]
+    return free_partial_number([(path, keep) for path, keep in outputs if path])
+
+
 def open_outputs(
-    stack: Any, args: argparse.Namespace, info: Any, source_name: str, *, model: str | None = None
+    stack: Any,
+    args: argparse.Namespace,
+    info: Any,
+    source_name: str,
+    *,
+    model: str | None = None,
+    partial_from: int = 1,
 ) -> tuple[Any, list[Any], Any]:
     """The annotated-video sink, the per-result sinks (timeline, history) and the history writer,
-    all registered on ``stack`` so that they close, in order, whatever happens."""
+    all registered on ``stack`` so that they close, in order, whatever happens; the files'
+    partial names numbered from ``partial_from`` (:func:`partial_number`)."""
     import sys
 
     from moodlens.pipeline.sinks import TimelineSink, VideoSink
 
     video = None
     if args.out:
-        video = stack.enter_context(VideoSink(args.out, fps=info.fps, size=(info.width, info.height)))
+        size = (info.width, info.height)
+        video = stack.enter_context(VideoSink(args.out, fps=info.fps, size=size, partial_from=partial_from))
     sinks: list[Any] = []
     if args.timeline:
-        sinks.append(stack.enter_context(TimelineSink(args.timeline)))
+        sinks.append(stack.enter_context(TimelineSink(args.timeline, partial_from=partial_from)))
     writer = None
     if args.db is not None:
         from moodlens.errors import extra_required

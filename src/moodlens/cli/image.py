@@ -178,59 +178,55 @@ class _Writer:
         except OSError as exc:
             raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
         self.csv = csv.writer(self.handle) if self.kind == "csv" else None
+        self.columns = [
+            "file",
+            "face",
+            "x1",
+            "y1",
+            "x2",
+            "y2",
+            "score",
+            "label",
+            "confidence",
+            *[f"p_{name}" for name in LABELS],
+            "error",
+            # With --profile the label and p_ columns are the personal reading.
+            "profile",
+            "model_label",
+            *[f"model_p_{name}" for name in LABELS],
+        ]
         if self.csv:
-            self.csv.writerow(
-                [
-                    "file",
-                    "face",
-                    "x1",
-                    "y1",
-                    "x2",
-                    "y2",
-                    "score",
-                    "label",
-                    "confidence",
-                    *[f"p_{name}" for name in LABELS],
-                    "error",
-                    # With --profile the label and p_ columns are the personal reading.
-                    "profile",
-                    "model_label",
-                    *[f"model_p_{name}" for name in LABELS],
-                ]
-            )
+            self.csv.writerow(self.columns)
+
+    def _row(self, **values: Any) -> None:
+        # By column name, every row as wide as the header (columns without a value empty), so
+        # that each value sits under its own heading and a strict CSV reader takes the file.
+        assert self.csv is not None
+        self.csv.writerow([values.get(column, "") for column in self.columns])
 
     def write(self, record: dict[str, Any]) -> None:
         if self.csv is None:
             self.handle.write(json.dumps(record) + "\n")
         elif "error" in record:
-            self.csv.writerow([record["file"], *[""] * (9 + len(LABELS)), record["error"]])
+            self._row(file=record["file"], error=record["error"])
         elif not record["faces"]:
-            self.csv.writerow([record["file"], 0, *[""] * (7 + len(LABELS)), ""])
+            self._row(file=record["file"], face=0)
         else:
             for i, face in enumerate(record["faces"], 1):
-                probs = [face["probabilities"][name] for name in LABELS]
+                x1, y1, x2, y2 = face["box"]
+                values = {"file": record["file"], "face": i, "x1": x1, "y1": y1, "x2": x2, "y2": y2}
+                values.update(score=face["score"], label=face["label"], confidence=face["confidence"])
+                values.update({f"p_{name}": face["probabilities"][name] for name in LABELS})
                 model = face.get("model_probabilities")
-                personal = (
-                    [face["profile"], face["model_label"], *[model[name] for name in LABELS]] if model else []
-                )
-                self.csv.writerow(
-                    [
-                        record["file"],
-                        i,
-                        *face["box"],
-                        face["score"],
-                        face["label"],
-                        face["confidence"],
-                        *probs,
-                        "",
-                        *personal,
-                    ]
-                )
+                if model:
+                    values.update(profile=face["profile"], model_label=face["model_label"])
+                    values.update({f"model_p_{name}": model[name] for name in LABELS})
+                self._row(**values)
         self.handle.flush()
 
     def close(self, *, cut: bool = False, failed: bool = False) -> Path:
         """Close the file and rename it into place; a run ``cut`` short (Ctrl-C) leaves a file
-        already at the name (a complete earlier result) as it was, and a run that ``failed``
+        already at the name (an earlier result) as it was, and a run that ``failed``
         leaves what it wrote as ``NAME.partial``. Returns where the file is."""
         from moodlens.pipeline.sinks import finish_output
 
@@ -372,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
             where = writer.close(cut=outcome == "cut", failed=outcome == "failed")
             if outcome == "cut" and where != writer.path:
                 print(
-                    f"interrupted: {writer.path} (a complete earlier result) is left as it was; "
+                    f"interrupted: {writer.path} (an earlier result) is left as it was; "
                     f"this run's shorter one is {where}",
                     file=sys.stderr,
                 )

@@ -76,6 +76,14 @@ def quiet_native_logs() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while the parser is built or reads the arguments
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     quiet_native_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -84,9 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except MissingExtraError as exc:
         print(f"moodlens {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -148,11 +148,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"moodlens profile {args.action}: error: {message}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
+        if store is not None:  # so the [store] extra is there (without it: MissingExtraError)
+            from sqlalchemy.exc import SQLAlchemyError
 
-        if isinstance(exc, SQLAlchemyError) and store is not None:
-            # A read-only file or folder, a full disk, a database locked for too long...
-            raise StoreError(f"{store.where}: {getattr(exc, 'orig', exc)}") from None
+            if isinstance(exc, SQLAlchemyError):
+                # A read-only file or folder, a full disk, a database locked for too long...
+                raise StoreError(f"{store.where}: {getattr(exc, 'orig', exc)}") from None
         raise
     finally:
         if store is not None:

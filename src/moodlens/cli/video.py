@@ -6,7 +6,7 @@ import argparse
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moodlens.cli.common import (
     add_analyzer_options,
@@ -18,11 +18,15 @@ from moodlens.cli.common import (
     check_outputs,
     finish_people,
     open_outputs,
+    partial_number,
     report_run,
     report_writer,
     stream_inputs,
     stream_outputs,
 )
+
+if TYPE_CHECKING:
+    from moodlens.cli.interrupts import CalmWrapUp
 
 
 def register(sub: Any) -> None:
@@ -46,6 +50,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from moodlens.cli.interrupts import CalmWrapUp
+
+    with CalmWrapUp() as calm:
+        return _run(args, calm)
+
+
+def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
     from moodlens.errors import StoreError
     from moodlens.personal import model_id
     from moodlens.pipeline.runner import run_stream
@@ -70,8 +81,14 @@ def run(args: argparse.Namespace) -> int:
         frames = source if info.live else stack.enter_context(PrefetchReader(source))
         # The history keeps the file's name, not its path (user and folder names), unless asked.
         source_name = info.name if args.full_source else Path(info.name).name
+        number = partial_number(args)
         video, sinks, writer = open_outputs(
-            stack, args, info, f"video {source_name}", model=model_id(analyzer.classifier)
+            stack,
+            args,
+            info,
+            f"video {source_name}",
+            model=model_id(analyzer.classifier),
+            partial_from=number,
         )
         progress = None
         if sys.stderr.isatty():
@@ -84,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 frames, stream, annotator=annotator, video=video, sinks=sinks, progress=progress
             )
         except StoreError as exc:
+            calm.arm()
             # The history gave up mid-way: what was written is kept, beside complete earlier
             # outputs rather than over them.
             for output in (video, *sinks):
@@ -91,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
                     output.cut_short()
             print(f"moodlens video: stopped: {exc}", file=sys.stderr)
             return 1
+        calm.arm()  # the analysis is over: a Ctrl-C now must not cut the wrap-up short
         stats.corrupt = source.corrupt_frames
         stats.missing = source.missing_frames if source.cut_short else 0
         # Ctrl-C on a file cuts the run short (a live stream has no end: Ctrl-C is how it stops):
@@ -102,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 output.cut_short()
         people = finish_people(stream, writer)
     kept = [(o.path, o.where) for o in files if o.where is not None]
-    summary_at = report_run(stats, stream.summaries(), args.summary, people, cut=cut)
+    summary_at = report_run(stats, stream.summaries(), args.summary, people, cut=cut, partial_from=number)
     if summary_at is not None and args.summary:
         kept.append((Path(args.summary), summary_at))
     failed = report_writer(writer)
@@ -111,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     for path, where in kept:
         if where != path:
             print(
-                f"interrupted: {path} (a complete earlier result) is left as it was; "
+                f"interrupted: {path} (an earlier result) is left as it was; "
                 f"this run's shorter one is {where}",
                 file=sys.stderr,
             )

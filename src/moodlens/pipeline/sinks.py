@@ -41,15 +41,35 @@ def partial_path(target: str | Path, *, keep_suffix: bool = False) -> Path:
     return target.with_name(f"{target.name}.partial")
 
 
-def reserve_partial(target: str | Path, *, keep_suffix: bool = False) -> Path:
+def numbered_partial(target: str | Path, n: int, *, keep_suffix: bool = False) -> Path:
+    """:func:`partial_path`'s name for ``n`` = 1, then ``NAME.partial-2``, ``STEM.partial-3.SUFFIX``..."""
+    first = partial_path(target, keep_suffix=keep_suffix)
+    if n == 1:
+        return first
+    if keep_suffix:  # clip.partial.mp4 -> clip.partial-2.mp4
+        return first.with_name(f"{first.stem}-{n}{first.suffix}")
+    return first.with_name(f"{first.name}-{n}")  # timeline.csv.partial -> timeline.csv.partial-2
+
+
+def free_partial_number(targets: list[tuple[str | Path, bool]]) -> int:
+    """The first ``n`` at which no output of a run, given as (target, keep_suffix) pairs, has a
+    file at its numbered partial name: so that the partial files of one run share one number."""
+    for n in range(1, 1000):
+        if not any(numbered_partial(t, n, keep_suffix=k).exists() for t, k in targets):
+            return n
+    return 1  # then each output finds its own free name (reserve_partial)
+
+
+def reserve_partial(target: str | Path, *, keep_suffix: bool = False, start: int = 1) -> Path:
     """Create, empty, the file ``target`` is written to until it is complete, and return it:
     :func:`partial_path`'s name, or where a file is already there (the shorter result of an
     interrupted run that the user was told to find there, or an input salvaged from one) the
-    first free ``NAME.partial-2``, ``STEM.partial-3.SUFFIX``, ... The name is taken with
-    exclusive creation, so neither an earlier run's file nor a second run's is ever truncated."""
+    first free ``NAME.partial-2``, ``STEM.partial-3.SUFFIX``, ... (from ``start``: a run's
+    :func:`free_partial_number`). The name is taken with exclusive creation, so neither an
+    earlier run's file nor a second run's is ever truncated."""
     first = partial_path(target, keep_suffix=keep_suffix)
-    for n in range(1, 1000):
-        candidate = first if n == 1 else _numbered(first, n, keep_suffix)
+    for n in range(max(1, start), 1000):
+        candidate = numbered_partial(target, n, keep_suffix=keep_suffix)
         try:
             descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -57,12 +77,6 @@ def reserve_partial(target: str | Path, *, keep_suffix: bool = False) -> Path:
         os.close(descriptor)
         return candidate
     raise FileExistsError(f"{first}: 999 files of earlier interrupted runs are beside it; remove some")
-
-
-def _numbered(first: Path, n: int, keep_suffix: bool) -> Path:
-    if keep_suffix:  # clip.partial.mp4 -> clip.partial-2.mp4
-        return first.with_name(f"{first.stem}-{n}{first.suffix}")
-    return first.with_name(f"{first.name}-{n}")  # timeline.csv.partial -> timeline.csv.partial-2
 
 
 def write_atomically(target: str | Path, data: bytes | str) -> None:
@@ -83,7 +97,7 @@ def write_atomically(target: str | Path, data: bytes | str) -> None:
 def _finish(partial: Path, target: Path, keep: bool, failed: bool, cut: bool = False) -> Path | None:
     """Rename a closed partial file into place; on a failure keep it only if it holds something.
     A run ``cut`` short (Ctrl-C on a file, which has an end of its own) never replaces a file
-    already at ``target`` (a complete earlier result): its output stays under the partial name.
+    already at ``target`` (an earlier result): its output stays under the partial name.
     Returns where the output is, or None when nothing was kept."""
     if not failed and not (cut and target.exists()):
         os.replace(partial, target)
@@ -117,7 +131,7 @@ class VideoSink:
     """Writes frames to a video with the given size and frame rate (``.mp4`` or ``.avi``), as
     ``STEM.partial.SUFFIX`` until it is closed."""
 
-    def __init__(self, path: str | Path, *, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, path: str | Path, *, fps: float, size: tuple[int, int], partial_from: int = 1) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in _FOURCC:
@@ -127,7 +141,7 @@ class VideoSink:
         self.size = size
         self.frames = 0
         try:
-            self.partial = reserve_partial(self.path, keep_suffix=True)
+            self.partial = reserve_partial(self.path, keep_suffix=True, start=partial_from)
         except OSError as exc:
             raise VideoError(f"{self.path}: cannot write the video ({exc.strerror or exc})") from None
         self._closed = False
@@ -217,7 +231,7 @@ class TimelineSink:
     """A CSV or JSON-lines file with one row per face per frame, written as ``NAME.partial``
     (flushed every ``flush_every`` frames) and renamed to ``NAME`` when closed."""
 
-    def __init__(self, path: str | Path, *, flush_every: int = 30) -> None:
+    def __init__(self, path: str | Path, *, flush_every: int = 30, partial_from: int = 1) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".jsonl", ".json"):
@@ -227,7 +241,7 @@ class TimelineSink:
         self.cut = False
         self.where: Path | None = None
         try:
-            self.partial = reserve_partial(self.path)
+            self.partial = reserve_partial(self.path, start=partial_from)
             self._handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise VideoError(f"{self.path}: cannot write the timeline ({exc.strerror or exc})") from None

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 VENV=${MOODLENS_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-# A plain install, as a user gets it; a development venv (scripts/setup.sh, editable) is kept.
-if ! "$VENV/bin/python" -c "import moodlens" 2>/dev/null; then
+# A plain install, as a user gets it, of this checkout (again on every run, so that a `git pull`
+# is what runs); a development venv (scripts/setup.sh: an editable install) is kept as it is.
+if ! "$VENV/bin/python" -m pip show moodlens 2>/dev/null | grep -q "^Editable project location:"; then
   "$VENV/bin/python" -m pip install --quiet .
 fi
 photo=${1:-}
@@ -30,4 +31,3 @@ fi
 out="demo/$(basename "${photo%.*}")_moodlens.jpg"
 mkdir -p demo
 "$VENV/bin/moodlens" image "$photo" --out "$out"
-echo "annotated copy: $out"

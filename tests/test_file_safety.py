@@ -123,6 +123,30 @@ def test_image_refuses_a_results_file_whose_partial_name_is_an_input(
     assert mine.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("option", "name", "words"),
+    [("--out", "o.txt", ["annotated video", ".mp4"]), ("--timeline", "t.xlsx", ["timeline", ".csv"])],
+)
+def test_video_refuses_an_output_of_a_kind_it_cannot_write_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, name: str, words: list[str]
+) -> None:
+    clip = _video(tmp_path / "clip.avi")
+    assert main(["video", str(clip), option, str(tmp_path / name)]) == 2  # a usage error
+    _one_line_error(capsys.readouterr().err, name, *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]
+
+
+def test_a_complete_video_run_names_each_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = _video(tmp_path / "clip.avi")
+    out, timeline, summary = tmp_path / "o.mkv", tmp_path / "t.jsonl", tmp_path / "s.json"
+    args = ["video", str(clip), "--out", str(out), "--timeline", str(timeline), "--summary", str(summary)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"annotated video: {out}" in err and f"timeline: {timeline}" in err and f"summary: {summary}" in err
+    )
+
+
 def test_video_refuses_two_outputs_that_are_one_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -987,7 +1011,7 @@ def test_image_out_in_a_new_folder_is_made_and_a_failed_copy_says_why(
     photo = _photo(tmp_path / "a.jpg")
     target = tmp_path / "new" / "deeper" / "x.jpg"
     assert main(["image", str(photo), "--out", str(target)]) == 0
-    assert target.is_file() and f"annotated copies: {target}" in capsys.readouterr().err
+    assert target.is_file() and f"annotated copy: {target}" in capsys.readouterr().err
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a folder would be")
     assert main(["image", str(photo), "--out", str(blocked / "x.jpg")]) == 2
@@ -999,7 +1023,7 @@ def test_image_out_in_a_new_folder_is_made_and_a_failed_copy_says_why(
     assert main(["image", str(photo), "--out", str(folder / "x.jpg")]) == 1
     err = capsys.readouterr().err
     assert "cannot write the annotated copy" in err and ": Is a directory" in err
-    assert "annotated copies:" not in err
+    assert "annotated copy:" not in err and "annotated copies:" not in err
 
 
 def test_export_may_write_into_the_run_folder_it_reads(

@@ -128,7 +128,11 @@ def add_stream_settings(group: Any) -> None:
 
 def add_stream_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tracking, smoothing and outputs")
-    group.add_argument("--out", metavar="VIDEO", help="write the annotated video (.mp4 or .avi)")
+    group.add_argument(
+        "--out",
+        metavar="VIDEO",
+        help="write the annotated video (.mp4, .m4v, .mov: MPEG-4; .avi, .mkv: MJPEG)",
+    )
     group.add_argument("--timeline", metavar="FILE", help="one row per face per frame (.csv or .jsonl)")
     group.add_argument("--summary", metavar="FILE", help="per-track summary as JSON (also printed)")
     add_stream_settings(group)
@@ -507,11 +511,21 @@ def check_outputs(
     outputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
     inputs: Iterable[str | os.PathLike[str]],
 ) -> bool:
-    """Refuse, before any work, outputs that would overwrite an input or each other: prints one
-    line and returns False (the command then exits with status 2)."""
+    """Refuse, before any work, outputs of a kind the command cannot write (an annotated video
+    as .txt, a timeline as .xlsx) or that would overwrite an input or each other: prints one line
+    and returns False (the command then exits with status 2, as for any other usage error)."""
     import sys
 
-    problem = output_clash(outputs, inputs)
+    from moodlens.pipeline.sinks import TIMELINE_SUFFIXES, VIDEO_SUFFIXES
+
+    outputs = list(outputs)
+    kinds = {"--out": ("annotated video", VIDEO_SUFFIXES), "--timeline": ("timeline", TIMELINE_SUFFIXES)}
+    problem = output_clash(outputs, inputs)  # first: an input at stake is what matters most
+    for option, path in outputs if problem is None else ():
+        if path is not None and option in kinds and Path(path).suffix.lower() not in kinds[option][1]:
+            what, suffixes = kinds[option]
+            problem = f"{option} {os.fspath(path)}: the {what} must end in {', '.join(suffixes)}"
+            break
     if problem is not None:
         print(f"moodlens {command}: error: {problem}", file=sys.stderr)
         return False

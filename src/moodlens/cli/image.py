@@ -377,9 +377,10 @@ def run(args: argparse.Namespace) -> int:
             f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)",
             file=sys.stderr,
         )
-    if out is not None and written:
-        where = out if many or out.suffix.lower() not in IMAGE_SUFFIXES else out.resolve()
-        print(f"annotated copies: {where}", file=sys.stderr)
+    if out is not None and written == 1 and not many:
+        print(f"annotated copy: {copies[files[0]]}", file=sys.stderr)
+    elif out is not None and written:
+        print(f"annotated copies: {out}", file=sys.stderr)
     if writer:
         print(f"results: {args.output}", file=sys.stderr)
     if failures:

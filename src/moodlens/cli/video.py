@@ -120,14 +120,19 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
             for output in files:
                 output.cut_short()
         people = finish_people(stream, writer)
-    kept = [(o.path, o.where) for o in files if o.where is not None]
+    kept = [
+        ("annotated video" if o is video else "timeline", o.path, o.where)
+        for o in files
+        if o.where is not None
+    ]
     summary_at = report_run(stats, stream.summaries(), args.summary, people, cut=cut, partial_from=number)
     if summary_at is not None and args.summary:
-        kept.append((Path(args.summary), summary_at))
+        kept.append(("summary", Path(args.summary), summary_at))
     failed = report_writer(writer)
-    if video is not None and video.where == video.path:
-        print(f"annotated video: {args.out}", file=sys.stderr)
-    for path, where in kept:
+    for what, path, where in kept:
+        if where == path:
+            print(f"{what}: {path}", file=sys.stderr)
+    for _, path, where in kept:
         if where != path:
             print(
                 f"interrupted: {path} (an earlier result) is left as it was; "

@@ -30,6 +30,9 @@ from moodlens.labels import LABELS
 from moodlens.results import FrameResult
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+#: What an annotated video and a timeline may be named (the sinks refuse other names too).
+VIDEO_SUFFIXES = tuple(sorted(_FOURCC))
+TIMELINE_SUFFIXES = (".csv", ".jsonl", ".json")
 
 
 def partial_path(target: str | Path, *, keep_suffix: bool = False) -> Path:
@@ -234,7 +237,7 @@ class TimelineSink:
     def __init__(self, path: str | Path, *, flush_every: int = 30, partial_from: int = 1) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
-        if suffix not in (".csv", ".jsonl", ".json"):
+        if suffix not in TIMELINE_SUFFIXES:
             raise VideoError(f"{self.path}: the timeline must be .csv or .jsonl")
         self._closed = False
         #: Set by :meth:`cut_short`; where the timeline is once closed (None: nothing was kept).

@@ -1005,6 +1005,19 @@ def test_export_writes_the_model_and_its_metadata_beside_it(
     assert theirs.read_bytes() == b"kept" and out.read_bytes() == exported_model.read_bytes()
 
 
+def test_image_out_with_another_kind_of_name_for_one_photo_is_refused_unless_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--out out.txt`` for one photo made a folder named out.txt; it is refused (status 2),
+    and ``out.txt/`` (a folder asked for) still works."""
+    photo = _photo(tmp_path / "a.jpg")
+    assert main(["image", str(photo), "--out", str(tmp_path / "out.txt")]) == 2
+    _one_line_error(capsys.readouterr().err, "out.txt", "end the name with /")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
+    assert main(["image", str(photo), "--out", f"{tmp_path / 'out.txt'}/"]) == 0
+    assert (tmp_path / "out.txt" / "a_moodlens.jpg").is_file()
+
+
 def test_image_out_in_a_new_folder_is_made_and_a_failed_copy_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

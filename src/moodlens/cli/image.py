@@ -6,6 +6,7 @@ import argparse
 import csv
 import glob
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,7 +235,9 @@ class _Writer:
         return finish_output(self.partial, self.path, cut=cut, failed=failed)
 
 
-def _output_problem(out: Path | None, many: bool, files: list[Path], output: str | None) -> str | None:
+def _output_problem(
+    out: Path | None, many: bool, files: list[Path], output: str | None, *, named_as_folder: bool = False
+) -> str | None:
     """Why the outputs cannot be written, before any work: ``--out`` naming an image file for
     several photos (it must be a folder), or an output (an annotated copy, the results file) that
     is one of the photos."""
@@ -244,6 +247,12 @@ def _output_problem(out: Path | None, many: bool, files: list[Path], output: str
         # would become a folder named like a photo).
         if (out.exists() and (many or not image_name)) or (many and image_name):
             return f"--out {out} must be a folder when several photos are given"
+        if not many and not image_name and out.suffix and not named_as_folder:
+            # out.txt for one photo: a mistyped image name far more often than a new folder.
+            return (
+                f"--out {out}: the annotated copy of one photo is an image (.jpg, .png, .bmp, .webp...); "
+                "to write it into a new folder of that name, end the name with /"
+            )
     targets = [("--out", t) for t in _annotated_paths(out, files, many).values()] if out is not None else []
     # The annotated copies are each their own file (_annotated_paths): only inputs are protected.
     return output_clash([("--output", output)], files) or output_clash(
@@ -279,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
     files, failures = expand_inputs(args.photos, args.recursive)
     many = len(files) > 1 or any(_is_folder(p) or any(c in p for c in "*?[") for p in args.photos)
     out = Path(args.out) if args.out else None
-    problem = _output_problem(out, many, files, args.output)
+    named_as_folder = bool(args.out) and args.out.endswith(("/", os.sep))
+    problem = _output_problem(out, many, files, args.output, named_as_folder=named_as_folder)
     if problem is not None:
         print(f"moodlens image: error: {problem}", file=sys.stderr)
         return 2

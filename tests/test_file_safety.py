@@ -487,7 +487,10 @@ def test_a_second_ctrl_c_while_the_outputs_close_loses_nothing(
     monkeypatch.setattr(StreamAnalyzer, "finish", finish)
     monkeypatch.setattr(TimelineSink, "close", close)
     capsys.readouterr()
-    assert main(args) == 130
+    try:
+        assert main(args) == 130
+    except KeyboardInterrupt:  # a regression must fail this test, not end the test session
+        pytest.fail("the second Ctrl-C escaped the command")
     err = capsys.readouterr().err
     assert "closing the outputs" in err and "Traceback" not in err
     for name in ("o.partial-2.avi", "t.csv.partial-2", "s.json.partial-2"):
@@ -495,6 +498,58 @@ def test_a_second_ctrl_c_while_the_outputs_close_loses_nothing(
     assert json.loads((tmp_path / "s.json.partial-2").read_text())["run"]["interrupted"] is True
     assert (tmp_path / "s.json.partial").read_text() == "an earlier run's"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+def test_a_history_that_gives_up_mid_run_keeps_and_names_the_shorter_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The history database failing mid-way stops the run (status 1): the shorter outputs stay
+    beside the complete earlier ones, and the command says where they are."""
+    from moodlens.errors import StoreError
+
+    clip = _video(tmp_path / "clip.avi", 20)
+    out, timeline = tmp_path / "o.avi", tmp_path / "t.csv"
+    args = ["video", str(clip), "--out", str(out), "--timeline", str(timeline)]
+    assert main(args) == 0
+    complete = {p: p.read_bytes() for p in (out, timeline)}
+    real = StreamAnalyzer.finish
+    calls = {"n": 0}
+
+    def finish(self: StreamAnalyzer, *a: object, **k: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise StoreError("sqlite:///h.sqlite3: database is locked")
+        return real(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StreamAnalyzer, "finish", finish)
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "stopped: sqlite:///h.sqlite3: database is locked" in err
+    assert all(p.read_bytes() == data for p, data in complete.items())
+    for name in ("o.partial.avi", "t.csv.partial"):
+        assert str(tmp_path / name) in err and (tmp_path / name).is_file()
+
+
+def test_calm_wrap_up_leaves_an_ignored_or_foreign_sigint_alone() -> None:
+    import signal
+
+    from moodlens.cli.interrupts import CalmWrapUp
+
+    def mine(signum: int, frame: object) -> None:
+        pass
+
+    for handler in (signal.SIG_IGN, mine):
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            with CalmWrapUp():
+                assert signal.getsignal(signal.SIGINT) is handler
+            assert signal.getsignal(signal.SIGINT) is handler
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    with CalmWrapUp() as calm:
+        assert signal.getsignal(signal.SIGINT) == calm._handle
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ctrl_c_before_the_command_starts_is_one_line(
@@ -507,7 +562,10 @@ def test_ctrl_c_before_the_command_starts_is_one_line(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "build_parser", interrupted)
-    assert cli.main(["info"]) == 130
+    try:
+        assert cli.main(["info"]) == 130
+    except KeyboardInterrupt:  # a regression must fail this test, not end the test session
+        pytest.fail("Ctrl-C escaped main()")
     assert capsys.readouterr().err.strip() == "interrupted"
 
 

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moodlens.cli.common import (
@@ -18,7 +19,9 @@ from moodlens.cli.common import (
     check_history,
     check_outputs,
     finish_people,
+    name_outputs,
     open_outputs,
+    partial_number,
     report_run,
     report_writer,
     stream_inputs,
@@ -111,7 +114,8 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
     from moodlens.errors import StoreError
     from moodlens.personal import model_id
     from moodlens.pipeline.preview import BrowserPreview
-    from moodlens.pipeline.runner import run_stream
+    from moodlens.pipeline.runner import RunStats, run_stream
+    from moodlens.pipeline.sinks import TimelineSink
     from moodlens.pipeline.sources import LatestFrameReader, VideoSource
     from moodlens.render import default_annotator
 
@@ -166,11 +170,18 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
                 import webbrowser
 
                 webbrowser.open(preview.url)
+        partial_no = partial_number(args)
         video, sinks, writer = open_outputs(
-            stack, args, info, f"camera {info.name}", model=model_id(analyzer.classifier)
+            stack,
+            args,
+            info,
+            f"camera {info.name}",
+            model=model_id(analyzer.classifier),
+            partial_from=partial_no,
         )
         annotator = default_annotator(fps=True, bars=not args.no_bars)
         annotator.annotators = (*annotator.annotators, _CameraIndicator())
+        stopped = False
         try:
             # depth 1: a live frame waits for detection at most one frame (bounded latency).
             stats = run_stream(
@@ -179,16 +190,24 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
         except StoreError as exc:
             calm.arm()
             print(f"moodlens camera: stopped: {exc}", file=sys.stderr)
-            return 1
+            stats, stopped = RunStats(interrupted=True), True
         calm.arm()  # the analysis is over: a Ctrl-C now must not cut the wrap-up short
         stats.dropped = reader.dropped
         stats.corrupt = source.corrupt_frames
         if show:
             cv2.destroyAllWindows()
-        people = finish_people(stream, writer)
+        people = [] if stopped else finish_people(stream, writer)
     print("camera off", file=sys.stderr)
-    report_run(stats, stream.summaries(), args.summary, people)
+    # A camera has no end of its own, so its outputs always replace earlier ones (Ctrl-C is how
+    # it stops); they are named before the summary is written, which may fail on its own.
+    named = [("annotated video", video), *[("timeline", s) for s in sinks if isinstance(s, TimelineSink)]]
+    name_outputs([(what, o.path, o.where) for what, o in named if o is not None])
+    if stopped:
+        return 1
+    summary_at = report_run(stats, stream.summaries(), args.summary, people, partial_from=partial_no)
     failed = report_writer(writer)
+    if summary_at is not None and args.summary:
+        name_outputs([("summary", Path(args.summary), summary_at)])
     return 130 if stats.interrupted else failed
 
 

@@ -279,9 +279,15 @@ def report_run(
             for person, summary in people
         ]
     target = Path(summary_path)
-    if cut and target.exists():
+    reserved = cut and target.exists()
+    if reserved:
         target = reserve_partial(target, start=partial_from)  # never over an earlier run's
-    write_atomically(target, json.dumps(data, indent=2) + "\n")
+    try:
+        write_atomically(target, json.dumps(data, indent=2) + "\n")
+    except BaseException:
+        if reserved:
+            target.unlink(missing_ok=True)  # reserved, never written: no leftover
+        raise
     return target
 
 
@@ -292,6 +298,19 @@ def partial_number(args: argparse.Namespace) -> int:
 
     outputs = [(args.out, True), (args.timeline, False), (args.summary, False)]
     return free_partial_number([(path, keep) for path, keep in outputs if path])
+
+
+def name_outputs(outputs: list[tuple[str, Path, Path | None]]) -> None:
+    """Say where each output went, as (what, path asked for, where it is) triples: at its name,
+    or beside an earlier result under a partial name (nothing for an output that kept nothing)."""
+    import sys
+
+    for what, path, where in outputs:
+        if where == path:
+            print(f"{what}: {path}", file=sys.stderr)
+        elif where is not None:
+            kept = f"{path} (an earlier result) is left as it was; this run's shorter one is {where}"
+            print(f"interrupted: {kept}", file=sys.stderr)
 
 
 def open_outputs(

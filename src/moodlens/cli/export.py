@@ -154,8 +154,10 @@ def _copy_exported(
     try:
         shutil.copyfile(model, partial)
         os.replace(partial, out)
-    finally:
+    except BaseException:
+        # Only on failure: once renamed, the partial name may already be another export's.
         partial.unlink(missing_ok=True)
+        raise
     save_metadata(replace(meta, name=out.stem, metrics={**meta.metrics, **metrics}), out)
     print(f"wrote {out} and {out.with_suffix('.json')} (copied from {model})")
     return out

@@ -5,8 +5,9 @@ the summary is written. Users press Ctrl-C twice without thinking, and a second 
 cut that wrap-up short: the shorter outputs stayed under names the command never printed, and the
 summary was never written. :class:`CalmWrapUp` holds further presses while the command finishes
 (a second press says what is happening; a third, a user who insists, stops at once, and the
-outputs still close as partial files on their way out), so nothing that was asked for is lost and
-nothing hangs.
+outputs not closed yet stay under their partial names), so nothing that was asked for is lost and
+nothing hangs. It takes SIGINT only from Python's default handler: an ignored SIGINT (a command
+started with ``&`` from a script) or a host program's handler is left alone.
 """
 
 from __future__ import annotations
@@ -46,13 +47,16 @@ class CalmWrapUp:
         self.held += 1
         print(
             "moodlens: closing the outputs and writing the summary so that nothing is lost; "
-            "Ctrl-C again to stop at once (outputs then stay as partial files)",
+            "Ctrl-C again to stop at once (what is not closed yet then stays under a .partial name)",
             file=sys.stderr,
             flush=True,
         )
 
     def __enter__(self) -> CalmWrapUp:
-        if threading.current_thread() is threading.main_thread():
+        # Only over Python's own handler, as asyncio.Runner does: SIGINT ignored (a command run
+        # with & from a script) stays ignored, and a host program's handler stays its own.
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
         return self

@@ -17,6 +17,7 @@ from moodlens.cli.common import (
     check_history,
     check_outputs,
     finish_people,
+    name_outputs,
     open_outputs,
     partial_number,
     report_run,
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
     from moodlens.errors import StoreError
     from moodlens.personal import model_id
-    from moodlens.pipeline.runner import run_stream
+    from moodlens.pipeline.runner import RunStats, run_stream
     from moodlens.pipeline.sinks import TimelineSink, VideoSink
     from moodlens.pipeline.sources import PrefetchReader, VideoSource
     from moodlens.render import default_annotator
@@ -81,14 +82,14 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
         frames = source if info.live else stack.enter_context(PrefetchReader(source))
         # The history keeps the file's name, not its path (user and folder names), unless asked.
         source_name = info.name if args.full_source else Path(info.name).name
-        number = partial_number(args)
+        partial_no = partial_number(args)
         video, sinks, writer = open_outputs(
             stack,
             args,
             info,
             f"video {source_name}",
             model=model_id(analyzer.classifier),
-            partial_from=number,
+            partial_from=partial_no,
         )
         progress = None
         if sys.stderr.isatty():
@@ -96,49 +97,37 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
 
             progress = stack.enter_context(tqdm(total=info.frame_count, unit="frame", dynamic_ncols=True))
         annotator = default_annotator(fps=True, bars=not args.no_bars) if video else None
+        stopped = False
         try:
             stats = run_stream(
                 frames, stream, annotator=annotator, video=video, sinks=sinks, progress=progress
             )
         except StoreError as exc:
-            calm.arm()
             # The history gave up mid-way: what was written is kept, beside complete earlier
-            # outputs rather than over them.
-            for output in (video, *sinks):
-                if isinstance(output, (VideoSink, TimelineSink)):
-                    output.cut_short()
+            # outputs rather than over them, and named below.
+            calm.arm()
             print(f"moodlens video: stopped: {exc}", file=sys.stderr)
-            return 1
+            stats, stopped = RunStats(interrupted=True), True
         calm.arm()  # the analysis is over: a Ctrl-C now must not cut the wrap-up short
         stats.corrupt = source.corrupt_frames
         stats.missing = source.missing_frames if source.cut_short else 0
         # Ctrl-C on a file cuts the run short (a live stream has no end: Ctrl-C is how it stops):
         # its shorter outputs must not replace complete ones of an earlier run.
-        cut = stats.interrupted and not info.live
+        cut = stopped or (stats.interrupted and not info.live)
         files = [o for o in (video, *sinks) if isinstance(o, (VideoSink, TimelineSink))]
         if cut:
             for output in files:
                 output.cut_short()
-        people = finish_people(stream, writer)
-    kept = [
-        ("annotated video" if o is video else "timeline", o.path, o.where)
-        for o in files
-        if o.where is not None
-    ]
-    summary_at = report_run(stats, stream.summaries(), args.summary, people, cut=cut, partial_from=number)
-    if summary_at is not None and args.summary:
-        kept.append(("summary", Path(args.summary), summary_at))
+        people = [] if stopped else finish_people(stream, writer)
+    # The files are named before the summary is written: a summary that cannot be written (a
+    # full disk) must not hide where the rest went.
+    name_outputs([("annotated video" if o is video else "timeline", o.path, o.where) for o in files])
+    if stopped:
+        return 1
+    summary_at = report_run(stats, stream.summaries(), args.summary, people, cut=cut, partial_from=partial_no)
     failed = report_writer(writer)
-    for what, path, where in kept:
-        if where == path:
-            print(f"{what}: {path}", file=sys.stderr)
-    for _, path, where in kept:
-        if where != path:
-            print(
-                f"interrupted: {path} (an earlier result) is left as it was; "
-                f"this run's shorter one is {where}",
-                file=sys.stderr,
-            )
+    if summary_at is not None and args.summary:
+        name_outputs([("summary", Path(args.summary), summary_at)])
     if stats.interrupted:
         print("interrupted: outputs were closed cleanly", file=sys.stderr)
         return 130

@@ -169,8 +169,10 @@ class VideoSink:
         if self._closed:
             return
         self._closed = True
-        self._writer.release()
-        self.where = _finish(self.partial, self.path, keep=self.frames > 0, failed=failed, cut=self.cut)
+        try:
+            self._writer.release()
+        finally:  # a Ctrl-C during the release still leaves the video named
+            self.where = _finish(self.partial, self.path, keep=self.frames > 0, failed=failed, cut=self.cut)
 
     def cut_short(self) -> None:
         """The run stopped before its input ended: on closing, do not replace a file already at
@@ -245,8 +247,12 @@ class TimelineSink:
         self.where: Path | None = None
         try:
             self.partial = reserve_partial(self.path, start=partial_from)
+        except OSError as exc:
+            raise VideoError(f"{self.path}: cannot write the timeline ({exc.strerror or exc})") from None
+        try:
             self._handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
+            self.partial.unlink(missing_ok=True)  # reserved, never written: no leftover
             raise VideoError(f"{self.path}: cannot write the timeline ({exc.strerror or exc})") from None
         self._csv = csv.DictWriter(self._handle, TIMELINE_COLUMNS) if suffix == ".csv" else None
         if self._csv:

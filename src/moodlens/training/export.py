@@ -68,8 +68,10 @@ def export_onnx(
                 dynamo=False,
             )
             os.replace(partial, target)
-        finally:
+        except BaseException:
+            # Only on failure: once renamed, the partial name may already be another export's.
             partial.unlink(missing_ok=True)
+            raise
     training = dict(training or {})
     metrics = training.pop("metrics", {})
     metadata = ModelMetadata(

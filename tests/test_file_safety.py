@@ -136,6 +136,14 @@ def test_video_refuses_an_output_of_a_kind_it_cannot_write_before_any_work(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]
 
 
+def test_video_on_a_photo_points_to_moodlens_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = _photo(tmp_path / "p.jpg")
+    assert main(["video", str(photo)]) == 0
+    assert f"'moodlens image {photo}' describes its faces" in capsys.readouterr().err
+
+
 def test_a_complete_video_run_names_each_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clip = _video(tmp_path / "clip.avi")
     out, timeline, summary = tmp_path / "o.mkv", tmp_path / "t.jsonl", tmp_path / "s.json"

@@ -67,6 +67,15 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
 
     if not check_consent(args, "video") or not check_history(args, "video"):
         return 2
+    from moodlens.cli.image import IMAGE_SUFFIXES
+
+    if Path(args.input).suffix.lower() in IMAGE_SUFFIXES and Path(args.input).is_file():
+        # OpenCV reads a photo as a video of one frame, too short for a track's summary.
+        print(
+            f"moodlens video: note: {args.input} is a photo, read as one frame; "
+            f"'moodlens image {args.input}' describes its faces",
+            file=sys.stderr,
+        )
     if not check_outputs("video", stream_outputs(args), stream_inputs(args, args.input)):
         return 2
     try:

@@ -542,6 +542,51 @@ def test_the_writer_marks_the_intervals_read_through_the_profile(
     assert sample.correction_id == taught and store.get_correction(sid, taught).taught_profile == "singer"
 
 
+def test_a_session_read_through_a_profile_keeps_the_same_history_as_a_plain_one(store: HistoryStore) -> None:
+    """A video recorded with and without a profile: the history of the profiled face is the
+    model's reading smoothed as in the plain run (it was the raw reading, with no hysteresis:
+    the same clip's history then changed with the profile)."""
+    from moodlens import Analyzer, FakeClassifier, FakeDetector
+    from moodlens.personal import Profile, Sample
+    from moodlens.pipeline.stream import StreamAnalyzer
+
+    rng = np.random.default_rng(5)
+    # A face whose reading flickers between happy and neutral from frame to frame, as real ones do.
+    readings = [
+        probs("happy" if rng.random() < 0.45 else "neutral", float(rng.uniform(0.5, 0.9))) for _ in range(150)
+    ]
+
+    class Flicker(FakeClassifier):
+        def predict(self, crops: np.ndarray) -> np.ndarray:
+            self.calls += 1
+            return np.tile(readings[(self.calls - 1) % len(readings)], (len(crops), 1)).astype(np.float32)
+
+    image = np.full((120, 160, 3), 90, np.uint8)
+    face = [Detection(Box(40, 20, 100, 80), 0.95)]
+    store.create_profile("ann", consent=True)
+    profile = Profile.fit("ann", [Sample("neutral", probs("neutral", 0.6))])
+
+    def record(through: Profile | None) -> list[Any]:
+        stream = StreamAnalyzer(Analyzer(FakeDetector(face), Flicker()), profile=through)
+        name = None if through is None else through.name
+        with HistoryWriter.start(store, consent=True, profile=name, model=MODEL) as writer:
+            for i in range(len(readings)):
+                writer.write(stream.process(image, timestamp_ms=i * 1000 / 30, frame_index=i))
+        return store.timeline(writer.session_id)
+
+    plain, personal = record(None), record(profile)
+    assert len(plain) == len(personal) >= 4 and any(i.profiled for i in personal)
+    for a, b in zip(plain, personal, strict=True):
+        assert (a.track_id, a.start_ms, a.frames, a.dominant) == (
+            b.track_id,
+            b.start_ms,
+            b.frames,
+            b.dominant,
+        )
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
+        assert a.shown_ms == pytest.approx(b.shown_ms, abs=1e-3)
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "out", "err"),
     [

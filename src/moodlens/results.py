@@ -139,6 +139,10 @@ class Face:
     #: ones, these the model's, and ``profile`` the profile's name.
     model_probabilities: npt.NDArray[np.float32] | None = None
     profile: str | None = None
+    #: With a profile, in a stream: the model's own reading smoothed, and its stable label, as a
+    #: run without the profile shows them (what the history keeps for the face).
+    model_smoothed: npt.NDArray[np.float32] | None = None
+    model_stable: Expression | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probabilities", _as_probabilities(self.probabilities))
@@ -146,6 +150,12 @@ class Face:
             object.__setattr__(self, "model_probabilities", _as_probabilities(self.model_probabilities))
         if (self.profile is None) != (self.model_probabilities is None):
             raise ValueError("a personal reading needs both the profile's name and the model's probabilities")
+        if self.model_smoothed is not None:
+            if self.model_probabilities is None or self.model_stable is None:
+                raise ValueError(
+                    "the model's smoothed reading comes with a profile's reading and its stable label"
+                )
+            object.__setattr__(self, "model_smoothed", _as_probabilities(self.model_smoothed))
         if self.smoothed is not None:
             object.__setattr__(self, "smoothed", _as_probabilities(self.smoothed))
 

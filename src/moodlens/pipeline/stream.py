@@ -191,12 +191,23 @@ class StreamAnalyzer:
         for model_face, key in zip(base.faces, keys, strict=True):
             face = model_face
             smoothed, stable = self.smoother.update(key, face.probabilities, timestamp_ms)
+            model_smoothed, model_stable = None, None
             if key == main and self.profile is not None:
                 # Smoothed on the personal reading, so what is shown holds steady as usual; the
-                # model's own reading travels in model_probabilities (history keeps that one).
+                # model's own reading, smoothed as in a run without the profile, travels in
+                # model_smoothed (history keeps that one).
+                model_smoothed, model_stable = smoothed, stable
                 face = personal_face(model_face, self.profile)
                 smoothed, stable = self._personal.update(key, face.probabilities, timestamp_ms)
-            faces.append(replace(face, smoothed=smoothed, stable=stable))
+            faces.append(
+                replace(
+                    face,
+                    smoothed=smoothed,
+                    stable=stable,
+                    model_smoothed=model_smoothed,
+                    model_stable=model_stable,
+                )
+            )
             if face.track_id is not None:
                 # A person's story starts when the tracker confirms them: every output (timeline,
                 # history, summary) sees the same frames with the same id.

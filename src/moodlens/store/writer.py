@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
-import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from moodlens.labels import LABELS, Expression
+from moodlens.labels import LABELS
+from moodlens.pipeline.smoothing import ExpressionSmoother
 from moodlens.results import FrameResult
 from moodlens.store.database import StoreError
 from moodlens.store.history import HistoryStore
@@ -81,6 +81,7 @@ class HistoryWriter:
         # Per person: the timeline that resolves each observation's duration (moodlens.summary),
         # and the tallies of the intervals still open, by interval index.
         self._people: dict[int, PersonTimeline] = {}
+        self._model_smoother = ExpressionSmoother()
         #: The tracks with an observation still pending (on screen, or gone for under the gap),
         #: in order of first sight (a dict as an ordered set: rows are queued in a fixed order).
         self._active: dict[int, None] = {}
@@ -140,12 +141,16 @@ class HistoryWriter:
             seen.add(face.track_id)
             probs = face.shown_probabilities
             label = face.shown_expression
-            if face.model_probabilities is not None:
-                # A face read through a profile: history keeps the model's plain reading, so a
-                # correction teaches the profile in the model's terms and deleting the profile
-                # leaves the session's results as the model gave them.
-                probs = face.model_probabilities
-                label = Expression(int(np.argmax(probs)))
+            if face.model_smoothed is not None and face.model_stable is not None:
+                # A face read through a profile: history keeps the model's plain reading, smoothed
+                # as in a run without the profile, so a correction teaches the profile in the
+                # model's terms and deleting the profile leaves the session's results as the
+                # model gave them (the same as a session recorded without it).
+                probs, label = face.model_smoothed, face.model_stable
+            elif face.model_probabilities is not None:
+                # The same from a page that reads the camera itself: it sends the model's raw
+                # reading of the profiled face, smoothed here with the page's own settings.
+                probs, label = self._model_smoother.update(face.track_id, face.model_probabilities, now)
             if face.profile is not None:
                 # Only the intervals marked so teach the profile when corrected: another person's
                 # track (an audience member's) never does.

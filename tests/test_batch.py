@@ -608,6 +608,18 @@ def test_resuming_a_dataset_keeps_one_profile_choice_and_upgrades_the_first_form
     assert all(s["format"] == 2 for s in states)
 
 
+def test_a_profile_choice_typed_in_another_case_is_the_same_choice() -> None:
+    """A dataset that recorded --profile kasumi resumes with --profile Kasumi (one profile in any
+    case; datasets written before outputs used the stored name recorded what was typed)."""
+    from moodlens.batch.dataset import same_profile_choice, settings_differ
+
+    assert same_profile_choice("kasumi", "KASUMI@2".removesuffix("@2")) and same_profile_choice(None, None)
+    assert same_profile_choice("Zoe\u0308", "zoë") and not same_profile_choice("ann", "ann@2")
+    assert not same_profile_choice("ann", None) and not same_profile_choice("ann", "anna")
+    assert settings_differ({"profile": "kasumi", "model": "m"}, {"profile": "Kasumi", "model": "m"}) == []
+    assert settings_differ({"profile": "kasumi"}, {"profile": "kasumi@2"}) == ["profile"]
+
+
 @pytest.mark.slow
 def test_the_profile_reaches_ray_actors(
     media: Path, tmp_path: Path, ann: tuple[str, Profile], ray_engine: object

@@ -139,6 +139,8 @@ def test_baseline_and_corrections_change_the_reading_at_once_and_can_be_undone(
     assert face["profile"] == "ann" and face["model_label"] == "happy"
     assert set(face["model_probabilities"]) == set(face["probabilities"])
     before = face["label"]
+    code, out, _ = run(capsys, "image", str(smile), "--json", "--profile", "ANN", "--db", db)
+    assert json.loads(out)["faces"][0]["profile"] == "ann"  # the stored name, however it is typed
 
     # "This photo shows surprise": the same photo reads surprise at once.
     code, out, _ = run(capsys, "profile", "correct", "ann", str(smile), "surprise", "--db", db)

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import time
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,6 +258,14 @@ def _said(key: str, value: Any) -> Any:
     return f"{value[:12]}..." if key.endswith("_sha256") and isinstance(value, str) else value
 
 
+def same_profile_choice(a: Any, b: Any) -> bool:
+    """Two ``--profile`` choices that name one profile: a profile is one name in any case
+    ("kasumi" and "Kasumi"), and a dataset may have recorded the spelling a user typed."""
+    if isinstance(a, str) and isinstance(b, str):
+        return unicodedata.normalize("NFC", a).casefold() == unicodedata.normalize("NFC", b).casefold()
+    return bool(a == b)
+
+
 def settings_differ(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """The settings two runs read items with differently. A digest recorded only by one of them
     (items written before digests were recorded) is not a difference; where both have a model's
@@ -268,6 +277,8 @@ def settings_differ(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
             keys.discard(content)
         elif before[content] == now[content]:
             keys.discard(name)
+    if same_profile_choice(before.get("profile"), now.get("profile")):
+        keys.discard("profile")
     return sorted(k for k in keys if before.get(k) != now.get(k))
 
 
@@ -363,7 +374,7 @@ class Dataset:
         finished = [state for state in states.values() if state.get("status") in FINISHED]
         choice = settings.get("profile")
         used = {state.get("profile") for state in finished}
-        others = sorted((u for u in used if u != choice), key=str)
+        others = sorted((u for u in used if not same_profile_choice(u, choice)), key=str)
         if others:
 
             def said(value: Any) -> str:

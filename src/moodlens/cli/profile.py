@@ -472,17 +472,18 @@ def load_profile(choice: ProfileChoice | None, db: str | None, classifier: Any) 
     store = _store(db)
     try:
         try:
-            store.get_profile(choice.name)
+            # Its stored name ("Kasumi" for --profile kasumi): what outputs and datasets record.
+            name = store.get_profile(choice.name).name
         except KeyError as exc:
             raise UsageError(exc.args[0] if exc.args else str(exc)) from None
         model = model_id(classifier)
-        samples = store.profile_samples(choice.name, model=model)
+        samples = store.profile_samples(name, model=model)
     finally:
         store.close()
-    profile = Profile.fit(choice.name, [Sample.of(s) for s in samples])
+    profile = Profile.fit(name, [Sample.of(s) for s in samples])
     if profile.baseline is None:
         raise UsageError(
-            f"profile {choice.name!r} has no baseline for model {model} yet: "
-            f"moodlens profile neutral {_quote(choice.name)} PHOTO... first"
+            f"profile {name!r} has no baseline for model {model} yet: "
+            f"moodlens profile neutral {_quote(name)} PHOTO... first"
         )
     return profile

@@ -18,7 +18,7 @@ from moodlens.pipeline.runner import run_stream
 from moodlens.pipeline.sinks import TimelineSink, VideoSink, partial_path, write_atomically
 from moodlens.pipeline.sources import VideoSource
 from moodlens.pipeline.stream import StreamAnalyzer
-from moodlens.results import Box, Detection
+from moodlens.results import Box, Detection, FrameResult
 
 
 def _photo(path: Path, value: int = 120) -> Path:
@@ -755,6 +755,18 @@ def test_profile_export_replaces_a_file_whole_and_never_writes_through_a_link(
     assert photo.read_bytes() == before  # the link is replaced by the export, the photo kept
     assert not link.is_symlink() and json.loads(link.read_text())["profile"]["name"] == "ann"
     assert sorted(p.name for p in tmp_path.iterdir() if "sqlite3" not in p.name) == ["ann.json", "photo.png"]
+    capsys.readouterr()
+    missing = tmp_path / "nodir" / "k.json"  # the error names the file and its folder, no temporary name
+    assert main(["profile", "export", "ann", "--out", str(missing), "--db", str(db)]) == 1
+    _one_line_error(capsys.readouterr().err, f"{missing}: the folder {missing.parent} does not exist")
+    from moodlens.store import HistoryWriter
+
+    recording = HistoryStore(str(db))
+    with HistoryWriter.start(recording, consent=True) as writer:
+        writer.write(FrameResult((), 320, 240, timestamp_ms=0.0))
+    recording.close()
+    assert main(["history", "export", str(writer.session_id), "--out", str(missing), "--db", str(db)]) == 1
+    _one_line_error(capsys.readouterr().err, f"{missing}: the folder {missing.parent} does not exist")
 
 
 # --- 6. a session that is still recording is not deleted ----------------------------------------------

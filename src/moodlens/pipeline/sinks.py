@@ -15,6 +15,7 @@ temporary name (nothing at all when it wrote nothing).
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 from pathlib import Path
@@ -86,6 +87,9 @@ def write_atomically(target: str | Path, data: bytes | str) -> None:
     """Write a small file whole: to a hidden temporary name beside it, then renamed into place
     (atomic on POSIX and Windows), so ``target`` holds either its old bytes or all the new ones."""
     target = Path(target)
+    if not target.parent.is_dir():
+        # Said of the file asked for, not of the hidden temporary name the write starts with.
+        raise FileNotFoundError(errno.ENOENT, f"the folder {target.parent} does not exist", str(target))
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         if isinstance(data, str):

@@ -224,6 +224,30 @@ def test_a_baseline_from_a_stretch_of_video_or_a_camera(
     assert first["source"].startswith("video:short_hamilton_clip.mp4 0-1.5 s") and second[
         "source"
     ].startswith("camera")
+    # A stretch past the clip's end (its last frame at 9.1 s) is said as such, and a stretch
+    # that runs past it is recorded as the seconds there were.
+    code, _, err = run(
+        capsys, "profile", "neutral", "singer", "--video", str(clip), "--from", "50", "--to", "60", "--db", db
+    )
+    assert code == 2 and "the video's last frame is at 9.1 s, before --from 50" in err
+    code, out, _ = run(
+        capsys,
+        "profile",
+        "neutral",
+        "singer",
+        "--video",
+        str(clip),
+        "--from",
+        "8.5",
+        "--to",
+        "100",
+        "--db",
+        db,
+    )
+    assert code == 0
+    assert samples(db, "singer", capsys)[-1]["source"].startswith(
+        "video:short_hamilton_clip.mp4 8.5-9.1 s (the video's last frame is at 9.1 s)"
+    )
 
 
 def test_video_reads_the_main_track_through_the_profile_and_the_timeline_says_so(

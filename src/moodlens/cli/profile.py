@@ -336,9 +336,17 @@ def _stretch(analyzer: Any, args: argparse.Namespace) -> tuple[Any, str]:
         where = f"camera {args.seconds:g} s"
         print(f"look at the camera with a neutral face for {args.seconds:g} s...", file=sys.stderr)
     try:
-        readings, crowded = _read_stretch(analyzer, VideoSource(source), args.video is None, start_ms, end_ms)
+        readings, crowded, last_ms = _read_stretch(
+            analyzer, VideoSource(source), args.video is None, start_ms, end_ms
+        )
     except MoodlensError as exc:  # unreadable, empty or missing video, or no camera: bad input, exit 2
         raise UsageError(str(exc)) from None
+    if args.video is not None and last_ms is not None and last_ms < end_ms:
+        # A stretch past the end: said as such, and recorded as the seconds there were.
+        length = f"the video's last frame is at {last_ms / 1000:.1f} s"
+        if last_ms < start_ms:
+            raise UsageError(f"{where}: {length}, before --from {args.start:g}")
+        where = f"video:{Path(args.video).name} {args.start:g}-{last_ms / 1000:.1f} s ({length})"
     if not readings:
         extra = f" ({crowded} frame(s) had several faces)" if crowded else ""
         raise UsageError(f"{where}: no frame with exactly one face{extra}")
@@ -348,16 +356,18 @@ def _stretch(analyzer: Any, args: argparse.Namespace) -> tuple[Any, str]:
 
 def _read_stretch(
     analyzer: Any, video: Any, live: bool, start_ms: float, end_ms: float
-) -> tuple[list[Any], int]:
-    """The log-probabilities of frames with exactly one face in [start_ms, end_ms], and how many
-    frames had several (a camera's times count from its first frame)."""
+) -> tuple[list[Any], int, float | None]:
+    """The log-probabilities of frames with exactly one face in [start_ms, end_ms], how many
+    frames had several, and the time of the last frame read (None: no frame; a camera's times
+    count from its first frame)."""
     import numpy as np
 
-    readings, crowded, first = [], 0, None
+    readings, crowded, first, last = [], 0, None, None
     with video as frames:
         for frame in frames:
             first = frame.timestamp_ms if first is None else first
             t = frame.timestamp_ms - (first if live else 0)
+            last = t
             if t < start_ms:
                 continue
             if t > end_ms:
@@ -367,7 +377,7 @@ def _read_stretch(
                 readings.append(np.log(np.clip(faces[0].probabilities, 1e-4, 1)))
             elif faces:
                 crowded += 1
-    return readings, crowded
+    return readings, crowded, last
 
 
 def _correct(store: Any, args: argparse.Namespace) -> int:

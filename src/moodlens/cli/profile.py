@@ -466,7 +466,13 @@ def add_profile_option(parser: Any, *, streams: bool = False) -> None:
         "--profile",
         type=parse_profile,
         metavar="NAME[@N]" if not streams else "NAME",
-        help=f"read {who} through a personal profile ('moodlens profile'); --db says where it is",
+        help=f"read {who} through a personal profile ('moodlens profile'), looked up in $MOODLENS_DB or "
+        "the default database"
+        + (
+            "; --db names another and also records the session (with --consent)"
+            if streams
+            else "; or in --db"
+        ),
     )
 
 

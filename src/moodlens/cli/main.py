@@ -92,12 +92,22 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, where a reader gone away (a pipe into head) is caught below
     except MissingExtraError as exc:
         print(f"moodlens {args.command}: {exc}", file=sys.stderr)
         return 2
     except MoodlensError as exc:
         print(f"moodlens {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader of our output went away (``moodlens history show 1 | head``): stop quietly,
+        # as other Unix tools do, and keep Python from reporting the failed flush at exit.
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError, ValueError):  # a stdout that is not a file (tests capture it)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe stopped
     except OSError as exc:
         # A file or folder that cannot be read or written (permissions, a full disk, a name too
         # long...): the path and the system's reason, in one line.

@@ -164,6 +164,7 @@ def test_several_faces_need_a_face_number(media: Path, db: str, capsys: pytest.C
     group = media / "obama_and_biden.jpg"
     code, out, err = run(capsys, "image", str(group), "--json", "--profile", "ann", "--db", db)
     assert code == 1 and "not applied" in err and "ann@1" in err
+    assert "1 photo(s) kept the model's reading:" in err and "could not be processed" not in err
     record = json.loads(out)
     assert all("profile" not in f for f in record["faces"])  # never silently every face
     assert "not applied" in record["profile_error"]

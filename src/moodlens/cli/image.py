@@ -119,7 +119,7 @@ def _describe(file: str, result: Any) -> Iterator[str]:
         yield f"{file}: face {i} at ({b.x1:.0f},{b.y1:.0f})-({b.x2:.0f},{b.y2:.0f}): {answer} ({others})"
 
 
-def _personalise(result: Any, profile: Any, face: int | None, name: str, failures: list[Any]) -> Any:
+def _personalise(result: Any, profile: Any, face: int | None, name: str, unapplied: list[Any]) -> Any:
     """The result with the profile applied to its face; a photo where it is not clear which face
     is the person's keeps the model's reading and is reported (never every face)."""
     from moodlens.personal import ProfileTargetError, personalise
@@ -127,7 +127,7 @@ def _personalise(result: Any, profile: Any, face: int | None, name: str, failure
     try:
         return personalise(result, profile, face)
     except ProfileTargetError as exc:
-        failures.append((name, f"profile {profile.name!r} not applied: {exc}"))
+        unapplied.append((name, f"profile {profile.name!r} not applied: {exc}"))
         return result
 
 
@@ -286,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
     from moodlens.render import default_annotator
 
     files, failures = expand_inputs(args.photos, args.recursive)
+    unapplied: list[tuple[str, str]] = []  # photos read without the profile asked for, and why
     many = len(files) > 1 or any(_is_folder(p) or any(c in p for c in "*?[") for p in args.photos)
     out = Path(args.out) if args.out else None
     named_as_folder = bool(args.out) and args.out.endswith(("/", os.sep))
@@ -328,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
                 image = read_image(path, max_pixels=args.max_pixels)
                 result = analyzer.analyze(image)
                 if profile is not None:
-                    result = _personalise(result, profile, args.profile.face, name, failures)
+                    result = _personalise(result, profile, args.profile.face, name, unapplied)
             except MoodlensError as exc:
                 failures.append((name, str(exc).removeprefix(f"{name}: ")))
                 record: dict[str, Any] = {"file": name, "error": str(exc)}
@@ -342,9 +343,9 @@ def run(args: argparse.Namespace) -> int:
             faces_total += len(result.faces)
             record = {"file": name, **result.to_dict()}
             record.pop("timings_ms", None)
-            if failures and failures[-1][0] == name and profile is not None:
+            if unapplied and unapplied[-1][0] == name:
                 # The photo was read, but not through the profile: the record says why.
-                record["profile_error"] = failures[-1][1]
+                record["profile_error"] = unapplied[-1][1]
             if args.json:
                 print(json.dumps(record), flush=True)
             else:
@@ -393,9 +394,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"annotated copies: {out}", file=sys.stderr)
     if writer:
         print(f"results: {args.output}", file=sys.stderr)
+    if unapplied:
+        # Read and reported, but not as asked: said apart from the photos that could not be read.
+        print(f"{len(unapplied)} photo(s) kept the model's reading:", file=sys.stderr)
+        for name, reason in unapplied:
+            print(f"  {name}: {reason}", file=sys.stderr)
     if failures:
         print(f"{len(failures)} input(s) could not be processed:", file=sys.stderr)
         for name, reason in failures:
             print(f"  {name}: {reason}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failures or unapplied else 0

@@ -892,12 +892,26 @@ def test_a_browser_mode_session_with_a_profile(tmp_path: Path) -> None:
                 error = ws.receive()
                 assert error["code"] == "bad_message" and "/samples" in error["message"]
             model = {n: v for n, v in zip(LABELS, rest, strict=True)}
+            # The model's reading smoothed as without the profile (here angry, its raw one sad):
+            # what the history keeps, so that a session has one history with or without a profile.
+            held = {n: 0.7 if n == "angry" else 0.05 for n in LABELS}
             t = 0.0
             for _ in range(20):
                 message = _observed(t, (1, "neutral", 0.8), (2, "happy", 0.9))
-                message["faces"][0]["model_probabilities"] = model
+                message["faces"][0].update(
+                    model_probabilities=model, model_smoothed_probabilities=held, model_stable_label="angry"
+                )
                 ws.send(message)
                 t += 100.0
+            for missing in ("model_stable_label", "model_smoothed_probabilities"):
+                half = _observed(t, (1, "neutral", 0.8))
+                half["faces"][0].update(
+                    model_probabilities=model, model_smoothed_probabilities=held, model_stable_label="angry"
+                )
+                del half["faces"][0][missing]
+                raw.send_text(json.dumps(half))
+                refused = ws.receive()
+                assert refused["code"] == "bad_observations" and "come together" in refused["message"]
             twice = _observed(t, (1, "neutral", 0.8), (2, "happy", 0.9))
             for face in twice["faces"]:
                 face["model_probabilities"] = model
@@ -908,10 +922,11 @@ def test_a_browser_mode_session_with_a_profile(tmp_path: Path) -> None:
         assert stopped["frames"] == 20
         session = client.get(f"/api/v1/sessions/{started['session_id']}").json()
         assert session["profile"] == "ann"
-        # The history keeps the model's own reading of the profiled face (sad), the shown one of the other.
+        # The history keeps the model's own smoothed reading of the profiled face (angry), the
+        # shown one of the other.
         timeline = client.get(f"/api/v1/sessions/{started['session_id']}/timeline").json()
         first = [row for row in timeline if row["track_id"] == 1]
-        assert first and all(row["dominant"] == "sad" for row in first)
+        assert first and all(row["dominant"] == "angry" for row in first)
         assert all(row["dominant"] == "happy" for row in timeline if row["track_id"] == 2)
 
         # Without a profile, no face may carry the model's reading.

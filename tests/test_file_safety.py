@@ -582,6 +582,21 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     assert done.returncode == 141 and done.stderr == "", done.stderr
 
 
+def test_a_broken_pipe_that_is_not_standard_output_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO given as an output whose reader left: said as an error (status 1), not the quiet
+    end of a pipe into head."""
+    from moodlens.cli import info
+
+    def broken(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe", "/tmp/fifo.csv")
+
+    monkeypatch.setattr(info, "run", broken)
+    assert main(["info"]) == 1
+    _one_line_error(capsys.readouterr().err, "/tmp/fifo.csv: Broken pipe")
+
+
 def test_ctrl_c_before_the_command_starts_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

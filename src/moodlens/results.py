@@ -213,6 +213,9 @@ class Face:
             out["model_confidence"] = round(float(self.model_probabilities.max()), 4)
             out["model_probabilities"] = _named(self.model_probabilities)
             out["profile"] = self.profile
+        if self.model_smoothed is not None and self.model_stable is not None:
+            out["model_smoothed_probabilities"] = _named(self.model_smoothed)
+            out["model_stable_label"] = self.model_stable.label
         if self.smoothed is not None:
             out["smoothed_probabilities"] = _named(self.smoothed)
         if self.stable is not None:

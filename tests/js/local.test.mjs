@@ -33,19 +33,34 @@ test("observations carry what the history keeps, of confirmed faces only", () =>
   });
 });
 
-test("the face read through a profile also carries the model's own reading, which the history keeps", () => {
+test("the face read through a profile also carries the model's own reading, raw and smoothed (the history keeps that)", () => {
   const even = Object.fromEntries(labels.map((l) => [l, 1 / 7]));
   const model = Object.fromEntries(labels.map((l) => [l, l === "sad" ? 0.4 : 0.1]));
   const face = { box: [1, 2, 3, 4], score: 0.9, label: "neutral", probabilities: even, stable_label: "neutral", smoothed_probabilities: even };
   const message = observations({
     t: 10,
     faces: [
-      { ...face, track_id: 1, profile: "ann", model_label: "sad", model_probabilities: model },
+      {
+        ...face,
+        track_id: 1,
+        profile: "ann",
+        model_label: "sad",
+        model_probabilities: model,
+        model_smoothed_probabilities: even,
+        model_stable_label: "happy",
+      },
       { ...face, track_id: 2 },
     ],
   });
   assert.deepEqual(message.faces, [
-    { track_id: 1, stable_label: "neutral", smoothed_probabilities: even, model_probabilities: model },
+    {
+      track_id: 1,
+      stable_label: "neutral",
+      smoothed_probabilities: even,
+      model_probabilities: model,
+      model_smoothed_probabilities: even,
+      model_stable_label: "happy",
+    },
     { track_id: 2, stable_label: "neutral", smoothed_probabilities: even },
   ]);
 });

@@ -385,7 +385,8 @@ def run(args: argparse.Namespace) -> int:
                 )
     if many and not args.json:
         print(
-            f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)",
+            f"{len(files)} image(s), {faces_total} face(s), {len(failures)} failure(s)"
+            + (f", {len(unapplied)} without the profile" if unapplied else ""),
             file=sys.stderr,
         )
     if out is not None and written == 1 and not many:

@@ -75,6 +75,20 @@ def quiet_native_logs() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has left (POLLERR on its write end), so
+    that a broken pipe there ends the command quietly and one elsewhere (a FIFO given as an
+    output) is an error like any other; False where it cannot tell (Windows, a captured stdout)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -99,18 +113,18 @@ def _main(argv: Sequence[str] | None) -> int:
     except MoodlensError as exc:
         print(f"moodlens {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # The reader of our output went away (``moodlens history show 1 | head``): stop quietly,
-        # as other Unix tools do, and keep Python from reporting the failed flush at exit.
-        import contextlib
-        import os
-
-        with contextlib.suppress(OSError, ValueError):  # a stdout that is not a file (tests capture it)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe stopped
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError) and _stdout_gone():
+            # The reader of our output went away (``moodlens history show 1 | head``): stop
+            # quietly, as other Unix tools do, and keep Python from reporting the failed flush.
+            import contextlib
+            import os
+
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe stopped
         # A file or folder that cannot be read or written (permissions, a full disk, a name too
-        # long...): the path and the system's reason, in one line.
+        # long, a pipe given as an output whose reader left...): the path and the reason, one line.
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"moodlens {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -73,8 +73,13 @@ class ObservedFaceIn(BaseModel):
     )
     model_probabilities: Probabilities = absent(
         "in a session started with a profile, on the one face the page reads through it: the "
-        "model's own reading of this frame (the history keeps it)"
+        "model's own reading of this frame"
     )
+    model_smoothed_probabilities: Probabilities = absent(
+        "with model_probabilities: the model's own reading smoothed as the page smooths a face read "
+        "without a profile (the history keeps it; without it the server smooths model_probabilities)"
+    )
+    model_stable_label: Label = absent("with model_smoothed_probabilities: the model's own label shown")
 
 
 class ObservationsIn(BaseModel):

@@ -176,6 +176,13 @@ class FaceOut(BaseModel):
     model_confidence: float = absent("with a profile: the model's own confidence", ge=0, le=1)
     model_probabilities: Probabilities = absent("with a profile: the model's own probabilities")
     profile: str = absent("with a profile: its name")
+    model_smoothed_probabilities: Probabilities = absent(
+        "streams, with a profile: the model's own reading smoothed as a run without the profile shows it "
+        "(what the history keeps)"
+    )
+    model_stable_label: Label = absent(
+        "streams, with a profile: the model's own label shown, with hysteresis"
+    )
     smoothed_probabilities: Probabilities = absent("streams: smoothed over time")
     stable_label: Label = absent("streams: the label shown, with hysteresis")
     shown_label: ShownLabel = Field(description="what every output shows: the label, or uncertain")

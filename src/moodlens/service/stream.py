@@ -37,9 +37,12 @@ Protocol, all JSON except frames:
   messages the server received (``binary_messages``: 0 in a browser-mode session).
   With ``"profile": "NAME"`` in a browser-mode start, the page reads the main face through the
   profile itself (``GET /api/v1/profiles/NAME/fit?reader=browser``), that face's observation
-  carries ``model_probabilities`` too (the model's own reading, which the history keeps, as for a
-  server-mode face read through a profile), and calibrate and correct are REST calls
-  (``POST /api/v1/profiles/NAME/samples`` with the page's readings), not stream messages.
+  carries ``model_probabilities`` too (the model's own reading of the frame) with
+  ``model_smoothed_probabilities`` and ``model_stable_label`` (that reading smoothed as the page
+  smooths a face without a profile: the history keeps these, as for a server-mode face read
+  through a profile, so a session has one history with or without it), and calibrate and correct
+  are REST calls (``POST /api/v1/profiles/NAME/samples`` with the page's readings), not stream
+  messages.
 - any malformed message gets ``{"type": "error", "code": ..., "message": ...}``; the stream goes on.
 
 Frames are decoded in memory and dropped after use; they are never written anywhere.
@@ -158,6 +161,7 @@ def parse_observations(
                     f"faces[{i}].model_probabilities: one face is read through the profile"
                 )
             model = _probabilities(model, f"faces[{i}].model_probabilities")
+        model_smoothed, model_stable = _model_smoothing(face, model, i)
         out.append(
             Face(
                 _NOWHERE,
@@ -167,9 +171,29 @@ def parse_observations(
                 stable=stable,
                 model_probabilities=model,
                 profile=None if model is None else profile,
+                model_smoothed=model_smoothed,
+                model_stable=model_stable,
             )
         )
     return float(t), out
+
+
+def _model_smoothing(
+    face: dict[str, Any], model: Any, i: int
+) -> tuple[np.ndarray[Any, np.dtype[np.float32]] | None, Expression | None]:
+    """The model's own smoothed reading and stable label the page sends with the profiled face's
+    raw one (both or neither), so that the history keeps what a session without the profile keeps."""
+    smoothed, label = face.get("model_smoothed_probabilities"), face.get("model_stable_label")
+    if smoothed is None and label is None:
+        return None, None
+    where = f"faces[{i}].model_smoothed_probabilities"
+    if model is None:
+        raise ObservationError(f"{where}: only with model_probabilities (the face read through the profile)")
+    if smoothed is None or label not in LABELS:
+        raise ObservationError(
+            f"{where} and model_stable_label come together, the label one of {', '.join(LABELS)}"
+        )
+    return _probabilities(smoothed, where), Expression.from_label(label)
 
 
 class _Observed:

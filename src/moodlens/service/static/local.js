@@ -127,7 +127,13 @@ export function observations(result) {
       track_id: f.track_id,
       stable_label: f.stable_label,
       smoothed_probabilities: f.smoothed_probabilities,
-      ...(f.profile && f.model_probabilities ? { model_probabilities: f.model_probabilities } : {}),
+      ...(f.profile && f.model_probabilities
+        ? {
+            model_probabilities: f.model_probabilities,
+            model_smoothed_probabilities: f.model_smoothed_probabilities,
+            model_stable_label: f.model_stable_label,
+          }
+        : {}),
     })),
   };
 }

@@ -180,8 +180,11 @@ export class Engine {
       let { smoothed, stable } = this.smoother.update(keys[i], probabilities[i], t);
       const face = { detection: det, probabilities: probabilities[i], track_id: ids[i] };
       if (keys[i] === main && this.profile !== null) {
-        // Smoothed on the personal reading; the model's own travels beside it (history keeps it).
+        // Smoothed on the personal reading; the model's own travels beside it, raw and smoothed
+        // as without the profile (the history keeps the smoothed one).
         face.model = probabilities[i];
+        face.modelSmoothed = smoothed;
+        face.modelStable = stable;
         face.profile = this.profile.name;
         face.probabilities = this.profile.apply(probabilities[i]);
         ({ smoothed, stable } = this.personal.update(keys[i], face.probabilities, t));
@@ -248,6 +251,8 @@ export class Engine {
       out.model_confidence = round(face.model[own], 4);
       out.model_probabilities = named(labels, face.model);
       out.profile = face.profile;
+      out.model_smoothed_probabilities = named(labels, face.modelSmoothed);
+      out.model_stable_label = labels[face.modelStable];
     }
     return out;
   }

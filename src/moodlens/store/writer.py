@@ -148,8 +148,8 @@ class HistoryWriter:
                 # model gave them (the same as a session recorded without it).
                 probs, label = face.model_smoothed, face.model_stable
             elif face.model_probabilities is not None:
-                # The same from a page that reads the camera itself: it sends the model's raw
-                # reading of the profiled face, smoothed here with the page's own settings.
+                # A page (browser mode) older than model_smoothed_probabilities sends only the
+                # model's raw reading of the profiled face: smoothed here with the page's settings.
                 probs, label = self._model_smoother.update(face.track_id, face.model_probabilities, now)
             if face.profile is not None:
                 # Only the intervals marked so teach the profile when corrected: another person's

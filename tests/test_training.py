@@ -127,6 +127,45 @@ def test_resume_refuses_other_settings_but_not_idle_distillation_ones() -> None:
         check_resumable(distilled, TrainConfig(data="x.csv", teachers=("t.pt",), teacher_network="vgg_m"))
 
 
+@pytest.mark.slow
+def test_a_compiled_run_goes_on_from_a_plain_one_and_keeps_plain_checkpoints(tmp_path: Path) -> None:
+    config = TrainConfig(
+        network="vgg_s",
+        data=str(_synthetic_csv(tmp_path / "toy.csv")),
+        out=str(tmp_path / "run"),
+        epochs=2,
+        batch_size=32,
+        lr=0.02,
+        warmup_epochs=0,
+        threads=2,
+        ema_decay=0.9,
+        final_test=False,
+        augment=AugmentConfig(hflip=False, erase_prob=0.0),
+    )
+    logs: list[str] = []
+    Trainer(config).run(log=logs.append)
+    # compile is a speed setting: a run started without it goes on with it.
+    Trainer(config.replace(epochs=3, compile=True)).run(resume=True, log=logs.append)
+    assert any("compile=True" in line for line in logs)
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
+    for name in ("last.pt", "best.pt"):
+        checkpoint = torch.load(tmp_path / "run" / name, map_location="cpu", weights_only=False)
+        keys = [k for state in checkpoint.values() if isinstance(state, dict) for k in state]
+        assert keys and not any("_orig_mod" in str(k) for k in keys), name
+    from moodlens.training.networks import load_state
+
+    load_state(create_network("vgg_s"), tmp_path / "run" / "best.pt")
+
+
+def test_compile_without_a_cxx_compiler_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moodlens.training import runtime
+
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match=r"C\+\+ compiler .* set compile = false"):
+        runtime.compiled(create_network("vgg_s"))
+
+
 def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
     data = _synthetic_csv(tmp_path / "toy.csv")
     config = TrainConfig(

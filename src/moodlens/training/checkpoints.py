@@ -31,7 +31,7 @@ def best_checkpoint(head: str | None) -> str:
 
 
 #: Settings a resumed run may change; any other difference would make it a different run.
-RESUMABLE_CHANGES = frozenset({"epochs", "patience", "threads", "device", "out", "data"})
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "threads", "device", "out", "data", "compile"})
 #: Settings that only matter when a teacher is given; a run without one may see them change
 #: (for instance when a default moves between versions) without becoming a different run.
 DISTILLATION_SETTINGS = frozenset(

@@ -49,6 +49,10 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True
     channels_last: bool = True
+    #: Compile the training forward and backward pass (torch.compile, inductor; needs a C++
+    #: compiler): vgg_l's epoch about 15% faster on a 2-core CPU without bf16, after a minute of
+    #: compiling per start. Off by default, as a short run would spend longer compiling.
+    compile: bool = False
     threads: int = 0
     device: str = "auto"
     limit: int = 0

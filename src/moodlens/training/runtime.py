@@ -3,11 +3,14 @@ fit for a terminal or a log file."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 
 def pick_device(name: str) -> torch.device:
@@ -32,3 +35,17 @@ def progress(iterable: Any, **kwargs: Any) -> Any:
     # In a log file, a bar redrawn every 0.1 s would be megabytes of carriage returns.
     interactive = sys.stderr.isatty()
     return tqdm(iterable, mininterval=0.2 if interactive else 30.0, dynamic_ncols=True, **kwargs)
+
+
+def compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``model`` compiled by torch's inductor, which builds C++ kernels on the first batch.
+
+    The module itself is not replaced, so its state dict, the EMA copy and the evaluation pass
+    stay those of the plain model (no ``_orig_mod.`` prefix in checkpoints).
+    """
+    if not any(shutil.which(name) for name in ("g++", "c++", "clang++")):
+        raise RuntimeError(
+            "compile = true needs a C++ compiler (g++, c++ or clang++ on PATH) to build its "
+            "kernels; install one or set compile = false"
+        )
+    return torch.compile(model)

@@ -8,6 +8,7 @@ import copy
 import math
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,8 @@ class LoopState:
     #: between the two logit adjustments); None: the same as ``offset``.
     distill_offset: torch.Tensor | None = None
     crowd_offset: torch.Tensor | None = None
+    #: The training pass through ``model`` (compiled with ``compile = true``); None: the model.
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None
     epoch: int = 0
     step: int = 0
     best_acc: float = -1.0

@@ -39,7 +39,7 @@ from moodlens.training.losses import class_weights, crowd_loss, crowd_targets, l
 from moodlens.training.measure import predict_probabilities, selection_metrics
 from moodlens.training.networks import NETWORKS, TRANSFER_NETWORKS, count_parameters, create_network
 from moodlens.training.records import TEACHERS, append_history, record_start
-from moodlens.training.runtime import cpu_has_bf16, pick_device, progress
+from moodlens.training.runtime import compiled, cpu_has_bf16, pick_device, progress
 from moodlens.training.state import EMA, LoopState, lr_at, seed_everything
 
 # Importable from here as they were before the run's parts moved into modules of their own.
@@ -104,10 +104,12 @@ class Trainer:
             )
         if resume:
             restore(loop, config, self.out, log)
+        if config.compile:
+            loop.forward = compiled(loop.model)
         log(
             f"network {config.network}: {count_parameters(loop.model) / 1e6:.2f}M parameters, input "
             f"{self.size}x{self.size}, device {self.device}, bf16={self.bf16}, "
-            f"threads={torch.get_num_threads()}"
+            f"threads={torch.get_num_threads()}, compile={config.compile}"
         )
         epochs = progress(
             range(loop.epoch, config.epochs),
@@ -206,6 +208,7 @@ class Trainer:
         running_loss, running_correct, seen = 0.0, 0, 0
         batches = progress(range(loop.steps_per_epoch), desc=f"epoch {epoch + 1}", leave=False, unit="batch")
         smoothing = config.label_smoothing
+        forward = loop.model if loop.forward is None else loop.forward
         for b in batches:
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
             x = augment_batch(loop.images[idx].float(), self.size, config.augment, loop.gen).to(self.device)
@@ -216,7 +219,7 @@ class Trainer:
                 group["lr"] = lr_at(loop.step, loop.steps_per_epoch, config)
             offset = 0.0 if loop.offset is None else loop.offset
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                logits = loop.model(x).float()
+                logits = forward(x).float()
                 if self.heads > 1:
                     crowd = logits[:, NUM_CLASSES:]
                     loss = crowd_loss(loop, crowd, idx, device=self.device, label_smoothing=smoothing)

@@ -136,6 +136,26 @@ def test_video_refuses_an_output_of_a_kind_it_cannot_write_before_any_work(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]
 
 
+def test_video_makes_the_folders_of_its_outputs_before_any_work_as_image_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = _video(tmp_path / "clip.avi")
+    out, timeline, summary = (
+        tmp_path / d / "x" / f for d, f in (("a", "o.mkv"), ("b", "t.csv"), ("c", "s.json"))
+    )
+    args = ["video", str(clip), "--out", str(out), "--timeline", str(timeline), "--summary", str(summary)]
+    # The summary is written last: before, its missing folder failed the run after all the reading.
+    assert main(args) == 0
+    assert out.stat().st_size > 0 and timeline.read_text().startswith("timestamp_ms,")
+    assert json.loads(summary.read_text())
+    capsys.readouterr()
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert main(["video", str(clip), "--summary", str(blocker / "s.json")]) == 2
+    _one_line_error(capsys.readouterr().err, "--summary", "cannot create the folder", str(blocker))
+    assert blocker.read_text() == "a file, not a folder"
+
+
 def test_video_on_a_photo_points_to_moodlens_image(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,7 @@ from moodlens.cli.common import (
     check_history,
     check_outputs,
     finish_people,
+    make_output_folders,
     name_outputs,
     open_outputs,
     partial_number,
@@ -121,7 +122,9 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
 
     if not check_consent(args, "camera") or not check_history(args, "camera"):
         return 2
-    if not check_outputs("camera", stream_outputs(args), stream_inputs(args, args.device)):
+    if not check_outputs(
+        "camera", stream_outputs(args), stream_inputs(args, args.device)
+    ) or not make_output_folders("camera", stream_outputs(args)):
         return 2
     view, why = choose_view(args)
     if view == "error":

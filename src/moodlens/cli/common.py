@@ -551,6 +551,29 @@ def check_outputs(
     return True
 
 
+def make_output_folders(command: str, outputs: Iterable[tuple[str, str | os.PathLike[str] | None]]) -> bool:
+    """Make the folders the outputs go into, before any work, as ``image --out`` does: a summary
+    whose folder is missing would otherwise fail only once the whole video has been read. Prints
+    one line and returns False (exit status 2) for a folder that cannot be made or written into."""
+    import sys
+
+    for option, path in outputs:
+        if path is None:
+            continue
+        folder = Path(path).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"cannot create the folder {folder} ({exc.strerror or exc})"
+        else:
+            if os.access(folder, os.W_OK | os.X_OK):
+                continue
+            problem = f"cannot write into the folder {folder} (permission denied)"
+        print(f"moodlens {command}: error: {option} {os.fspath(path)}: {problem}", file=sys.stderr)
+        return False
+    return True
+
+
 def stream_outputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     """The files ``video`` and ``camera`` write, as (option, path) pairs."""
     return [("--out", args.out), ("--timeline", args.timeline), ("--summary", args.summary)]

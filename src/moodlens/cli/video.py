@@ -17,6 +17,7 @@ from moodlens.cli.common import (
     check_history,
     check_outputs,
     finish_people,
+    make_output_folders,
     name_outputs,
     open_outputs,
     partial_number,
@@ -76,7 +77,9 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
             f"'moodlens image {args.input}' describes its faces",
             file=sys.stderr,
         )
-    if not check_outputs("video", stream_outputs(args), stream_inputs(args, args.input)):
+    if not check_outputs(
+        "video", stream_outputs(args), stream_inputs(args, args.input)
+    ) or not make_output_folders("video", stream_outputs(args)):
         return 2
     try:
         analyzer = build_analyzer(args)

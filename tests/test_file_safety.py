@@ -154,6 +154,39 @@ def test_video_makes_the_folders_of_its_outputs_before_any_work_as_image_does(
     assert main(["video", str(clip), "--summary", str(blocker / "s.json")]) == 2
     _one_line_error(capsys.readouterr().err, "--summary", "cannot create the folder", str(blocker))
     assert blocker.read_text() == "a file, not a folder"
+    # A run refused for its settings (a model that is not there) leaves no folder behind.
+    missing_model = str(tmp_path / "no.onnx")
+    assert main(["video", str(clip), "--model", missing_model, "--summary", str(tmp_path / "d/s.json")]) == 1
+    assert "no such model file" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+    # The camera makes them too (a clip stands in for the camera).
+    summary = tmp_path / "cam" / "x" / "s.json"
+    assert main(["camera", "--device", str(clip), "--view", "none", "--summary", str(summary)]) == 0
+    assert json.loads(summary.read_text())
+    # An image's results file too, as its --out.
+    photo = _photo(tmp_path / "p.png")
+    results = tmp_path / "res" / "x" / "r.csv"
+    assert main(["image", str(photo), "--output", str(results)]) == 0
+    assert results.read_text().startswith("file,")
+
+
+@pytest.mark.parametrize("name", [".", "..", "sub/", "folder"])
+@pytest.mark.parametrize("option", ["--summary", "--timeline", "--out"])
+def test_video_refuses_an_output_that_names_a_folder_before_any_work(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
+    name: str,
+) -> None:
+    clip = _video(tmp_path / "clip.avi")
+    (tmp_path / "folder").mkdir()
+    monkeypatch.chdir(tmp_path)
+    # The summary is written last: a folder there failed the run once every frame had been read,
+    # naming a hidden temporary file; "." was an internal error.
+    assert main(["video", str(clip), option, name]) == 2
+    _one_line_error(capsys.readouterr().err, option, "is a folder; name a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "folder"]
 
 
 def test_video_on_a_photo_points_to_moodlens_image(

@@ -122,9 +122,7 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
 
     if not check_consent(args, "camera") or not check_history(args, "camera"):
         return 2
-    if not check_outputs(
-        "camera", stream_outputs(args), stream_inputs(args, args.device)
-    ) or not make_output_folders("camera", stream_outputs(args)):
+    if not check_outputs("camera", stream_outputs(args), stream_inputs(args, args.device)):
         return 2
     view, why = choose_view(args)
     if view == "error":
@@ -158,6 +156,10 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
     with ExitStack() as stack:
         source = stack.enter_context(VideoSource(args.device))
         info = source.info
+        # Made once the source has opened and the settings were accepted: a refused run leaves
+        # no empty folder behind; still before any frame is read or the live view opens.
+        if not make_output_folders("camera", stream_outputs(args)):
+            return 2
         print(
             f"camera {info.name} on: {info.width}x{info.height} at {info.fps:.0f} FPS; "
             "frames stay in memory and are never stored unless you pass --out",

@@ -525,6 +525,18 @@ def _partial_names(path: str | os.PathLike[str]) -> tuple[Path, ...]:
     return (partial_path(target), partial_path(target, keep_suffix=True))
 
 
+def _not_a_file_name(outputs: Iterable[tuple[str, str | os.PathLike[str] | None]]) -> str | None:
+    """Why one of ``outputs`` names no file a command can write (a folder, ``.``, ``name/``), or None:
+    said before any work rather than when the file is written, the summary only at the end."""
+    for option, path in outputs:
+        if path is None:
+            continue
+        name = os.fspath(path)
+        if Path(name).name in ("", ".", "..") or name.endswith(("/", os.sep)) or Path(name).is_dir():
+            return f"{option} {name} is a folder; name a file (for instance {Path(name) / 'NAME'}...)"
+    return None
+
+
 def check_outputs(
     command: str,
     outputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
@@ -539,7 +551,9 @@ def check_outputs(
 
     outputs = list(outputs)
     kinds = {"--out": ("annotated video", VIDEO_SUFFIXES), "--timeline": ("timeline", TIMELINE_SUFFIXES)}
-    problem = output_clash(outputs, inputs)  # first: an input at stake is what matters most
+    problem = _not_a_file_name(outputs)
+    if problem is None:
+        problem = output_clash(outputs, inputs)  # first: an input at stake is what matters most
     for option, path in outputs if problem is None else ():
         if path is not None and option in kinds and Path(path).suffix.lower() not in kinds[option][1]:
             what, suffixes = kinds[option]

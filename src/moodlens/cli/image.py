@@ -174,6 +174,7 @@ class _Writer:
         self.kind = "csv" if suffix == ".csv" else "jsonl"
         self.path = path
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # as --out makes its folder
             self.partial = reserve_partial(path)
             self.handle: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
         except OSError as exc:
@@ -295,8 +296,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"moodlens image: error: {problem}", file=sys.stderr)
         return 2
     copies = _annotated_paths(out, files, many) if out is not None else {}
+    try:
+        analyzer = build_analyzer(args)
+        profile = load_profile(args.profile, args.db, analyzer.classifier)
+    except (ValueError, UsageError) as exc:
+        print(f"moodlens image: error: {exc}", file=sys.stderr)
+        return 2
     if out is not None:
-        # The folder of the copies (or of the one copy) is made before any work, as a folder --out.
+        # The folder of the copies (or of the one copy) is made before any work, once the
+        # settings were accepted (a refused run leaves no empty folder), as a folder --out.
         folder = out if many or out.suffix.lower() not in IMAGE_SUFFIXES else out.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -307,10 +315,8 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
     try:
-        analyzer = build_analyzer(args)
-        profile = load_profile(args.profile, args.db, analyzer.classifier)
         writer = _Writer(Path(args.output)) if args.output else None
-    except (ValueError, UsageError) as exc:
+    except ValueError as exc:
         print(f"moodlens image: error: {exc}", file=sys.stderr)
         return 2
     annotator = default_annotator(bars=not args.no_bars)

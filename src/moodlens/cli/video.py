@@ -77,9 +77,7 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
             f"'moodlens image {args.input}' describes its faces",
             file=sys.stderr,
         )
-    if not check_outputs(
-        "video", stream_outputs(args), stream_inputs(args, args.input)
-    ) or not make_output_folders("video", stream_outputs(args)):
+    if not check_outputs("video", stream_outputs(args), stream_inputs(args, args.input)):
         return 2
     try:
         analyzer = build_analyzer(args)
@@ -94,6 +92,10 @@ def _run(args: argparse.Namespace, calm: CalmWrapUp) -> int:
         frames = source if info.live else stack.enter_context(PrefetchReader(source))
         # The history keeps the file's name, not its path (user and folder names), unless asked.
         source_name = info.name if args.full_source else Path(info.name).name
+        # Made once the source has opened and the settings were accepted: a refused run leaves
+        # no empty folder behind; still before any frame is read.
+        if not make_output_folders("video", stream_outputs(args)):
+            return 2
         partial_no = partial_number(args)
         video, sinks, writer = open_outputs(
             stack,

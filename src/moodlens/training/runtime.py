@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,5 +48,12 @@ def compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         raise RuntimeError(
             "compile = true needs a C++ compiler (g++, c++ or clang++ on PATH) to build its "
             "kernels; install one or set compile = false"
+        )
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not headers.is_file():
+        # Said now rather than on the first batch, after the data and any teachers are loaded.
+        raise RuntimeError(
+            f"compile = true needs Python's C headers ({headers} is missing; on Debian: "
+            "apt-get install python3-dev); install them or set compile = false"
         )
     return torch.compile(model)

@@ -85,6 +85,15 @@ def test_config_validation_and_suggestions(tmp_path: Path) -> None:
     path.write_text("epochs = [")
     with pytest.raises(ValueError, match="not valid TOML"):
         load_config(path)
+    # TOML and --set give any type: a quoted "yes" is not true, a quoted number not a number.
+    path.write_text('compile = "yes"\n')
+    with pytest.raises(ValueError, match="compile must be of type bool, got 'yes'"):
+        load_config(path)
+    with pytest.raises(ValueError, match="epochs must be of type int, got '3'"):
+        load_config(None, {"epochs": "3"})
+    with pytest.raises(ValueError, match="epochs must be of type int, got True"):
+        load_config(None, {"epochs": True})
+    assert load_config(None, {"lr": 1}).lr == 1  # an int where a float is asked
 
 
 @pytest.mark.parametrize(
@@ -116,6 +125,24 @@ def _synthetic_csv(path: Path, per_class: int = 24) -> Path:
     return path
 
 
+def _toy_config(tmp_path: Path, **changes: object) -> TrainConfig:
+    """A short vgg_s run on :func:`_synthetic_csv` in ``tmp_path / "run"``."""
+    config = TrainConfig(
+        network="vgg_s",
+        data=str(_synthetic_csv(tmp_path / "toy.csv")),
+        out=str(tmp_path / "run"),
+        epochs=3,
+        batch_size=32,
+        lr=0.02,
+        warmup_epochs=0,
+        patience=10,
+        threads=2,
+        ema_decay=0.9,
+        augment=AugmentConfig(rotation_deg=3, scale=0.05, translate=0.02, hflip=False, erase_prob=0.0),
+    )
+    return config.replace(**changes)
+
+
 @pytest.mark.slow
 def test_resume_refuses_other_settings_but_not_idle_distillation_ones() -> None:
     saved = TrainConfig(data="x.csv", teacher_network="vgg_l").to_dict()
@@ -129,19 +156,7 @@ def test_resume_refuses_other_settings_but_not_idle_distillation_ones() -> None:
 
 @pytest.mark.slow
 def test_a_compiled_run_goes_on_from_a_plain_one_and_keeps_plain_checkpoints(tmp_path: Path) -> None:
-    config = TrainConfig(
-        network="vgg_s",
-        data=str(_synthetic_csv(tmp_path / "toy.csv")),
-        out=str(tmp_path / "run"),
-        epochs=2,
-        batch_size=32,
-        lr=0.02,
-        warmup_epochs=0,
-        threads=2,
-        ema_decay=0.9,
-        final_test=False,
-        augment=AugmentConfig(hflip=False, erase_prob=0.0),
-    )
+    config = _toy_config(tmp_path, epochs=2, final_test=False)
     from moodlens.training.runtime import compiled
 
     try:
@@ -186,20 +201,7 @@ def test_compile_without_a_cxx_compiler_or_python_headers_says_what_to_do(
 
 
 def test_smoke_training_export_and_resume(tmp_path: Path) -> None:
-    data = _synthetic_csv(tmp_path / "toy.csv")
-    config = TrainConfig(
-        network="vgg_s",
-        data=str(data),
-        out=str(tmp_path / "run"),
-        epochs=3,
-        batch_size=32,
-        lr=0.02,
-        warmup_epochs=0,
-        patience=10,
-        threads=2,
-        ema_decay=0.9,
-        augment=AugmentConfig(rotation_deg=3, scale=0.05, translate=0.02, hflip=False, erase_prob=0.0),
-    )
+    config = _toy_config(tmp_path)
     logs: list[str] = []
     result = Trainer(config, command=["test"]).run(log=logs.append)
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]

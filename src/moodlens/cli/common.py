@@ -533,7 +533,7 @@ def _not_a_file_name(outputs: Iterable[tuple[str, str | os.PathLike[str] | None]
             continue
         name = os.fspath(path)
         if Path(name).name in ("", ".", "..") or name.endswith(("/", os.sep)) or Path(name).is_dir():
-            return f"{option} {name} is a folder; name a file (for instance {Path(name) / 'NAME'}...)"
+            return f"{option} {name} is a folder; name a file in it"
     return None
 
 

@@ -14,6 +14,13 @@ from moodlens.training.augment import AugmentConfig
 
 CLASS_WEIGHTINGS = ("none", "inverse_sqrt", "inverse")
 OPTIMIZERS = ("sgd", "adamw")
+#: What a setting of each plain type accepts from TOML or --set (an int where a float is asked).
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,9 @@ class TrainConfig:
     bf16: bool = True
     channels_last: bool = True
     #: Compile the training forward and backward pass (torch.compile, inductor; needs a C++
-    #: compiler): vgg_l's epoch about 15% faster on a 2-core CPU without bf16, after a minute of
-    #: compiling per start. Off by default, as a short run would spend longer compiling.
+    #: compiler and Python's headers; a minute of compiling per start). 1.19x for vgg_l in a
+    #: paused A/B on a 2-core CPU without bf16, no faster in a whole run there (docs/training.md):
+    #: off by default.
     compile: bool = False
     threads: int = 0
     device: str = "auto"
@@ -80,6 +88,15 @@ class TrainConfig:
         from moodlens.training.catalog import CATALOG as NETWORKS
         from moodlens.training.catalog import HEADS, MULTI_HEAD_NETWORKS
 
+        for setting in dataclasses.fields(self):
+            # TOML and --set give any type: "compile = 'yes'" must not read as true, nor a quoted
+            # number fail later with a TypeError.
+            kinds = _PLAIN_TYPES.get(str(setting.type))
+            value = getattr(self, setting.name)
+            if kinds and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+                raise ValueError(
+                    f"invalid training config: {setting.name} must be of type {setting.type}, got {value!r}"
+                )
         checks = [
             (self.network in NETWORKS, f"network must be one of {', '.join(NETWORKS)}"),
             (

@@ -846,17 +846,37 @@ def test_profile_export_replaces_a_file_whole_and_never_writes_through_a_link(
     assert not link.is_symlink() and json.loads(link.read_text())["profile"]["name"] == "ann"
     assert sorted(p.name for p in tmp_path.iterdir() if "sqlite3" not in p.name) == ["ann.json", "photo.png"]
     capsys.readouterr()
-    missing = tmp_path / "nodir" / "k.json"  # the error names the file and its folder, no temporary name
-    assert main(["profile", "export", "ann", "--out", str(missing), "--db", str(db)]) == 1
-    _one_line_error(capsys.readouterr().err, f"{missing}: the folder {missing.parent} does not exist")
+    # A missing folder is made, as image, video and camera make theirs; an unknown name makes none.
+    unmade = tmp_path / "none" / "k.json"
+    assert main(["profile", "export", "nobody", "--out", str(unmade), "--db", str(db)]) == 2
+    _one_line_error(capsys.readouterr().err, "no profile named 'nobody'")
+    assert not (tmp_path / "none").exists()
+    made = tmp_path / "new" / "deeper" / "k.json"
+    assert main(["profile", "export", "ann", "--out", str(made), "--db", str(db)]) == 0
+    assert json.loads(made.read_text())["profile"]["name"] == "ann"
+    capsys.readouterr()
     from moodlens.store import HistoryWriter
 
     recording = HistoryStore(str(db))
     with HistoryWriter.start(recording, consent=True) as writer:
         writer.write(FrameResult((), 320, 240, timestamp_ms=0.0))
     recording.close()
-    assert main(["history", "export", str(writer.session_id), "--out", str(missing), "--db", str(db)]) == 1
-    _one_line_error(capsys.readouterr().err, f"{missing}: the folder {missing.parent} does not exist")
+    made = tmp_path / "exports" / "s.csv"
+    sid = str(writer.session_id)
+    assert main(["history", "export", sid, "--format", "csv", "--out", str(made), "--db", str(db)]) == 0
+    assert made.read_text().startswith("session_id,session_name,track_id,")
+    capsys.readouterr()
+    # An --out that names a folder is refused before any work (exit 2), and nothing is written.
+    for out in (str(tmp_path), str(tmp_path / "exports") + "/", str(tmp_path / "x") + "/"):
+        for command in (["history", "export", sid], ["profile", "export", "ann"]):
+            assert main([*command, "--out", out, "--db", str(db)]) == 2, (command, out)
+            _one_line_error(capsys.readouterr().err, "is a folder; name a file in it")
+    assert not (tmp_path / "x").exists()
+    # A folder that cannot be made: one line, exit 2.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    assert main(["profile", "export", "ann", "--out", str(blocker / "k.json"), "--db", str(db)]) == 2
+    _one_line_error(capsys.readouterr().err, f"cannot create the folder {blocker}")
 
 
 # --- 6. a session that is still recording is not deleted ----------------------------------------------

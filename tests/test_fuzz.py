@@ -187,7 +187,7 @@ def test_broken_databases_are_clear_errors(tmp_path: Path, capsys: pytest.Captur
     folder.mkdir()
     assert main(["history", "--db", str(folder), "list"]) == 1
     assert "moodlens history: error:" in capsys.readouterr().err
-    assert main(["history", "--db", str(good), "export", "1", "--out", str(tmp_path)]) == 1
+    assert main(["history", "--db", str(good), "export", "1", "--out", str(tmp_path)]) == 2  # a folder
     capsys.readouterr()
 
 

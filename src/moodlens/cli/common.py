@@ -503,14 +503,19 @@ def output_clash(
 
 
 def clashes_with_database(command: str, out: str | None, url: str) -> bool:
-    """True (after one line on stderr) when an export's ``--out`` would overwrite the history
-    database it is read from (``--out h.sqlite3 --db h.sqlite3``: every session and profile)."""
+    """True (after one line on stderr) when an export's ``--out`` names no file (a folder, ``x/``)
+    or would overwrite the history database it is read from (``--out h.sqlite3 --db h.sqlite3``:
+    every session and profile)."""
     if not out:
         return False
     import sys
 
     from moodlens.store.database import sqlite_file
 
+    problem = _not_a_file_name([("--out", out)])
+    if problem is not None:
+        print(f"moodlens {command}: error: {problem}", file=sys.stderr)
+        return True
     database = sqlite_file(url)
     problem = output_clash([("--out", out)], [database] if database else [], partial=False)
     if problem is not None:

@@ -280,8 +280,12 @@ def _export(store: Any, args: argparse.Namespace) -> int:
         return 2
     text = store.export(args.session, args.format, include_hidden=args.include_hidden)
     if args.out:
+        from moodlens.cli.common import make_output_folders
         from moodlens.pipeline.sinks import write_atomically
 
+        # The folder is made once there is something to write (an unknown name makes none).
+        if not make_output_folders("history export", [("--out", args.out)]):
+            return 2
         write_atomically(Path(args.out), text)  # a file already there is replaced only whole
         print(f"wrote {args.out}", file=sys.stderr)
     else:

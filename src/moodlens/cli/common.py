@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -521,6 +521,27 @@ def clashes_with_database(command: str, out: str | None, url: str) -> bool:
     if problem is not None:
         print(f"moodlens {command}: error: {problem} (the history database)", file=sys.stderr)
     return problem is not None
+
+
+def export(command: str, out: str | None, url: str, read: Callable[[], str]) -> int:
+    """Write what ``read`` returns to ``out`` (standard output when None): the checks on ``out``
+    come before anything is read, its folder is made only once there is something to write (an
+    unknown session or profile makes none), and a file already there is replaced only whole."""
+    import sys
+
+    if clashes_with_database(command, out, url):
+        return 2
+    text = read()
+    if not out:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    from moodlens.pipeline.sinks import write_atomically
+
+    if not make_output_folders(command, [("--out", out)]):
+        return 2
+    write_atomically(Path(out), text)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
 
 
 def _partial_names(path: str | os.PathLike[str]) -> tuple[Path, ...]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from moodlens.cli.numbers import DAYS, MEDIA_MS, RECORD_ID, TRACK_ID
@@ -274,23 +273,14 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
-    from moodlens.cli.common import clashes_with_database
+    from moodlens.cli.common import export
 
-    if clashes_with_database("history export", args.out, store.url):
-        return 2
-    text = store.export(args.session, args.format, include_hidden=args.include_hidden)
-    if args.out:
-        from moodlens.cli.common import make_output_folders
-        from moodlens.pipeline.sinks import write_atomically
-
-        # The folder is made once there is something to write (an unknown name makes none).
-        if not make_output_folders("history export", [("--out", args.out)]):
-            return 2
-        write_atomically(Path(args.out), text)  # a file already there is replaced only whole
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return export(
+        "history export",
+        args.out,
+        store.url,
+        lambda: store.export(args.session, args.format, include_hidden=args.include_hidden),
+    )
 
 
 def _confirmed(args: argparse.Namespace, what: str, where: str) -> int | None:

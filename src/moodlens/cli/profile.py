@@ -231,23 +231,9 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
-    from moodlens.cli.common import clashes_with_database
+    from moodlens.cli.common import export
 
-    if clashes_with_database("profile export", args.out, store.url):
-        return 2
-    text = store.export_profile(args.name)
-    if args.out:
-        from moodlens.cli.common import make_output_folders
-        from moodlens.pipeline.sinks import write_atomically
-
-        # The folder is made once there is something to write (an unknown name makes none).
-        if not make_output_folders("profile export", [("--out", args.out)]):
-            return 2
-        write_atomically(Path(args.out), text)  # a file already there is replaced only whole
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return 0
+    return export("profile export", args.out, store.url, lambda: store.export_profile(args.name))
 
 
 def _delete(store: Any, args: argparse.Namespace) -> int:

@@ -278,3 +278,39 @@ def test_video_reads_the_main_track_through_the_profile_and_the_timeline_says_so
     for r in personal:
         per_frame[r["frame_index"]] = per_frame.get(r["frame_index"], 0) + 1
     assert max(per_frame.values()) == 1
+
+
+def test_delete_and_reset_ask_on_a_terminal_and_refuse_without_one(
+    db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    import sys
+
+    assert run(capsys, "profile", "create", "ann", "--consent", "--db", db)[0] == 0
+    # No terminal and no --yes: nothing is assumed (exit 2, one line, the profile kept).
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    for verb in ("delete", "reset"):
+        code, _, err = run(capsys, "profile", verb, "ann", "--db", db)
+        assert (
+            code == 2
+            and err.strip() == f"moodlens profile {verb}: error: pass --yes to confirm (no terminal to ask)"
+        )
+    # On a terminal: the question names the profile and the database; anything but y/yes declines.
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    asked: list[str] = []
+    answers = iter(["", "n", "YES"])
+    monkeypatch.setattr(builtins, "input", lambda prompt: asked.append(prompt) or next(answers))
+    code, out, _ = run(capsys, "profile", "delete", "ann", "--db", db)
+    assert code == 1 and out.strip() == "nothing changed"
+    code, out, _ = run(capsys, "profile", "reset", "ann", "--db", db)
+    assert code == 1 and out.strip() == "nothing changed"
+    assert run(capsys, "profile", "show", "ann", "--db", db)[0] == 0
+    code, out, _ = run(capsys, "profile", "delete", "ann", "--db", db)
+    assert code == 0 and "deleted profile 'ann'" in out
+    assert asked[0].startswith("delete profile 'ann' and everything derived from it in ") and asked[
+        0
+    ].endswith("? [y/N] ")
+    assert "profiles.sqlite3" in asked[0] and asked[1].startswith(
+        "forget the baseline and corrections of 'ann'"
+    )
+    assert run(capsys, "profile", "show", "ann", "--db", db)[0] == 2

@@ -693,3 +693,29 @@ def test_a_person_back_for_one_sighting_keeps_their_frame_period(store: HistoryS
     back = [i for i in store.timeline(writer.session_id) if i.track_id == 1 and i.start_ms == 2300]
     assert len(back) == 1 and back[0].frames == 1
     assert back[0].shown_ms["happy"] == pytest.approx(100.0)
+
+
+def test_history_delete_asks_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    import sys
+
+    db = str(tmp_path / "h.sqlite3")
+    store = HistoryStore(db, create=True)
+    with HistoryWriter.start(store, consent=True) as writer:
+        writer.write(FrameResult((), 320, 240, timestamp_ms=0.0))
+    store.close()
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    asked: list[str] = []
+    answers = iter(["no", "y"])
+    monkeypatch.setattr(builtins, "input", lambda prompt: asked.append(prompt) or next(answers))
+    sid = str(writer.session_id)
+    assert main(["history", "--db", db, "delete", sid]) == 1
+    assert capsys.readouterr().out.strip() == "nothing deleted"
+    assert main(["history", "--db", db, "show", sid]) == 0
+    assert main(["history", "--db", db, "delete", sid]) == 0
+    assert asked[0].startswith(f"delete session {sid} and everything recorded in it from ")
+    assert asked[0].endswith("h.sqlite3? [y/N] ")
+    capsys.readouterr()
+    assert main(["history", "--db", db, "show", sid]) == 1

@@ -523,6 +523,23 @@ def clashes_with_database(command: str, out: str | None, url: str) -> bool:
     return problem is not None
 
 
+def confirmed(command: str, yes: bool, question: str, *, declined: str) -> int | None:
+    """Ask ``question`` before a change that cannot be undone: None to go on, else the exit status
+    (2: no terminal to ask and no ``--yes``, after one line on stderr; 1: declined, after
+    ``declined``). Without a terminal nothing is assumed: a script must say ``--yes``."""
+    import sys
+
+    if yes:
+        return None
+    if not sys.stdin.isatty():
+        print(f"moodlens {command}: error: pass --yes to confirm (no terminal to ask)", file=sys.stderr)
+        return 2
+    if input(f"{question}? [y/N] ").strip().lower() not in ("y", "yes"):
+        print(declined)
+        return 1
+    return None
+
+
 def export(command: str, out: str | None, url: str, read: Callable[[], str]) -> int:
     """Write what ``read`` returns to ``out`` (standard output when None): the checks on ``out``
     come before anything is read, its folder is made only once there is something to write (an

@@ -284,19 +284,11 @@ def _export(store: Any, args: argparse.Namespace) -> int:
 
 
 def _confirmed(args: argparse.Namespace, what: str, where: str) -> int | None:
-    """None to go on; else the exit code (2: no terminal to ask and no --yes; 1: declined)."""
-    if args.yes:
-        return None
-    if not sys.stdin.isatty():
-        print(
-            f"moodlens history {args.action}: error: pass --yes to confirm (no terminal to ask)",
-            file=sys.stderr,
-        )
-        return 2
-    if input(f"delete {what} from {where}? [y/N] ").strip().lower() not in ("y", "yes"):
-        print("nothing deleted")
-        return 1
-    return None
+    from moodlens.cli.common import confirmed
+
+    return confirmed(
+        f"history {args.action}", args.yes, f"delete {what} from {where}", declined="nothing deleted"
+    )
 
 
 def _delete(store: Any, args: argparse.Namespace) -> int:

@@ -161,14 +161,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _confirmed(args: argparse.Namespace, what: str, where: str) -> int | None:
-    if args.yes:
-        return None
-    if not sys.stdin.isatty():
-        raise UsageError("pass --yes to confirm (no terminal to ask)")
-    if input(f"{what} in {where}? [y/N] ").strip().lower() not in ("y", "yes"):
-        print("nothing changed")
-        return 1
-    return None
+    from moodlens.cli.common import confirmed
+
+    return confirmed(f"profile {args.action}", args.yes, f"{what} in {where}", declined="nothing changed")
 
 
 def _create(store: Any, args: argparse.Namespace) -> int:

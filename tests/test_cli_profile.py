@@ -310,7 +310,9 @@ def test_delete_and_reset_ask_on_a_terminal_and_refuse_without_one(
     assert asked[0].startswith("delete profile 'ann' and everything derived from it in ") and asked[
         0
     ].endswith("? [y/N] ")
-    assert "profiles.sqlite3" in asked[0] and asked[1].startswith(
-        "forget the baseline and corrections of 'ann'"
+    assert (
+        len(asked) == 3
+        and "profiles.sqlite3" in asked[0]
+        and asked[1].startswith("forget the baseline and corrections of 'ann'")
     )
     assert run(capsys, "profile", "show", "ann", "--db", db)[0] == 2

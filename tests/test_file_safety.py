@@ -861,17 +861,33 @@ def test_profile_export_replaces_a_file_whole_and_never_writes_through_a_link(
     with HistoryWriter.start(recording, consent=True) as writer:
         writer.write(FrameResult((), 320, 240, timestamp_ms=0.0))
     recording.close()
+    assert main(["history", "export", "99", "--out", str(unmade), "--db", str(db)]) == 1
+    _one_line_error(capsys.readouterr().err, "no session 99")
+    assert not (tmp_path / "none").exists()
     made = tmp_path / "exports" / "s.csv"
     sid = str(writer.session_id)
     assert main(["history", "export", sid, "--format", "csv", "--out", str(made), "--db", str(db)]) == 0
-    assert made.read_text().startswith("session_id,session_name,track_id,")
+    written = made.read_bytes().decode()
+    assert written.startswith("session_id,session_name,track_id,") and written.endswith("\r\n")
+    assert not written.endswith("\n\n")
+    made_json = tmp_path / "exports" / "s.json"
+    assert main(["history", "export", sid, "--out", str(made_json), "--db", str(db)]) == 0
     capsys.readouterr()
-    # An --out that names a folder is refused before any work (exit 2), and nothing is written.
+    assert main(["history", "export", sid, "--db", str(db)]) == 0  # the terminal gets the file's bytes
+    assert capsys.readouterr().out == made_json.read_text() and made_json.read_text().endswith("}\n")
+    # An --out that names a folder is refused before anything is read (exit 2), and nothing is
+    # written: said so even for a session or profile that does not exist.
+    before = sorted(p.name for p in (tmp_path / "exports").iterdir())
     for out in (str(tmp_path), str(tmp_path / "exports") + "/", str(tmp_path / "x") + "/"):
-        for command in (["history", "export", sid], ["profile", "export", "ann"]):
+        for command in (
+            ["history", "export", sid],
+            ["profile", "export", "ann"],
+            ["history", "export", "99"],
+        ):
             assert main([*command, "--out", out, "--db", str(db)]) == 2, (command, out)
             _one_line_error(capsys.readouterr().err, "is a folder; name a file in it")
     assert not (tmp_path / "x").exists()
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == before
     # A folder that cannot be made: one line, exit 2.
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")

@@ -399,9 +399,11 @@ def test_history_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         == 0
     )
     assert main(["history", "--db", db, "trends", "--period", "week"]) == 0
-    assert main(["history", "--db", db, "purge", "--all"]) == 2  # no terminal to confirm on
-    assert main(["history", "--db", db, "delete", "1"]) == 2  # confirms like purge
-    assert "pass --yes to confirm" in capsys.readouterr().err
+    capsys.readouterr()
+    for verb in (["purge", "--all"], ["delete", "1"]):  # no terminal to confirm on: nothing assumed
+        assert main(["history", "--db", db, *verb]) == 2
+        said = f"moodlens history {verb[0]}: error: pass --yes to confirm (no terminal to ask)"
+        assert capsys.readouterr().err.strip() == said
     assert main(["history", "--db", db, "delete", "1", "--yes"]) == 0
     assert main(["history", "--db", db, "show", "1"]) == 1
     assert "no session 1" in capsys.readouterr().err

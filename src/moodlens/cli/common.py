@@ -549,8 +549,9 @@ def export(command: str, out: str | None, url: str, read: Callable[[], str]) -> 
     if clashes_with_database(command, out, url):
         return 2
     text = read()
+    text = text if text.endswith("\n") else text + "\n"  # a file and the terminal get the same bytes
     if not out:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
         return 0
     from moodlens.pipeline.sinks import write_atomically
 

@@ -895,6 +895,45 @@ def test_profile_export_replaces_a_file_whole_and_never_writes_through_a_link(
     _one_line_error(capsys.readouterr().err, f"cannot create the folder {blocker}")
 
 
+def test_an_export_whose_write_fails_leaves_no_folder_it_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while writing: one line, exit 1, and the folders made for the file are gone
+    again; a folder that was there before, and one holding something else, stay."""
+    import errno
+
+    from moodlens.pipeline import sinks
+    from moodlens.store import HistoryStore
+
+    db = tmp_path / "h.sqlite3"
+    store = HistoryStore(str(db), create=True)
+    store.create_profile("ann", consent=True)
+    store.close()
+    written: list[Path] = []
+
+    def full_disk(path: Path, text: str) -> None:
+        written.append(Path(path))
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(sinks, "write_atomically", full_disk)
+    (tmp_path / "kept").mkdir()
+    out = tmp_path / "kept" / "new" / "deeper" / "ann.json"
+    assert main(["profile", "export", "ann", "--out", str(out), "--db", str(db)]) == 1
+    _one_line_error(capsys.readouterr().err, "No space left on device")
+    assert written == [out]  # it did try, in the folders it had made
+    assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "new").exists()
+
+    # A folder that something else wrote into meanwhile is not removed (only empty ones are).
+    def fills_the_folder(path: Path, text: str) -> None:
+        (Path(path).parent / "other.txt").write_text("not ours")
+        full_disk(path, text)
+
+    monkeypatch.setattr(sinks, "write_atomically", fills_the_folder)
+    assert main(["profile", "export", "ann", "--out", str(out), "--db", str(db)]) == 1
+    capsys.readouterr()
+    assert (out.parent / "other.txt").read_text() == "not ours"
+
+
 # --- 6. a session that is still recording is not deleted ----------------------------------------------
 
 

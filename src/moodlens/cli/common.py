@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -555,9 +556,19 @@ def export(command: str, out: str | None, url: str, read: Callable[[], str]) -> 
         return 0
     from moodlens.pipeline.sinks import write_atomically
 
+    folder = Path(out).parent
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # the deepest first
     if not make_output_folders(command, [("--out", out)]):
         return 2
-    write_atomically(Path(out), text)
+    try:
+        write_atomically(Path(out), text)
+    except OSError:
+        # A write that fails (a full disk, a quota) leaves what it found: the folders this command
+        # made for it go too, when nothing else has been put in them meanwhile.
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
